@@ -1,0 +1,92 @@
+// Router: the gating network of an MoE layer (replicated on every rank).
+//
+//   logits = x Wr           x: [T, d] f32, Wr: [d, E] f32, logits: [T, E] f32
+//   probs  = softmax(logits)
+//   (topk_idx, topk_prob) = top-k of probs per token (ties -> lower expert id)
+//   gates  = topk_prob, renormalised to sum 1 when normalize_gates and top_k > 1
+//            (with top_k = 1 the gate is the raw probability, as in Switch: a
+//            renormalised single gate would be constant 1 and cut the router off from
+//            the loss).
+// Auxiliary losses (their weighted sum is the router's contribution to the loss):
+//   aux    = E * sum_e f_e * P_e (Switch Transformer load balancing), where f_e is the
+//            fraction of the T*k routes that chose e (not differentiable) and P_e the
+//            mean router probability of e over tokens;
+//   z_loss = mean_t logsumexp(logits_t)^2 (ST-MoE router z-loss).
+// Routing works on logical experts only; it never depends on where experts live.
+//
+// Ownership: the Router owns Wr, its gradient and the saved activations of the last
+// Forward; Backward must follow the Forward it belongs to, and the caller keeps `x`
+// alive in between. Thread-safety: one host thread.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "ops/ops_context.h"
+#include "runtime/core/parameter.h"
+#include "runtime/core/status.h"
+#include "runtime/core/tensor.h"
+
+namespace mpimoe::moe {
+
+struct RouterOptions {
+  int64_t d_model = 0;
+  int64_t num_experts = 0;
+  int64_t top_k = 1;
+  bool normalize_gates = true;
+  float aux_loss_coef = 0.0f;
+  float z_loss_coef = 0.0f;
+  uint64_t seed = 0;
+};
+
+struct RouterLosses {
+  float aux = 0.0f;     // unweighted Switch load-balancing loss
+  float z_loss = 0.0f;  // unweighted router z-loss
+};
+
+class Router {
+ public:
+  Router(const RouterOptions& options, ops::OpsContext* ctx);
+
+  // x: [T, d] f32. Fills topk_idx(), gates() and losses().
+  Status Forward(const TensorView& x);
+
+  // dgates: [T, k] f32, the gradient of the loss w.r.t. gates(). Adds the gradients of
+  // aux_loss_coef * aux + z_loss_coef * z_loss. Accumulates dWr; dx: [T, d] f32 is
+  // accumulated (+=), since the router is one of two paths from x.
+  Status Backward(const float* dgates, float* dx);
+
+  const int32_t* topk_idx() const { return topk_idx_.data<int32_t>(); }  // [T, k]
+  const float* gates() const { return gates_.data<float>(); }           // [T, k]
+  const float* probs() const { return probs_.data<float>(); }           // [T, E]
+  const RouterLosses& losses() const { return losses_; }
+  // [E] number of the T*k routes that chose each expert in the last Forward.
+  const std::vector<int64_t>& routes_per_expert() const { return routes_per_expert_; }
+  int64_t num_tokens() const { return num_tokens_; }
+
+  Parameter& weight() { return weight_; }
+  const RouterOptions& options() const { return options_; }
+
+ private:
+  RouterOptions options_;
+  ops::OpsContext* ctx_;
+  Parameter weight_;  // [d, E]
+
+  // Saved by Forward (workspaces, reused across steps).
+  TensorView x_;
+  int64_t num_tokens_ = 0;
+  Tensor logits_;    // [T, E]
+  Tensor probs_;     // [T, E]
+  Tensor lse_;       // [T]
+  Tensor topk_idx_;  // [T, k] int32
+  Tensor topk_prob_; // [T, k]
+  Tensor gates_;     // [T, k]
+  std::vector<int64_t> routes_per_expert_;  // [E] routes that chose e (before drops)
+  std::vector<float> aux_grad_;             // [E] d(weighted aux)/d probs[:, e]
+  RouterLosses losses_;
+  // Backward scratch.
+  Tensor dprobs_;   // [T, E]
+  Tensor dlogits_;  // [T, E]
+};
+
+}  // namespace mpimoe::moe
