@@ -6,8 +6,8 @@
 
 namespace mpimoe::ops {
 
-void AdamWStep(const AdamWOptions& o, int64_t step, float* param, const float* grad, float* m,
-               float* v, int64_t n) {
+void AdamWStep(const AdamWOptions& o, int64_t step, float* param, const float* grad,
+               float* m, float* v, int64_t n) {
   MPIMOE_CHECK(step >= 1);
   const float correction1 = 1.0f - std::pow(o.beta1, static_cast<float>(step));
   const float correction2 = 1.0f - std::pow(o.beta2, static_cast<float>(step));

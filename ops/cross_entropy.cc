@@ -11,9 +11,9 @@ Status CrossEntropyForward(const float* logits, const int32_t* targets, int64_t 
                            int64_t vocab, float* losses, float* lse) {
   for (int64_t i = 0; i < n; ++i) {
     if (targets[i] < -1 || targets[i] >= vocab) {
-      return InvalidArgumentError("target " + std::to_string(targets[i]) + " at position " +
-                                  std::to_string(i) + " is outside [-1, " +
-                                  std::to_string(vocab) + ")");
+      return InvalidArgumentError("target " + std::to_string(targets[i]) +
+                                  " at position " + std::to_string(i) +
+                                  " is outside [-1, " + std::to_string(vocab) + ")");
     }
   }
   LogSumExpRows(logits, lse, n, vocab);

@@ -5,9 +5,8 @@
 // primitive). Thread-safety: none, like OpsContext.
 #pragma once
 
-#include <oneapi/dnnl/dnnl.hpp>
-
 #include <cstdint>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <unordered_map>
 
 #include "ops/matmul.h"

@@ -32,9 +32,9 @@ void LayerNormForward(const float* x, const float* gamma, const float* beta, int
   }
 }
 
-void LayerNormBackward(const float* dy, const float* x, const float* gamma, const float* mean,
-                       const float* rstd, int64_t rows, int64_t d, float* dx, float* dgamma,
-                       float* dbeta) {
+void LayerNormBackward(const float* dy, const float* x, const float* gamma,
+                       const float* mean, const float* rstd, int64_t rows, int64_t d,
+                       float* dx, float* dgamma, float* dbeta) {
   // dx: per row, with xhat = (x - mean) * rstd and g = dy * gamma:
   //   dx = rstd * (g - mean(g) - xhat * mean(g * xhat)).
 #pragma omp parallel for schedule(static)

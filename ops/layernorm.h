@@ -18,8 +18,8 @@ void LayerNormForward(const float* x, const float* gamma, const float* beta, int
 
 //   dy, x: [rows, d] f32; gamma: [d]; mean, rstd: [rows] from the forward
 //   dx: [rows, d] f32 (out, overwritten); dgamma, dbeta: [d] f32 (out, accumulated +=)
-void LayerNormBackward(const float* dy, const float* x, const float* gamma, const float* mean,
-                       const float* rstd, int64_t rows, int64_t d, float* dx, float* dgamma,
-                       float* dbeta);
+void LayerNormBackward(const float* dy, const float* x, const float* gamma,
+                       const float* mean, const float* rstd, int64_t rows, int64_t d,
+                       float* dx, float* dgamma, float* dbeta);
 
 }  // namespace mpimoe::ops

@@ -47,7 +47,8 @@ MatmulMds MakeMds(const MatmulDesc& desc, bool for_primitive) {
   mds.b = memory::desc({k, n}, ToDnnl(desc.b_dtype),
                        desc.transpose_b ? memory::dims{1, k} : memory::dims{n, 1});
   mds.c = memory::desc({m, n}, memory::data_type::f32, memory::dims{n, 1});
-  if (desc.bias) mds.bias = memory::desc({1, n}, memory::data_type::f32, memory::dims{n, 1});
+  if (desc.bias)
+    mds.bias = memory::desc({1, n}, memory::data_type::f32, memory::dims{n, 1});
   return mds;
 }
 
@@ -60,8 +61,9 @@ dnnl::matmul BuildPrimitive(OpsContext::Impl& impl, const MatmulDesc& desc) {
   if (desc.accumulate) post_ops.append_sum(1.0f);
   dnnl::primitive_attr attr;
   attr.set_post_ops(post_ops);
-  dnnl::matmul::desc op_desc = desc.bias ? dnnl::matmul::desc(mds.a, mds.b, mds.bias, mds.c)
-                                         : dnnl::matmul::desc(mds.a, mds.b, mds.c);
+  dnnl::matmul::desc op_desc = desc.bias
+                                   ? dnnl::matmul::desc(mds.a, mds.b, mds.bias, mds.c)
+                                   : dnnl::matmul::desc(mds.a, mds.b, mds.c);
   dnnl::matmul::primitive_desc pd(op_desc, attr, impl.engine);
   return dnnl::matmul(pd);
 }
@@ -69,7 +71,8 @@ dnnl::matmul BuildPrimitive(OpsContext::Impl& impl, const MatmulDesc& desc) {
 std::string DescString(const MatmulDesc& d) {
   return "matmul m=" + std::to_string(d.m) + " k=" + std::to_string(d.k) +
          " n=" + std::to_string(d.n) + " ta=" + std::to_string(d.transpose_a) +
-         " tb=" + std::to_string(d.transpose_b) + " a=" + std::string(DTypeName(d.a_dtype)) +
+         " tb=" + std::to_string(d.transpose_b) +
+         " a=" + std::string(DTypeName(d.a_dtype)) +
          " b=" + std::string(DTypeName(d.b_dtype));
 }
 
@@ -78,7 +81,8 @@ float ApplyActivation(MatmulActivation act, float x) {
     case MatmulActivation::kRelu:
       return x > 0.0f ? x : 0.0f;
     case MatmulActivation::kGeluTanh:
-      return 0.5f * x * (1.0f + std::tanh(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+      return 0.5f * x *
+             (1.0f + std::tanh(0.7978845608028654f * (x + 0.044715f * x * x * x)));
     case MatmulActivation::kGeluErf:
       return 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f));
     case MatmulActivation::kNone:
@@ -117,9 +121,10 @@ size_t MatmulKeyHash::operator()(const MatmulKey& key) const {
   mix(static_cast<uint64_t>(d.k));
   mix(static_cast<uint64_t>(d.n));
   mix((uint64_t{d.transpose_a} << 0) | (uint64_t{d.transpose_b} << 1) |
-      (uint64_t{d.runtime_m} << 2) | (uint64_t{d.runtime_k} << 3) | (uint64_t{d.bias} << 4) |
-      (uint64_t{d.accumulate} << 5) | (static_cast<uint64_t>(d.a_dtype) << 8) |
-      (static_cast<uint64_t>(d.b_dtype) << 12) | (static_cast<uint64_t>(d.activation) << 16));
+      (uint64_t{d.runtime_m} << 2) | (uint64_t{d.runtime_k} << 3) |
+      (uint64_t{d.bias} << 4) | (uint64_t{d.accumulate} << 5) |
+      (static_cast<uint64_t>(d.a_dtype) << 8) | (static_cast<uint64_t>(d.b_dtype) << 12) |
+      (static_cast<uint64_t>(d.activation) << 16));
   return h;
 }
 
@@ -133,7 +138,8 @@ Status Matmul(OpsContext& ctx, const MatmulDesc& desc, const void* a, const void
     return InvalidArgumentError("matmul inputs must be f32 or bf16: " + DescString(desc));
   }
   if (desc.bias != (bias != nullptr)) {
-    return InvalidArgumentError("bias pointer does not match desc.bias: " + DescString(desc));
+    return InvalidArgumentError("bias pointer does not match desc.bias: " +
+                                DescString(desc));
   }
   if (desc.m == 0 || desc.n == 0) return Status::Ok();
   if (desc.k == 0) {
@@ -163,8 +169,9 @@ Status Matmul(OpsContext& ctx, const MatmulDesc& desc, const void* a, const void
                                        {DNNL_ARG_BIAS, bias_mem},
                                        {DNNL_ARG_DST, c_mem}});
     } else {
-      it->second.execute(impl.stream,
-                         {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}});
+      it->second.execute(
+          impl.stream,
+          {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}});
     }
     impl.stream.wait();
   } catch (const dnnl::error& e) {

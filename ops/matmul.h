@@ -31,10 +31,10 @@ struct MatmulDesc {
   int64_t m = 0;
   int64_t k = 0;
   int64_t n = 0;
-  bool transpose_a = false;  // A stored as [k, m]
-  bool transpose_b = false;  // B stored as [n, k]
-  bool runtime_m = true;     // m is not part of the primitive (any row count)
-  bool runtime_k = false;    // k is not part of the primitive
+  bool transpose_a = false;     // A stored as [k, m]
+  bool transpose_b = false;     // B stored as [n, k]
+  bool runtime_m = true;        // m is not part of the primitive (any row count)
+  bool runtime_k = false;       // k is not part of the primitive
   DType a_dtype = DType::kF32;  // kF32 or kBF16
   DType b_dtype = DType::kF32;  // kF32 or kBF16
   bool bias = false;
@@ -48,9 +48,9 @@ Status Matmul(OpsContext& ctx, const MatmulDesc& desc, const void* a, const void
               const float* bias, float* c);
 
 // Convenience for the common f32 case without bias: C[m,n] (+)= op(A) op(B).
-inline Status MatmulF32(OpsContext& ctx, int64_t m, int64_t k, int64_t n, bool transpose_a,
-                        bool transpose_b, const float* a, const float* b, float* c,
-                        bool accumulate = false) {
+inline Status MatmulF32(OpsContext& ctx, int64_t m, int64_t k, int64_t n,
+                        bool transpose_a, bool transpose_b, const float* a,
+                        const float* b, float* c, bool accumulate = false) {
   MatmulDesc desc;
   desc.m = m;
   desc.k = k;

@@ -7,8 +7,8 @@
 namespace mpimoe::ops {
 
 int64_t BuildBucketLayout(const int32_t* bucket_of_route, int64_t num_routes,
-                          int64_t num_buckets, int64_t* bucket_offsets, int32_t* row_route,
-                          int32_t* route_row) {
+                          int64_t num_buckets, int64_t* bucket_offsets,
+                          int32_t* row_route, int32_t* route_row) {
   for (int64_t b = 0; b <= num_buckets; ++b) bucket_offsets[b] = 0;
   for (int64_t r = 0; r < num_routes; ++r) {
     const int32_t b = bucket_of_route[r];
@@ -32,8 +32,8 @@ int64_t BuildBucketLayout(const int32_t* bucket_of_route, int64_t num_routes,
   return num_rows;
 }
 
-void PermuteTokens(const float* x, const int32_t* row_route, int64_t num_rows, int64_t top_k,
-                   int64_t d, float* rows) {
+void PermuteTokens(const float* x, const int32_t* row_route, int64_t num_rows,
+                   int64_t top_k, int64_t d, float* rows) {
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < num_rows; ++i) {
     const int64_t t = row_route[i] / top_k;
@@ -41,8 +41,9 @@ void PermuteTokens(const float* x, const int32_t* row_route, int64_t num_rows, i
   }
 }
 
-void PermuteTokensBackward(const float* drows, const int32_t* route_row, int64_t num_tokens,
-                           int64_t top_k, int64_t d, float* dx, bool accumulate) {
+void PermuteTokensBackward(const float* drows, const int32_t* route_row,
+                           int64_t num_tokens, int64_t top_k, int64_t d, float* dx,
+                           bool accumulate) {
 #pragma omp parallel for schedule(static)
   for (int64_t t = 0; t < num_tokens; ++t) {
     float* out = dx + t * d;
@@ -75,8 +76,8 @@ void CombineRoutes(const float* rows, const int32_t* route_row, const float* gat
 }
 
 void CombineRoutesBackward(const float* dout, const float* rows, const int32_t* route_row,
-                           const float* gates, int64_t num_tokens, int64_t top_k, int64_t d,
-                           float* drows, float* dgates) {
+                           const float* gates, int64_t num_tokens, int64_t top_k,
+                           int64_t d, float* drows, float* dgates) {
 #pragma omp parallel for schedule(static)
   for (int64_t t = 0; t < num_tokens; ++t) {
     const float* dz = dout + t * d;

@@ -21,7 +21,8 @@ void SoftmaxForward(const float* x, float* y, int64_t rows, int64_t cols) {
   }
 }
 
-void SoftmaxBackward(const float* y, const float* dy, float* dx, int64_t rows, int64_t cols) {
+void SoftmaxBackward(const float* y, const float* dy, float* dx, int64_t rows,
+                     int64_t cols) {
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     const float* yr = y + r * cols;

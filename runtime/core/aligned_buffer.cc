@@ -31,14 +31,16 @@ AlignedBuffer& AlignedBuffer::operator=(AlignedBuffer&& other) noexcept {
 void AlignedBuffer::Reserve(size_t size_bytes) {
   if (size_bytes <= size_bytes_) return;
   std::free(data_);
-  const size_t rounded =
-      (size_bytes + kTensorAlignmentBytes - 1) / kTensorAlignmentBytes * kTensorAlignmentBytes;
+  const size_t rounded = (size_bytes + kTensorAlignmentBytes - 1) /
+                         kTensorAlignmentBytes * kTensorAlignmentBytes;
   data_ = std::aligned_alloc(kTensorAlignmentBytes, rounded);
   MPIMOE_CHECK_MSG(data_ != nullptr, "out of memory");
   size_bytes_ = rounded;
   g_allocation_count.fetch_add(1, std::memory_order_relaxed);
 }
 
-int64_t AlignedAllocationCount() { return g_allocation_count.load(std::memory_order_relaxed); }
+int64_t AlignedAllocationCount() {
+  return g_allocation_count.load(std::memory_order_relaxed);
+}
 
 }  // namespace mpimoe

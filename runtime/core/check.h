@@ -12,14 +12,14 @@ namespace mpimoe::internal {
                               const char* message);
 }  // namespace mpimoe::internal
 
-#define MPIMOE_CHECK(cond)                                                      \
-  do {                                                                          \
-    if (!(cond)) [[unlikely]]                                                   \
-      ::mpimoe::internal::CheckFailed(__FILE__, __LINE__, #cond, nullptr);      \
+#define MPIMOE_CHECK(cond)                                                 \
+  do {                                                                     \
+    if (!(cond)) [[unlikely]]                                              \
+      ::mpimoe::internal::CheckFailed(__FILE__, __LINE__, #cond, nullptr); \
   } while (0)
 
-#define MPIMOE_CHECK_MSG(cond, msg)                                             \
-  do {                                                                          \
-    if (!(cond)) [[unlikely]]                                                   \
-      ::mpimoe::internal::CheckFailed(__FILE__, __LINE__, #cond, (msg));        \
+#define MPIMOE_CHECK_MSG(cond, msg)                                      \
+  do {                                                                   \
+    if (!(cond)) [[unlikely]]                                            \
+      ::mpimoe::internal::CheckFailed(__FILE__, __LINE__, #cond, (msg)); \
   } while (0)

@@ -46,7 +46,8 @@ struct BFloat16 {
 inline BFloat16 FloatToBf16(float value) {
   uint32_t u;
   std::memcpy(&u, &value, sizeof(u));
-  if ((u & 0x7fffffffu) > 0x7f800000u) return BFloat16{static_cast<uint16_t>((u >> 16) | 0x40)};
+  if ((u & 0x7fffffffu) > 0x7f800000u)
+    return BFloat16{static_cast<uint16_t>((u >> 16) | 0x40)};
   const uint32_t rounding_bias = 0x7fffu + ((u >> 16) & 1u);  // round to nearest even
   return BFloat16{static_cast<uint16_t>((u + rounding_bias) >> 16)};
 }

@@ -32,7 +32,8 @@ class Rng {
   float Normal() {
     const double u1 = (static_cast<double>(NextU64() >> 11) + 1.0) * 0x1.0p-53;
     const double u2 = static_cast<double>(NextU64() >> 11) * 0x1.0p-53;
-    return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
+    return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) *
+                              std::cos(6.283185307179586 * u2));
   }
 
  private:

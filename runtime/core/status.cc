@@ -48,7 +48,9 @@ Status InvalidArgumentError(std::string message) {
 Status NotFoundError(std::string message) {
   return Status(StatusCode::kNotFound, std::move(message));
 }
-Status IoError(std::string message) { return Status(StatusCode::kIoError, std::move(message)); }
+Status IoError(std::string message) {
+  return Status(StatusCode::kIoError, std::move(message));
+}
 Status InternalError(std::string message) {
   return Status(StatusCode::kInternal, std::move(message));
 }

@@ -35,7 +35,8 @@ std::string_view StatusCodeName(StatusCode code);
 class [[nodiscard]] Status {
  public:
   Status() = default;  // OK
-  Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
+  Status(StatusCode code, std::string message)
+      : code_(code), message_(std::move(message)) {}
 
   static Status Ok() { return Status(); }
 
@@ -68,7 +69,7 @@ Status UnimplementedError(std::string message);
 template <typename T>
 class [[nodiscard]] StatusOr {
  public:
-  StatusOr(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  StatusOr(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design
   StatusOr(Status status) : status_(std::move(status)) {  // NOLINT: implicit by design
     MPIMOE_CHECK_MSG(!status_.ok(), "StatusOr built from an OK Status without a value");
   }
@@ -111,8 +112,9 @@ class [[nodiscard]] StatusOr {
   } while (0)
 
 // `lhs = value of expr` or return its status from the enclosing function.
-#define MPIMOE_ASSIGN_OR_RETURN(lhs, expr) \
-  MPIMOE_ASSIGN_OR_RETURN_IMPL(MPIMOE_STATUS_CONCAT(mpimoe_statusor_, __LINE__), lhs, expr)
+#define MPIMOE_ASSIGN_OR_RETURN(lhs, expr)                                            \
+  MPIMOE_ASSIGN_OR_RETURN_IMPL(MPIMOE_STATUS_CONCAT(mpimoe_statusor_, __LINE__), lhs, \
+                               expr)
 #define MPIMOE_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                                 \
   if (!tmp.ok()) return tmp.status();                \

@@ -53,7 +53,9 @@ TensorView TensorView::Rows(int64_t begin, int64_t end) const {
   return out;
 }
 
-Tensor::Tensor(DType dtype, std::vector<int64_t> shape) { Resize(dtype, std::move(shape)); }
+Tensor::Tensor(DType dtype, std::vector<int64_t> shape) {
+  Resize(dtype, std::move(shape));
+}
 
 Tensor Tensor::Zeros(DType dtype, std::vector<int64_t> shape) {
   Tensor t(dtype, std::move(shape));

@@ -14,7 +14,8 @@ class Stopwatch {
   Stopwatch() : start_(std::chrono::steady_clock::now()) {}
   void Restart() { start_ = std::chrono::steady_clock::now(); }
   double ElapsedSeconds() const {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_)
+        .count();
   }
   double ElapsedMs() const { return ElapsedSeconds() * 1e3; }
 

@@ -36,11 +36,11 @@ FfnWeights DenseFfn::Weights() const {
 }
 
 Status DenseFfn::Forward(const TensorView& x, const TensorView& y) {
-  if (x.rank() != 2 || x.dim(1) != dims_.d_model || y.rank() != 2 || y.dim(0) != x.dim(0) ||
-      y.dim(1) != dims_.d_model) {
+  if (x.rank() != 2 || x.dim(1) != dims_.d_model || y.rank() != 2 ||
+      y.dim(0) != x.dim(0) || y.dim(1) != dims_.d_model) {
     return InvalidArgumentError("DenseFfn::Forward: x and y must be [N, " +
-                                std::to_string(dims_.d_model) + "], got " + x.ShapeString() +
-                                " and " + y.ShapeString());
+                                std::to_string(dims_.d_model) + "], got " +
+                                x.ShapeString() + " and " + y.ShapeString());
   }
   const int64_t n = x.dim(0);
   const int64_t f = dims_.d_ffn;
@@ -59,7 +59,8 @@ Status DenseFfn::Backward(const TensorView& dy, const TensorView& dx) {
   const int64_t n = x_.dim(0);
   const int64_t f = dims_.d_ffn;
   if (dy.rank() != 2 || dy.dim(0) != n || dx.rank() != 2 || dx.dim(0) != n) {
-    return InvalidArgumentError("DenseFfn::Backward: dy and dx must have the forward's rows");
+    return InvalidArgumentError(
+        "DenseFfn::Backward: dy and dx must have the forward's rows");
   }
   da_.Resize(DType::kF32, {n, f});
   dh1_.Resize(DType::kF32, {n, f});
@@ -72,8 +73,8 @@ Status DenseFfn::Backward(const TensorView& dy, const TensorView& dx) {
     scratch.dh3 = dh3_.data<float>();
     grads.w3 = w3_.grad.data<float>();
   }
-  return FfnBackward(*ctx_, dims_, Weights(), x_.data<float>(), n, saved, dy.data<float>(),
-                     scratch, grads, dx.data<float>());
+  return FfnBackward(*ctx_, dims_, Weights(), x_.data<float>(), n, saved,
+                     dy.data<float>(), scratch, grads, dx.data<float>());
 }
 
 }  // namespace mpimoe::moe

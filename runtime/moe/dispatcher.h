@@ -60,7 +60,9 @@ class LocalDispatcher final : public Dispatcher {
 
   int64_t num_buckets() const override { return num_experts_; }
   int64_t num_local_slots() const override { return num_experts_; }
-  const std::vector<int32_t>& local_slot_experts() const override { return slot_experts_; }
+  const std::vector<int32_t>& local_slot_experts() const override {
+    return slot_experts_;
+  }
 
   Status Prepare(const int64_t* send_bucket_offsets, DispatchHandle* handle) override;
   Status ToExperts(const DispatchHandle& handle, const float* send, float* recv,

@@ -8,8 +8,8 @@ namespace {
 enum WeightTag : uint64_t { kW1 = 1, kW2 = 2, kW3 = 3 };
 }  // namespace
 
-Experts::Experts(const FfnDims& dims, const std::vector<int32_t>& slot_experts, uint64_t seed,
-                 ops::OpsContext* ctx)
+Experts::Experts(const FfnDims& dims, const std::vector<int32_t>& slot_experts,
+                 uint64_t seed, ops::OpsContext* ctx)
     : dims_(dims),
       slot_experts_(slot_experts),
       ctx_(ctx),
@@ -72,7 +72,8 @@ Status Experts::Forward(const float* x, const int64_t* slot_offsets, float* y) {
     saved.h1 = h1_.data<float>() + begin * f;
     saved.a = a_.data<float>() + begin * f;
     if (dims_.activation == Activation::kSwiglu) saved.h3 = h3_.data<float>() + begin * f;
-    MPIMOE_RETURN_IF_ERROR(FfnForward(*ctx_, dims_, WeightsOf(slots_[static_cast<size_t>(s)]),
+    MPIMOE_RETURN_IF_ERROR(FfnForward(*ctx_, dims_,
+                                      WeightsOf(slots_[static_cast<size_t>(s)]),
                                       x + begin * d, rows, saved, y + begin * d));
   }
   return Status::Ok();
@@ -106,8 +107,9 @@ Status Experts::Backward(const float* dy, float* dx) {
       scratch.dh3 = dh3_.data<float>() + begin * f;
       grads.w3 = slot.w3->grad.data<float>();
     }
-    MPIMOE_RETURN_IF_ERROR(FfnBackward(*ctx_, dims_, WeightsOf(slot), x_ + begin * d, rows,
-                                       saved, dy + begin * d, scratch, grads, dx + begin * d));
+    MPIMOE_RETURN_IF_ERROR(FfnBackward(*ctx_, dims_, WeightsOf(slot), x_ + begin * d,
+                                       rows, saved, dy + begin * d, scratch, grads,
+                                       dx + begin * d));
   }
   return Status::Ok();
 }

@@ -65,7 +65,7 @@ class Experts {
   std::vector<int64_t> rows_per_slot_;  // [num_slots]
   Tensor h1_, h3_, a_;                  // [N, f] each
   // Backward scratch.
-  Tensor da_, dh1_, dh3_;               // [N, f] each
+  Tensor da_, dh1_, dh3_;  // [N, f] each
 };
 
 }  // namespace mpimoe::moe

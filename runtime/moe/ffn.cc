@@ -54,10 +54,12 @@ Status FfnBackward(ops::OpsContext& ctx, const FfnDims& dims, const FfnWeights& 
   dw.n = f;
   MPIMOE_RETURN_IF_ERROR(ops::Matmul(ctx, dw, x, scratch.dh1, nullptr, grads.w1));
   // dx = dh1 W1^T: [n, f] x [f, d]
-  MPIMOE_RETURN_IF_ERROR(ops::MatmulF32(ctx, n, f, d, false, true, scratch.dh1, w.w1, dx));
+  MPIMOE_RETURN_IF_ERROR(
+      ops::MatmulF32(ctx, n, f, d, false, true, scratch.dh1, w.w1, dx));
   if (dims.activation == Activation::kSwiglu) {
     MPIMOE_RETURN_IF_ERROR(ops::Matmul(ctx, dw, x, scratch.dh3, nullptr, grads.w3));
-    MPIMOE_RETURN_IF_ERROR(ops::MatmulF32(ctx, n, f, d, false, true, scratch.dh3, w.w3, dx,
+    MPIMOE_RETURN_IF_ERROR(ops::MatmulF32(ctx, n, f, d, false, true, scratch.dh3, w.w3,
+                                          dx,
                                           /*accumulate=*/true));
   }
   return Status::Ok();

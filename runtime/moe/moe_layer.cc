@@ -15,14 +15,18 @@ Status FieldError(const char* field, const std::string& why) {
 }  // namespace
 
 Status ValidateMoeLayerOptions(const MoeLayerOptions& o) {
-  if (o.d_model <= 0) return FieldError("d_model", "must be positive, got " + std::to_string(o.d_model));
-  if (o.d_ffn <= 0) return FieldError("d_ffn", "must be positive, got " + std::to_string(o.d_ffn));
+  if (o.d_model <= 0)
+    return FieldError("d_model", "must be positive, got " + std::to_string(o.d_model));
+  if (o.d_ffn <= 0)
+    return FieldError("d_ffn", "must be positive, got " + std::to_string(o.d_ffn));
   if (o.num_experts <= 0) {
-    return FieldError("num_experts", "must be positive, got " + std::to_string(o.num_experts));
+    return FieldError("num_experts",
+                      "must be positive, got " + std::to_string(o.num_experts));
   }
   if (o.top_k < 1 || o.top_k > o.num_experts) {
-    return FieldError("top_k", "must be in [1, num_experts=" + std::to_string(o.num_experts) +
-                                   "], got " + std::to_string(o.top_k));
+    return FieldError("top_k",
+                      "must be in [1, num_experts=" + std::to_string(o.num_experts) +
+                          "], got " + std::to_string(o.top_k));
   }
   if (!(o.capacity_factor >= 0.0) || !std::isfinite(o.capacity_factor)) {
     return FieldError("capacity_factor", "must be >= 0 (0 = dropless)");
@@ -38,9 +42,9 @@ StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(const MoeLayerOptions& opti
                                                      Dispatcher* dispatcher) {
   MPIMOE_RETURN_IF_ERROR(ValidateMoeLayerOptions(options));
   if (dispatcher->num_buckets() != options.num_experts) {
-    return InvalidArgumentError("dispatcher has " + std::to_string(dispatcher->num_buckets()) +
-                                " buckets for " + std::to_string(options.num_experts) +
-                                " experts");
+    return InvalidArgumentError(
+        "dispatcher has " + std::to_string(dispatcher->num_buckets()) + " buckets for " +
+        std::to_string(options.num_experts) + " experts");
   }
   return std::unique_ptr<MoeLayer>(new MoeLayer(options, ctx, dispatcher));
 }
@@ -57,10 +61,13 @@ RouterOptions RouterOptionsOf(const MoeLayerOptions& o) {
   r.seed = o.seed;
   return r;
 }
-FfnDims FfnDimsOf(const MoeLayerOptions& o) { return FfnDims{o.d_model, o.d_ffn, o.activation}; }
+FfnDims FfnDimsOf(const MoeLayerOptions& o) {
+  return FfnDims{o.d_model, o.d_ffn, o.activation};
+}
 }  // namespace
 
-MoeLayer::MoeLayer(const MoeLayerOptions& options, ops::OpsContext* ctx, Dispatcher* dispatcher)
+MoeLayer::MoeLayer(const MoeLayerOptions& options, ops::OpsContext* ctx,
+                   Dispatcher* dispatcher)
     : options_(options),
       ctx_(ctx),
       dispatcher_(dispatcher),
@@ -79,7 +86,8 @@ std::vector<Parameter*> MoeLayer::Parameters() {
 }
 
 float MoeLayer::AuxLossTerm() const {
-  return options_.aux_loss_coef * stats_.losses.aux + options_.z_loss_coef * stats_.losses.z_loss;
+  return options_.aux_loss_coef * stats_.losses.aux +
+         options_.z_loss_coef * stats_.losses.z_loss;
 }
 
 void MoeLayer::AssignBuckets() {
@@ -125,14 +133,15 @@ Status MoeLayer::Forward(const TensorView& x, const TensorView& y) {
   route_row_.Resize(DType::kI32, {num_routes});
   AssignBuckets();
   const int64_t num_buckets = dispatcher_->num_buckets();
-  num_rows_ = ops::BuildBucketLayout(bucket_of_route_.data<int32_t>(), num_routes, num_buckets,
-                                     bucket_offsets_.data(), row_route_.data<int32_t>(),
-                                     route_row_.data<int32_t>());
+  num_rows_ = ops::BuildBucketLayout(
+      bucket_of_route_.data<int32_t>(), num_routes, num_buckets, bucket_offsets_.data(),
+      row_route_.data<int32_t>(), route_row_.data<int32_t>());
   stats_.losses = router_.losses();
   stats_.routes_per_expert = router_.routes_per_expert();
   for (int64_t b = 0; b < num_buckets; ++b) {
     stats_.rows_per_expert[static_cast<size_t>(b)] =
-        bucket_offsets_[static_cast<size_t>(b) + 1] - bucket_offsets_[static_cast<size_t>(b)];
+        bucket_offsets_[static_cast<size_t>(b) + 1] -
+        bucket_offsets_[static_cast<size_t>(b)];
   }
   stats_.dropped_routes = num_routes - num_rows_;
 
@@ -147,14 +156,13 @@ Status MoeLayer::Forward(const TensorView& x, const TensorView& y) {
 
   // 4. Experts.
   recv_out_.Resize(DType::kF32, {handle_.num_recv_rows, d});
-  MPIMOE_RETURN_IF_ERROR(experts_.Forward(recv_in_.data<float>(),
-                                          handle_.recv_slot_offsets.data(),
-                                          recv_out_.data<float>()));
+  MPIMOE_RETURN_IF_ERROR(experts_.Forward(
+      recv_in_.data<float>(), handle_.recv_slot_offsets.data(), recv_out_.data<float>()));
 
   // 5. Combine.
   send_out_.Resize(DType::kF32, {num_rows_, d});
-  MPIMOE_RETURN_IF_ERROR(
-      dispatcher_->FromExperts(handle_, recv_out_.data<float>(), send_out_.data<float>(), d));
+  MPIMOE_RETURN_IF_ERROR(dispatcher_->FromExperts(handle_, recv_out_.data<float>(),
+                                                  send_out_.data<float>(), d));
   ops::CombineRoutes(send_out_.data<float>(), route_row_.data<int32_t>(), router_.gates(),
                      num_tokens_, k, d, y.data<float>());
   return Status::Ok();
@@ -167,26 +175,28 @@ Status MoeLayer::Backward(const TensorView& dy, const TensorView& dx) {
       dx.dim(0) != num_tokens_ || dx.dim(1) != d) {
     return InvalidArgumentError("MoeLayer::Backward: dy and dx must be [" +
                                 std::to_string(num_tokens_) + ", " + std::to_string(d) +
-                                "] f32, got " + dy.ShapeString() + " and " + dx.ShapeString());
+                                "] f32, got " + dy.ShapeString() + " and " +
+                                dx.ShapeString());
   }
   // 5'. Combine backward: gradients of the expert outputs and of the gates.
   dsend_out_.Resize(DType::kF32, {num_rows_, d});
   dgates_.Resize(DType::kF32, {num_tokens_, k});
   ops::CombineRoutesBackward(dy.data<float>(), send_out_.data<float>(),
-                             route_row_.data<int32_t>(), router_.gates(), num_tokens_, k, d,
-                             dsend_out_.data<float>(), dgates_.data<float>());
+                             route_row_.data<int32_t>(), router_.gates(), num_tokens_, k,
+                             d, dsend_out_.data<float>(), dgates_.data<float>());
   // 4'. Output gradients travel to the experts, input gradients come back.
   drecv_out_.Resize(DType::kF32, {handle_.num_recv_rows, d});
-  MPIMOE_RETURN_IF_ERROR(
-      dispatcher_->ToExperts(handle_, dsend_out_.data<float>(), drecv_out_.data<float>(), d));
+  MPIMOE_RETURN_IF_ERROR(dispatcher_->ToExperts(handle_, dsend_out_.data<float>(),
+                                                drecv_out_.data<float>(), d));
   drecv_in_.Resize(DType::kF32, {handle_.num_recv_rows, d});
-  MPIMOE_RETURN_IF_ERROR(experts_.Backward(drecv_out_.data<float>(), drecv_in_.data<float>()));
-  dsend_in_.Resize(DType::kF32, {num_rows_, d});
   MPIMOE_RETURN_IF_ERROR(
-      dispatcher_->FromExperts(handle_, drecv_in_.data<float>(), dsend_in_.data<float>(), d));
+      experts_.Backward(drecv_out_.data<float>(), drecv_in_.data<float>()));
+  dsend_in_.Resize(DType::kF32, {num_rows_, d});
+  MPIMOE_RETURN_IF_ERROR(dispatcher_->FromExperts(handle_, drecv_in_.data<float>(),
+                                                  dsend_in_.data<float>(), d));
   // 3'. Un-permute: each token sums the input gradients of its routes.
-  ops::PermuteTokensBackward(dsend_in_.data<float>(), route_row_.data<int32_t>(), num_tokens_,
-                             k, d, dx.data<float>(), /*accumulate=*/false);
+  ops::PermuteTokensBackward(dsend_in_.data<float>(), route_row_.data<int32_t>(),
+                             num_tokens_, k, d, dx.data<float>(), /*accumulate=*/false);
   // 1'. Router: gate gradients plus auxiliary losses, accumulated into dx.
   return router_.Backward(dgates_.data<float>(), dx.data<float>());
 }

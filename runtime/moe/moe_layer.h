@@ -99,9 +99,9 @@ class MoeLayer {
   // Layout of the last Forward.
   int64_t num_tokens_ = 0;
   int64_t num_rows_ = 0;
-  Tensor bucket_of_route_;  // [T*k] int32, -1 = dropped
-  Tensor row_route_;        // [T*k] int32
-  Tensor route_row_;        // [T*k] int32
+  Tensor bucket_of_route_;               // [T*k] int32, -1 = dropped
+  Tensor row_route_;                     // [T*k] int32
+  Tensor route_row_;                     // [T*k] int32
   std::vector<int64_t> bucket_offsets_;  // [num_buckets + 1]
   std::vector<int64_t> bucket_fill_;     // [num_buckets] capacity bookkeeping
   DispatchHandle handle_;

@@ -42,7 +42,8 @@ Status Router::Forward(const TensorView& x) {
                                         x.data<float>(), weight_.value.data<float>(),
                                         logits_.data<float>()));
   ops::LogSumExpRows(logits_.data<float>(), lse_.data<float>(), num_tokens, num_experts);
-  ops::SoftmaxForward(logits_.data<float>(), probs_.data<float>(), num_tokens, num_experts);
+  ops::SoftmaxForward(logits_.data<float>(), probs_.data<float>(), num_tokens,
+                      num_experts);
   ops::TopK(probs_.data<float>(), num_tokens, num_experts, k, topk_idx_.data<int32_t>(),
             topk_prob_.data<float>());
 
@@ -59,7 +60,8 @@ Status Router::Forward(const TensorView& x) {
   // Auxiliary losses, accumulated in double in a fixed order.
   std::fill(routes_per_expert_.begin(), routes_per_expert_.end(), 0);
   const int32_t* idx = topk_idx_.data<int32_t>();
-  for (int64_t r = 0; r < num_tokens * k; ++r) ++routes_per_expert_[static_cast<size_t>(idx[r])];
+  for (int64_t r = 0; r < num_tokens * k; ++r)
+    ++routes_per_expert_[static_cast<size_t>(idx[r])];
   const float* probs = probs_.data<float>();
   double aux = 0.0;
   if (num_tokens > 0) {
@@ -75,7 +77,8 @@ Status Router::Forward(const TensorView& x) {
   const float* lse = lse_.data<float>();
   for (int64_t t = 0; t < num_tokens; ++t) z += static_cast<double>(lse[t]) * lse[t];
   losses_.aux = static_cast<float>(aux * static_cast<double>(num_experts));
-  losses_.z_loss = num_tokens > 0 ? static_cast<float>(z / static_cast<double>(num_tokens)) : 0.0f;
+  losses_.z_loss =
+      num_tokens > 0 ? static_cast<float>(z / static_cast<double>(num_tokens)) : 0.0f;
   return Status::Ok();
 }
 
@@ -95,10 +98,10 @@ Status Router::Backward(const float* dgates, float* dx) {
   // Gates -> selected probabilities. With renormalisation g_j = p_j / S, S = sum p:
   //   dp_j = (dg_j - sum_i dg_i g_i) / S.
   // Aux loss: d(coef * E * sum_e f_e * mean_t p[t, e]) / dp[t, e] = coef * E * f_e / T.
-  const float aux_scale = num_tokens > 0 ? options_.aux_loss_coef *
-                                               static_cast<float>(num_experts) /
-                                               static_cast<float>(num_tokens * num_tokens * k)
-                                         : 0.0f;
+  const float aux_scale = num_tokens > 0
+                              ? options_.aux_loss_coef * static_cast<float>(num_experts) /
+                                    static_cast<float>(num_tokens * num_tokens * k)
+                              : 0.0f;
   for (int64_t e = 0; e < num_experts; ++e) {
     aux_grad_[static_cast<size_t>(e)] =
         aux_scale * static_cast<float>(routes_per_expert_[static_cast<size_t>(e)]);
@@ -146,8 +149,9 @@ Status Router::Backward(const float* dgates, float* dx) {
   dw.accumulate = true;
   MPIMOE_RETURN_IF_ERROR(ops::Matmul(*ctx_, dw, x_.data<float>(), dlogits_.data<float>(),
                                      nullptr, weight_.grad.data<float>()));
-  return ops::MatmulF32(*ctx_, num_tokens, num_experts, d, false, true, dlogits_.data<float>(),
-                        weight_.value.data<float>(), dx, /*accumulate=*/true);
+  return ops::MatmulF32(*ctx_, num_tokens, num_experts, d, false, true,
+                        dlogits_.data<float>(), weight_.value.data<float>(), dx,
+                        /*accumulate=*/true);
 }
 
 }  // namespace mpimoe::moe

@@ -57,8 +57,8 @@ class Router {
   Status Backward(const float* dgates, float* dx);
 
   const int32_t* topk_idx() const { return topk_idx_.data<int32_t>(); }  // [T, k]
-  const float* gates() const { return gates_.data<float>(); }           // [T, k]
-  const float* probs() const { return probs_.data<float>(); }           // [T, E]
+  const float* gates() const { return gates_.data<float>(); }            // [T, k]
+  const float* probs() const { return probs_.data<float>(); }            // [T, E]
   const RouterLosses& losses() const { return losses_; }
   // [E] number of the T*k routes that chose each expert in the last Forward.
   const std::vector<int64_t>& routes_per_expert() const { return routes_per_expert_; }
@@ -75,12 +75,12 @@ class Router {
   // Saved by Forward (workspaces, reused across steps).
   TensorView x_;
   int64_t num_tokens_ = 0;
-  Tensor logits_;    // [T, E]
-  Tensor probs_;     // [T, E]
-  Tensor lse_;       // [T]
-  Tensor topk_idx_;  // [T, k] int32
-  Tensor topk_prob_; // [T, k]
-  Tensor gates_;     // [T, k]
+  Tensor logits_;                           // [T, E]
+  Tensor probs_;                            // [T, E]
+  Tensor lse_;                              // [T]
+  Tensor topk_idx_;                         // [T, k] int32
+  Tensor topk_prob_;                        // [T, k]
+  Tensor gates_;                            // [T, k]
   std::vector<int64_t> routes_per_expert_;  // [E] routes that chose e (before drops)
   std::vector<float> aux_grad_;             // [E] d(weighted aux)/d probs[:, e]
   RouterLosses losses_;

@@ -30,7 +30,8 @@ TEST(StatusTest, OkAndError) {
 }
 
 TEST(StatusTest, ContextChains) {
-  Status s = InvalidArgumentError("must be positive").WithContext("model.d_model")
+  Status s = InvalidArgumentError("must be positive")
+                 .WithContext("model.d_model")
                  .WithContext("loading x.textproto");
   EXPECT_EQ(s.message(), "loading x.textproto: model.d_model: must be positive");
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);

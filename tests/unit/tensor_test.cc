@@ -58,7 +58,8 @@ TEST(DTypeTest, Bf16RoundTripAndRounding) {
   // 1 + 2^-8 is halfway between two bf16 values: rounds to even (1.0).
   EXPECT_EQ(Bf16ToFloat(FloatToBf16(1.0f + 1.0f / 256.0f)), 1.0f);
   // Slightly above halfway rounds up.
-  EXPECT_EQ(Bf16ToFloat(FloatToBf16(1.0f + 1.0f / 256.0f + 1.0f / 4096.0f)), 1.0f + 1.0f / 128.0f);
+  EXPECT_EQ(Bf16ToFloat(FloatToBf16(1.0f + 1.0f / 256.0f + 1.0f / 4096.0f)),
+            1.0f + 1.0f / 128.0f);
   Rng rng(7);
   for (int i = 0; i < 1000; ++i) {
     const float x = rng.Normal() * 100.0f;
