@@ -1,0 +1,57 @@
+// Element types and reduction operators of mpimoe's collectives, and the mapping from
+// C++ types to them. Plain enums, no MPI: the typed front ends (collectives.h) and the
+// byte-level back ends (Communicator implementations) meet here.
+//
+// Thread-safety: constants and pure functions.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace mpimoe::parallel {
+
+enum class CollDType : uint8_t { kByte, kInt32, kInt64, kFloat32, kFloat64 };
+enum class ReduceOp : uint8_t { kSum, kMax, kMin };
+
+constexpr int64_t CollDTypeSizeBytes(CollDType dtype) {
+  switch (dtype) {
+    case CollDType::kByte:
+      return 1;
+    case CollDType::kInt32:
+    case CollDType::kFloat32:
+      return 4;
+    case CollDType::kInt64:
+    case CollDType::kFloat64:
+      return 8;
+  }
+  return 0;
+}
+
+template <typename T>
+struct CollDTypeOf;
+template <>
+struct CollDTypeOf<uint8_t> {
+  static constexpr CollDType value = CollDType::kByte;
+};
+template <>
+struct CollDTypeOf<char> {
+  static constexpr CollDType value = CollDType::kByte;
+};
+template <>
+struct CollDTypeOf<int32_t> {
+  static constexpr CollDType value = CollDType::kInt32;
+};
+template <>
+struct CollDTypeOf<int64_t> {
+  static constexpr CollDType value = CollDType::kInt64;
+};
+template <>
+struct CollDTypeOf<float> {
+  static constexpr CollDType value = CollDType::kFloat32;
+};
+template <>
+struct CollDTypeOf<double> {
+  static constexpr CollDType value = CollDType::kFloat64;
+};
+
+}  // namespace mpimoe::parallel

@@ -1,0 +1,85 @@
+// Communicator: a group of ranks and the byte-level collectives mpimoe uses.
+//
+// Two implementations: MpiCommunicator (a dup of an MPI communicator, with
+// MPI_ERRORS_RETURN) and SelfCommunicator (world size 1, every collective a copy). Code
+// above parallel/ uses the typed front ends in collectives.h, never these virtuals
+// directly, and never MPI.
+//
+// Conventions of every method:
+// - counts and displacements are 64-bit and in elements of `dtype` (the MPI
+//   implementation chunks at the MPI edge where they exceed int);
+// - failures return a Status naming the MPI call, this rank and MPI's error string;
+// - every rank of the group must make the same sequence of collective calls.
+//
+// Threading model: MPI is initialised with MPI_THREAD_FUNNELED. All calls on a
+// communicator are made from the thread that owns it (the host thread of the rank);
+// OpenMP worker threads never call MPI. Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "parallel/coll_types.h"
+#include "runtime/core/status.h"
+
+namespace mpimoe::parallel {
+
+// A non-blocking operation in flight. Wait() completes it (once). Destroying a pending
+// request waits for it and logs a failure rather than throwing or aborting.
+class Request {
+ public:
+  class Impl {
+   public:
+    virtual ~Impl() = default;
+    virtual Status Wait() = 0;
+  };
+
+  Request() = default;
+  explicit Request(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+  Request(Request&&) noexcept = default;
+  Request& operator=(Request&& other) noexcept;
+  ~Request();
+
+  bool pending() const { return impl_ != nullptr; }
+  Status Wait();
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+
+  // Every rank sends `count_per_rank` elements to every rank (send: [size * count],
+  // recv: [size * count], blocks in rank order).
+  virtual Status Alltoall(const void* send, void* recv, int64_t count_per_rank,
+                          CollDType dtype) = 0;
+  // Variable all-to-all: to rank r goes send[send_displs[r] .. + send_counts[r]); from
+  // rank r arrives recv[recv_displs[r] .. + recv_counts[r]). Arrays are [size].
+  virtual Status Alltoallv(const void* send, const int64_t* send_counts,
+                           const int64_t* send_displs, void* recv, const int64_t* recv_counts,
+                           const int64_t* recv_displs, CollDType dtype) = 0;
+  // recv = op over ranks of send ([count] each); send == recv means in place.
+  virtual Status Allreduce(const void* send, void* recv, int64_t count, CollDType dtype,
+                           ReduceOp op) = 0;
+  // Non-blocking Allreduce; buffers must stay untouched until request->Wait().
+  virtual Status StartAllreduce(const void* send, void* recv, int64_t count, CollDType dtype,
+                                ReduceOp op, Request* request) = 0;
+  // recv: [size * count], rank r's block at r * count.
+  virtual Status Allgather(const void* send, int64_t count, void* recv, CollDType dtype) = 0;
+  // Rank r contributes recv_counts[r] elements, placed at recv_displs[r].
+  virtual Status Allgatherv(const void* send, int64_t count, void* recv,
+                            const int64_t* recv_counts, const int64_t* recv_displs,
+                            CollDType dtype) = 0;
+  virtual Status Bcast(void* data, int64_t count, CollDType dtype, int root) = 0;
+  virtual Status Barrier() = 0;
+  virtual Status Send(const void* data, int64_t count, CollDType dtype, int dest, int tag) = 0;
+  // Receives exactly `count` elements; a longer message is an error (truncation).
+  virtual Status Recv(void* data, int64_t count, CollDType dtype, int source, int tag) = 0;
+};
+
+}  // namespace mpimoe::parallel

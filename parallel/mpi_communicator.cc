@@ -1,0 +1,352 @@
+#include "parallel/mpi_communicator.h"
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "parallel/mpi_environment.h"
+
+namespace mpimoe::parallel {
+namespace {
+
+// Tag of the messages of chunked collectives. Our communicators are private dups, so
+// only user Send/Recv could collide; they must use tags below this.
+constexpr int kChunkTag = 30000;
+
+MPI_Datatype ToMpi(CollDType dtype) {
+  switch (dtype) {
+    case CollDType::kByte:
+      return MPI_BYTE;
+    case CollDType::kInt32:
+      return MPI_INT32_T;
+    case CollDType::kInt64:
+      return MPI_INT64_T;
+    case CollDType::kFloat32:
+      return MPI_FLOAT;
+    case CollDType::kFloat64:
+      return MPI_DOUBLE;
+  }
+  return MPI_BYTE;
+}
+
+MPI_Op ToMpi(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::kSum:
+      return MPI_SUM;
+    case ReduceOp::kMax:
+      return MPI_MAX;
+    case ReduceOp::kMin:
+      return MPI_MIN;
+  }
+  return MPI_SUM;
+}
+
+const char* At(const void* base, int64_t elements, CollDType dtype) {
+  return static_cast<const char*>(base) + elements * CollDTypeSizeBytes(dtype);
+}
+char* At(void* base, int64_t elements, CollDType dtype) {
+  return static_cast<char*>(base) + elements * CollDTypeSizeBytes(dtype);
+}
+
+std::string ErrorString(int code) {
+  char text[MPI_MAX_ERROR_STRING];
+  int length = 0;
+  MPI_Error_string(code, text, &length);
+  return std::string(text, static_cast<size_t>(length));
+}
+
+class MpiRequestImpl final : public Request::Impl {
+ public:
+  MpiRequestImpl(std::vector<MPI_Request> requests, int rank, int size)
+      : requests_(std::move(requests)), rank_(rank), size_(size) {}
+  Status Wait() override {
+    const int code = MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(),
+                                 MPI_STATUSES_IGNORE);
+    if (code == MPI_SUCCESS) return Status::Ok();
+    return InternalError("MPI_Waitall (MPI_Iallreduce) failed on rank " +
+                         std::to_string(rank_) + " of " + std::to_string(size_) + ": " +
+                         ErrorString(code));
+  }
+
+ private:
+  std::vector<MPI_Request> requests_;
+  int rank_;
+  int size_;
+};
+
+}  // namespace
+
+struct MpiCommunicator::Handle {
+  MPI_Comm comm = MPI_COMM_NULL;
+  // Reused int arrays for the MPI-edge counts and displacements.
+  std::vector<int> send_counts, send_displs, recv_counts, recv_displs;
+  std::vector<MPI_Request> requests;
+};
+
+MpiCommunicator::MpiCommunicator(std::unique_ptr<Handle> handle)
+    : handle_(std::move(handle)), max_chunk_elements_(INT_MAX) {
+  MPI_Comm_rank(handle_->comm, &rank_);
+  MPI_Comm_size(handle_->comm, &size_);
+}
+
+MpiCommunicator::MpiCommunicator(MpiCommunicator&&) noexcept = default;
+MpiCommunicator& MpiCommunicator::operator=(MpiCommunicator&&) noexcept = default;
+
+MpiCommunicator::~MpiCommunicator() {
+  if (handle_ != nullptr && handle_->comm != MPI_COMM_NULL) {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (!finalized) MPI_Comm_free(&handle_->comm);
+  }
+}
+
+StatusOr<MpiCommunicator> MpiCommunicator::World(const MpiEnvironment& env) {
+  auto handle = std::make_unique<Handle>();
+  int code = MPI_Comm_dup(MPI_COMM_WORLD, &handle->comm);
+  if (code != MPI_SUCCESS) {
+    return InternalError("MPI_Comm_dup failed on rank " + std::to_string(env.world_rank()) +
+                         ": " + ErrorString(code));
+  }
+  MPI_Comm_set_errhandler(handle->comm, MPI_ERRORS_RETURN);
+  return MpiCommunicator(std::move(handle));
+}
+
+StatusOr<MpiCommunicator> MpiCommunicator::Split(int color, int key) const {
+  auto handle = std::make_unique<Handle>();
+  MPIMOE_RETURN_IF_ERROR(Check(MPI_Comm_split(handle_->comm, color, key, &handle->comm),
+                               "MPI_Comm_split"));
+  MPI_Comm_set_errhandler(handle->comm, MPI_ERRORS_RETURN);
+  return MpiCommunicator(std::move(handle));
+}
+
+void MpiCommunicator::set_max_chunk_elements(int64_t n) {
+  MPIMOE_CHECK(n >= 1 && n <= INT_MAX);
+  max_chunk_elements_ = n;
+}
+
+Status MpiCommunicator::Check(int code, const char* call) const {
+  if (code == MPI_SUCCESS) return Status::Ok();
+  return InternalError(std::string(call) + " failed on rank " + std::to_string(rank_) + " of " +
+                       std::to_string(size_) + ": " + ErrorString(code));
+}
+
+Status MpiCommunicator::Alltoall(const void* send, void* recv, int64_t count_per_rank,
+                                 CollDType dtype) {
+  if (count_per_rank <= max_chunk_elements_ &&
+      count_per_rank * size_ <= max_chunk_elements_) {
+    return Check(MPI_Alltoall(send, static_cast<int>(count_per_rank), ToMpi(dtype), recv,
+                              static_cast<int>(count_per_rank), ToMpi(dtype), handle_->comm),
+                 "MPI_Alltoall");
+  }
+  std::vector<int64_t> counts(static_cast<size_t>(size_), count_per_rank);
+  std::vector<int64_t> displs(static_cast<size_t>(size_));
+  for (int r = 0; r < size_; ++r) displs[static_cast<size_t>(r)] = r * count_per_rank;
+  return ChunkedPairwise(send, counts.data(), displs.data(), recv, counts.data(), displs.data(),
+                         dtype, "MPI_Alltoall");
+}
+
+Status MpiCommunicator::Alltoallv(const void* send, const int64_t* send_counts,
+                                  const int64_t* send_displs, void* recv,
+                                  const int64_t* recv_counts, const int64_t* recv_displs,
+                                  CollDType dtype) {
+  bool fits = true;
+  for (int r = 0; r < size_; ++r) {
+    if (send_counts[r] < 0 || recv_counts[r] < 0) {
+      return InvalidArgumentError("Alltoallv on rank " + std::to_string(rank_) +
+                                  ": negative count for rank " + std::to_string(r));
+    }
+    fits = fits && send_counts[r] <= max_chunk_elements_ &&
+           send_displs[r] <= max_chunk_elements_ && recv_counts[r] <= max_chunk_elements_ &&
+           recv_displs[r] <= max_chunk_elements_;
+  }
+  if (!fits) {
+    return ChunkedPairwise(send, send_counts, send_displs, recv, recv_counts, recv_displs,
+                           dtype, "MPI_Alltoallv");
+  }
+  Handle& h = *handle_;
+  h.send_counts.resize(static_cast<size_t>(size_));
+  h.send_displs.resize(static_cast<size_t>(size_));
+  h.recv_counts.resize(static_cast<size_t>(size_));
+  h.recv_displs.resize(static_cast<size_t>(size_));
+  for (int r = 0; r < size_; ++r) {
+    h.send_counts[static_cast<size_t>(r)] = static_cast<int>(send_counts[r]);
+    h.send_displs[static_cast<size_t>(r)] = static_cast<int>(send_displs[r]);
+    h.recv_counts[static_cast<size_t>(r)] = static_cast<int>(recv_counts[r]);
+    h.recv_displs[static_cast<size_t>(r)] = static_cast<int>(recv_displs[r]);
+  }
+  return Check(MPI_Alltoallv(send, h.send_counts.data(), h.send_displs.data(), ToMpi(dtype),
+                             recv, h.recv_counts.data(), h.recv_displs.data(), ToMpi(dtype),
+                             h.comm),
+               "MPI_Alltoallv");
+}
+
+Status MpiCommunicator::ChunkedPairwise(const void* send, const int64_t* send_counts,
+                                        const int64_t* send_displs, void* recv,
+                                        const int64_t* recv_counts, const int64_t* recv_displs,
+                                        CollDType dtype, const char* call) {
+  // Our own block is a copy; every other pair exchanges chunks of at most
+  // max_chunk_elements_ with non-blocking point-to-point calls (MPI keeps messages of a
+  // pair and tag in order, so chunk i matches chunk i).
+  if (send_counts[rank_] != recv_counts[rank_]) {
+    return InvalidArgumentError(std::string(call) + " on rank " + std::to_string(rank_) +
+                                ": sends " + std::to_string(send_counts[rank_]) +
+                                " elements to itself but expects " +
+                                std::to_string(recv_counts[rank_]));
+  }
+  if (send_counts[rank_] > 0) {
+    std::memmove(At(recv, recv_displs[rank_], dtype), At(send, send_displs[rank_], dtype),
+                 static_cast<size_t>(send_counts[rank_] * CollDTypeSizeBytes(dtype)));
+  }
+  std::vector<MPI_Request>& requests = handle_->requests;
+  requests.clear();
+  const MPI_Datatype type = ToMpi(dtype);
+  for (int r = 0; r < size_; ++r) {
+    if (r == rank_) continue;
+    for (int64_t done = 0; done < recv_counts[r]; done += max_chunk_elements_) {
+      const int n = static_cast<int>(std::min(max_chunk_elements_, recv_counts[r] - done));
+      requests.emplace_back();
+      MPIMOE_RETURN_IF_ERROR(Check(MPI_Irecv(At(recv, recv_displs[r] + done, dtype), n, type, r,
+                                             kChunkTag, handle_->comm, &requests.back()),
+                                   call));
+    }
+  }
+  for (int r = 0; r < size_; ++r) {
+    if (r == rank_) continue;
+    for (int64_t done = 0; done < send_counts[r]; done += max_chunk_elements_) {
+      const int n = static_cast<int>(std::min(max_chunk_elements_, send_counts[r] - done));
+      requests.emplace_back();
+      MPIMOE_RETURN_IF_ERROR(Check(MPI_Isend(At(send, send_displs[r] + done, dtype), n, type, r,
+                                             kChunkTag, handle_->comm, &requests.back()),
+                                   call));
+    }
+  }
+  return Check(MPI_Waitall(static_cast<int>(requests.size()), requests.data(),
+                           MPI_STATUSES_IGNORE),
+               call);
+}
+
+Status MpiCommunicator::Allreduce(const void* send, void* recv, int64_t count, CollDType dtype,
+                                  ReduceOp op) {
+  for (int64_t done = 0; done < count; done += max_chunk_elements_) {
+    const int n = static_cast<int>(std::min(max_chunk_elements_, count - done));
+    const void* src = send == recv ? MPI_IN_PLACE : At(send, done, dtype);
+    MPIMOE_RETURN_IF_ERROR(Check(MPI_Allreduce(src, At(recv, done, dtype), n, ToMpi(dtype),
+                                               ToMpi(op), handle_->comm),
+                                 "MPI_Allreduce"));
+  }
+  return Status::Ok();
+}
+
+Status MpiCommunicator::StartAllreduce(const void* send, void* recv, int64_t count,
+                                       CollDType dtype, ReduceOp op, Request* request) {
+  std::vector<MPI_Request> requests;
+  for (int64_t done = 0; done < count; done += max_chunk_elements_) {
+    const int n = static_cast<int>(std::min(max_chunk_elements_, count - done));
+    const void* src = send == recv ? MPI_IN_PLACE : At(send, done, dtype);
+    requests.emplace_back();
+    MPIMOE_RETURN_IF_ERROR(Check(MPI_Iallreduce(src, At(recv, done, dtype), n, ToMpi(dtype),
+                                                ToMpi(op), handle_->comm, &requests.back()),
+                                 "MPI_Iallreduce"));
+  }
+  *request = Request(std::make_unique<MpiRequestImpl>(std::move(requests), rank_, size_));
+  return Status::Ok();
+}
+
+Status MpiCommunicator::Allgather(const void* send, int64_t count, void* recv, CollDType dtype) {
+  if (count * size_ <= max_chunk_elements_) {
+    return Check(MPI_Allgather(send, static_cast<int>(count), ToMpi(dtype), recv,
+                               static_cast<int>(count), ToMpi(dtype), handle_->comm),
+                 "MPI_Allgather");
+  }
+  std::vector<int64_t> counts(static_cast<size_t>(size_), count);
+  std::vector<int64_t> displs(static_cast<size_t>(size_));
+  for (int r = 0; r < size_; ++r) displs[static_cast<size_t>(r)] = r * count;
+  return Allgatherv(send, count, recv, counts.data(), displs.data(), dtype);
+}
+
+Status MpiCommunicator::Allgatherv(const void* send, int64_t count, void* recv,
+                                   const int64_t* recv_counts, const int64_t* recv_displs,
+                                   CollDType dtype) {
+  if (recv_counts[rank_] != count) {
+    return InvalidArgumentError("Allgatherv on rank " + std::to_string(rank_) + ": sends " +
+                                std::to_string(count) + " elements but recv_counts says " +
+                                std::to_string(recv_counts[rank_]));
+  }
+  bool fits = true;
+  for (int r = 0; r < size_; ++r) {
+    fits = fits && recv_counts[r] <= max_chunk_elements_ && recv_displs[r] <= max_chunk_elements_;
+  }
+  if (fits) {
+    Handle& h = *handle_;
+    h.recv_counts.resize(static_cast<size_t>(size_));
+    h.recv_displs.resize(static_cast<size_t>(size_));
+    for (int r = 0; r < size_; ++r) {
+      h.recv_counts[static_cast<size_t>(r)] = static_cast<int>(recv_counts[r]);
+      h.recv_displs[static_cast<size_t>(r)] = static_cast<int>(recv_displs[r]);
+    }
+    return Check(MPI_Allgatherv(send, static_cast<int>(count), ToMpi(dtype), recv,
+                                h.recv_counts.data(), h.recv_displs.data(), ToMpi(dtype), h.comm),
+                 "MPI_Allgatherv");
+  }
+  // Large: each rank's block is broadcast from its owner (chunked by Bcast).
+  std::memmove(At(recv, recv_displs[rank_], dtype), send,
+               static_cast<size_t>(count * CollDTypeSizeBytes(dtype)));
+  for (int r = 0; r < size_; ++r) {
+    MPIMOE_RETURN_IF_ERROR(Bcast(At(recv, recv_displs[r], dtype), recv_counts[r], dtype, r));
+  }
+  return Status::Ok();
+}
+
+Status MpiCommunicator::Bcast(void* data, int64_t count, CollDType dtype, int root) {
+  for (int64_t done = 0; done < count; done += max_chunk_elements_) {
+    const int n = static_cast<int>(std::min(max_chunk_elements_, count - done));
+    MPIMOE_RETURN_IF_ERROR(
+        Check(MPI_Bcast(At(data, done, dtype), n, ToMpi(dtype), root, handle_->comm), "MPI_Bcast"));
+  }
+  return Status::Ok();
+}
+
+Status MpiCommunicator::Barrier() { return Check(MPI_Barrier(handle_->comm), "MPI_Barrier"); }
+
+Status MpiCommunicator::Send(const void* data, int64_t count, CollDType dtype, int dest,
+                             int tag) {
+  if (tag < 0 || tag >= kChunkTag) {
+    return InvalidArgumentError("Send tag " + std::to_string(tag) + " outside [0, " +
+                                std::to_string(kChunkTag) + ")");
+  }
+  int64_t done = 0;
+  do {
+    const int n = static_cast<int>(std::min(max_chunk_elements_, count - done));
+    MPIMOE_RETURN_IF_ERROR(Check(
+        MPI_Send(At(data, done, dtype), n, ToMpi(dtype), dest, tag, handle_->comm), "MPI_Send"));
+    done += n;
+  } while (done < count);
+  return Status::Ok();
+}
+
+Status MpiCommunicator::Recv(void* data, int64_t count, CollDType dtype, int source, int tag) {
+  int64_t done = 0;
+  do {
+    const int n = static_cast<int>(std::min(max_chunk_elements_, count - done));
+    MPI_Status status;
+    MPIMOE_RETURN_IF_ERROR(Check(MPI_Recv(At(data, done, dtype), n, ToMpi(dtype), source, tag,
+                                          handle_->comm, &status),
+                                 "MPI_Recv"));
+    int received = 0;
+    MPI_Get_count(&status, ToMpi(dtype), &received);
+    if (received != n) {
+      return InternalError("MPI_Recv on rank " + std::to_string(rank_) + " of " +
+                           std::to_string(size_) + ": expected " + std::to_string(n) +
+                           " elements from rank " + std::to_string(source) + ", got " +
+                           std::to_string(received));
+    }
+    done += n;
+  } while (done < count);
+  return Status::Ok();
+}
+
+}  // namespace mpimoe::parallel

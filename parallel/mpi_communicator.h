@@ -1,0 +1,79 @@
+// MpiCommunicator: a Communicator over an MPI communicator.
+//
+// It owns a duplicate of the communicator it is built from (so its messages never
+// collide with anyone else's), installs MPI_ERRORS_RETURN on it, and converts every
+// MPI return code into a Status "MPI_<Call> failed on rank R of P: <MPI error string>".
+// It is move-only; the duplicate is freed in the destructor. MPI stays behind a pimpl
+// so this header does not include <mpi.h>.
+//
+// Counts are 64-bit. Where a count or displacement does not fit in an MPI int, the call
+// is split at the MPI edge: Allreduce/Bcast/Send/Recv in chunks, Alltoallv and
+// Allgatherv as pairwise chunked point-to-point exchanges.
+//
+// Threading: see communicator.h (MPI_THREAD_FUNNELED, the owning thread only).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "parallel/communicator.h"
+
+namespace mpimoe::parallel {
+
+class MpiEnvironment;
+
+class MpiCommunicator final : public Communicator {
+ public:
+  MpiCommunicator(MpiCommunicator&&) noexcept;
+  MpiCommunicator& operator=(MpiCommunicator&&) noexcept;
+  MpiCommunicator(const MpiCommunicator&) = delete;
+  MpiCommunicator& operator=(const MpiCommunicator&) = delete;
+  ~MpiCommunicator() override;
+
+  // A communicator over all processes (a dup of MPI_COMM_WORLD).
+  static StatusOr<MpiCommunicator> World(const MpiEnvironment& env);
+
+  // Splits this communicator: ranks with the same color form a group, ordered by key.
+  StatusOr<MpiCommunicator> Split(int color, int key) const;
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+
+  // Largest element count one MPI call moves; larger transfers are chunked. Tests lower
+  // it to exercise the chunked paths with small buffers. Default: INT32_MAX.
+  void set_max_chunk_elements(int64_t n);
+  int64_t max_chunk_elements() const { return max_chunk_elements_; }
+
+  Status Alltoall(const void* send, void* recv, int64_t count_per_rank,
+                  CollDType dtype) override;
+  Status Alltoallv(const void* send, const int64_t* send_counts, const int64_t* send_displs,
+                   void* recv, const int64_t* recv_counts, const int64_t* recv_displs,
+                   CollDType dtype) override;
+  Status Allreduce(const void* send, void* recv, int64_t count, CollDType dtype,
+                   ReduceOp op) override;
+  Status StartAllreduce(const void* send, void* recv, int64_t count, CollDType dtype,
+                        ReduceOp op, Request* request) override;
+  Status Allgather(const void* send, int64_t count, void* recv, CollDType dtype) override;
+  Status Allgatherv(const void* send, int64_t count, void* recv, const int64_t* recv_counts,
+                    const int64_t* recv_displs, CollDType dtype) override;
+  Status Bcast(void* data, int64_t count, CollDType dtype, int root) override;
+  Status Barrier() override;
+  Status Send(const void* data, int64_t count, CollDType dtype, int dest, int tag) override;
+  Status Recv(void* data, int64_t count, CollDType dtype, int source, int tag) override;
+
+  struct Handle;  // holds the MPI_Comm; defined in mpi_communicator.cc
+
+ private:
+  explicit MpiCommunicator(std::unique_ptr<Handle> handle);
+  Status Check(int code, const char* call) const;
+  Status ChunkedPairwise(const void* send, const int64_t* send_counts,
+                         const int64_t* send_displs, void* recv, const int64_t* recv_counts,
+                         const int64_t* recv_displs, CollDType dtype, const char* call);
+
+  std::unique_ptr<Handle> handle_;
+  int rank_ = 0;
+  int size_ = 1;
+  int64_t max_chunk_elements_;
+};
+
+}  // namespace mpimoe::parallel

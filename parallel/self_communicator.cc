@@ -1,0 +1,84 @@
+#include "parallel/self_communicator.h"
+
+#include <cstring>
+
+namespace mpimoe::parallel {
+namespace {
+
+void Copy(const void* src, void* dst, int64_t count, CollDType dtype) {
+  if (src == dst || count == 0) return;
+  std::memmove(dst, src, static_cast<size_t>(count * CollDTypeSizeBytes(dtype)));
+}
+
+char* At(void* base, int64_t elements, CollDType dtype) {
+  return static_cast<char*>(base) + elements * CollDTypeSizeBytes(dtype);
+}
+const char* At(const void* base, int64_t elements, CollDType dtype) {
+  return static_cast<const char*>(base) + elements * CollDTypeSizeBytes(dtype);
+}
+
+}  // namespace
+
+Status SelfCommunicator::Alltoall(const void* send, void* recv, int64_t count_per_rank,
+                                  CollDType dtype) {
+  Copy(send, recv, count_per_rank, dtype);
+  return Status::Ok();
+}
+
+Status SelfCommunicator::Alltoallv(const void* send, const int64_t* send_counts,
+                                   const int64_t* send_displs, void* recv,
+                                   const int64_t* recv_counts, const int64_t* recv_displs,
+                                   CollDType dtype) {
+  if (send_counts[0] != recv_counts[0]) {
+    return InvalidArgumentError("Alltoallv on rank 0 of 1: sends " +
+                                std::to_string(send_counts[0]) + " elements to itself but expects " +
+                                std::to_string(recv_counts[0]));
+  }
+  Copy(At(send, send_displs[0], dtype), At(recv, recv_displs[0], dtype), send_counts[0], dtype);
+  return Status::Ok();
+}
+
+Status SelfCommunicator::Allreduce(const void* send, void* recv, int64_t count, CollDType dtype,
+                                   ReduceOp op) {
+  Copy(send, recv, count, dtype);
+  return Status::Ok();
+}
+
+Status SelfCommunicator::StartAllreduce(const void* send, void* recv, int64_t count,
+                                        CollDType dtype, ReduceOp op, Request* request) {
+  *request = Request();
+  return Allreduce(send, recv, count, dtype, op);
+}
+
+Status SelfCommunicator::Allgather(const void* send, int64_t count, void* recv,
+                                   CollDType dtype) {
+  Copy(send, recv, count, dtype);
+  return Status::Ok();
+}
+
+Status SelfCommunicator::Allgatherv(const void* send, int64_t count, void* recv,
+                                    const int64_t* recv_counts, const int64_t* recv_displs,
+                                    CollDType dtype) {
+  if (recv_counts[0] != count) {
+    return InvalidArgumentError("Allgatherv on rank 0 of 1: count mismatch");
+  }
+  Copy(send, At(recv, recv_displs[0], dtype), count, dtype);
+  return Status::Ok();
+}
+
+Status SelfCommunicator::Bcast(void* data, int64_t count, CollDType dtype, int root) {
+  if (root != 0) return InvalidArgumentError("Bcast root " + std::to_string(root) + " of 1 rank");
+  return Status::Ok();
+}
+
+Status SelfCommunicator::Send(const void*, int64_t, CollDType, int dest, int) {
+  return InvalidArgumentError("Send to rank " + std::to_string(dest) +
+                              " on a one-rank communicator would never complete");
+}
+
+Status SelfCommunicator::Recv(void*, int64_t, CollDType, int source, int) {
+  return InvalidArgumentError("Recv from rank " + std::to_string(source) +
+                              " on a one-rank communicator would never complete");
+}
+
+}  // namespace mpimoe::parallel

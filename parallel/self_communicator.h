@@ -1,0 +1,36 @@
+// SelfCommunicator: a communicator of one rank (rank 0 of size 1). Every collective
+// copies send to recv; Send/Recv to oneself are an error (they would deadlock in MPI).
+// It lets the same expert-parallel code run without MPI, e.g. in single-process tests
+// and benchmarks: world size 1 is a case of the distributed path, not a second one.
+//
+// Thread-safety: stateless; safe to share.
+#pragma once
+
+#include "parallel/communicator.h"
+
+namespace mpimoe::parallel {
+
+class SelfCommunicator final : public Communicator {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+
+  Status Alltoall(const void* send, void* recv, int64_t count_per_rank,
+                  CollDType dtype) override;
+  Status Alltoallv(const void* send, const int64_t* send_counts, const int64_t* send_displs,
+                   void* recv, const int64_t* recv_counts, const int64_t* recv_displs,
+                   CollDType dtype) override;
+  Status Allreduce(const void* send, void* recv, int64_t count, CollDType dtype,
+                   ReduceOp op) override;
+  Status StartAllreduce(const void* send, void* recv, int64_t count, CollDType dtype,
+                        ReduceOp op, Request* request) override;
+  Status Allgather(const void* send, int64_t count, void* recv, CollDType dtype) override;
+  Status Allgatherv(const void* send, int64_t count, void* recv, const int64_t* recv_counts,
+                    const int64_t* recv_displs, CollDType dtype) override;
+  Status Bcast(void* data, int64_t count, CollDType dtype, int root) override;
+  Status Barrier() override { return Status::Ok(); }
+  Status Send(const void* data, int64_t count, CollDType dtype, int dest, int tag) override;
+  Status Recv(void* data, int64_t count, CollDType dtype, int source, int tag) override;
+};
+
+}  // namespace mpimoe::parallel
