@@ -1,0 +1,280 @@
+// `mpimoe-bench gemm`: how close the expert FFN gets to the machine's matmul peak.
+//
+// Times one expert's FFN forward+backward (moe::FfnForward/FfnBackward, GeLU) on the
+// shapes of the moe-layer default config (rows = T*k/E = 2048*2/8 = 512, d = 512,
+// f = 2048) and, in the same run and on the same threads, one fixed-shape oneDNN f32
+// matmul 2048x2048x2048 (the "peak"). Repetitions alternate FFN, peak, FFN, peak, ... so
+// machine noise hits both alike; each side reports the median. Both computations are
+// checked against a double-precision reference on sampled entries before timing.
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "examples/bench/bench_report.h"
+#include "examples/bench/bench_subcommands.h"
+#include "ops/matmul.h"
+#include "ops/ops_context.h"
+#include "runtime/core/omp.h"
+#include "runtime/core/random.h"
+#include "runtime/core/tensor.h"
+#include "runtime/core/timer.h"
+#include "runtime/moe/ffn.h"
+
+namespace mpimoe::bench {
+namespace {
+
+// Expert shape of the moe-layer default config: T*k/E rows, d_model, d_ffn.
+constexpr int64_t kRows = 2048 * 2 / 8;
+constexpr int64_t kDModel = 512;
+constexpr int64_t kDFfn = 2048;
+// The peak: C[n, n] = A[n, n] B[n, n].
+constexpr int64_t kPeakDim = 2048;
+constexpr int kWarmupRepetitions = 3;
+constexpr int kTimedRepetitions = 11;
+// Sampled entries compared with the double reference, and the allowed error relative
+// to sum |terms| of each entry.
+constexpr int kCheckSamples = 16;
+constexpr double kRelativeTolerance = 1e-4;
+
+Tensor NormalTensor(std::vector<int64_t> shape, float stddev, Rng& rng) {
+  Tensor t(DType::kF32, std::move(shape));
+  float* p = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = stddev * rng.Normal();
+  return t;
+}
+
+Tensor FilledTensor(std::vector<int64_t> shape, float value) {
+  Tensor t(DType::kF32, std::move(shape));
+  float* p = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = value;
+  return t;
+}
+
+double GeluTanh(double x) {
+  return 0.5 * x * (1.0 + std::tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+}
+
+Status CheckClose(const char* what, int64_t row, int64_t col, double got, double want,
+                  double magnitude) {
+  if (std::isfinite(got) &&
+      std::fabs(got - want) <= kRelativeTolerance * magnitude + 1e-6) {
+    return Status::Ok();
+  }
+  return InternalError(std::string(what) + " result wrong at [" + std::to_string(row) +
+                       ", " + std::to_string(col) + "]: got " + std::to_string(got) +
+                       ", reference " + std::to_string(want));
+}
+
+// One expert FFN forward+backward on [rows, d] inputs, with all its buffers.
+class FfnCase {
+ public:
+  FfnCase(const moe::FfnDims& dims, int64_t rows, Rng& rng)
+      : dims_(dims),
+        rows_(rows),
+        x_(NormalTensor({rows, dims.d_model}, 1.0f, rng)),
+        dy_(FilledTensor({rows, dims.d_model}, 1.0f)),
+        w1_(NormalTensor({dims.d_model, dims.d_ffn},
+                         1.0f / std::sqrt(static_cast<float>(dims.d_model)), rng)),
+        w2_(NormalTensor({dims.d_ffn, dims.d_model},
+                         1.0f / std::sqrt(static_cast<float>(dims.d_ffn)), rng)),
+        dw1_(Tensor::Zeros(DType::kF32, {dims.d_model, dims.d_ffn})),
+        dw2_(Tensor::Zeros(DType::kF32, {dims.d_ffn, dims.d_model})),
+        y_(DType::kF32, {rows, dims.d_model}),
+        dx_(DType::kF32, {rows, dims.d_model}),
+        h1_(DType::kF32, {rows, dims.d_ffn}),
+        a_(DType::kF32, {rows, dims.d_ffn}),
+        da_(DType::kF32, {rows, dims.d_ffn}),
+        dh1_(DType::kF32, {rows, dims.d_ffn}) {}
+
+  // Forward + backward. Weight gradients keep accumulating across calls, which does
+  // not change the work done.
+  Status Run(ops::OpsContext& ctx) {
+    const moe::FfnWeights w{w1_.data<float>(), nullptr, w2_.data<float>()};
+    const moe::FfnSaved saved{h1_.data<float>(), nullptr, a_.data<float>()};
+    MPIMOE_RETURN_IF_ERROR(
+        moe::FfnForward(ctx, dims_, w, x_.data<float>(), rows_, saved, y_.data<float>()));
+    const moe::FfnScratch scratch{da_.data<float>(), dh1_.data<float>(), nullptr};
+    const moe::FfnGrads grads{dw1_.data<float>(), nullptr, dw2_.data<float>()};
+    return moe::FfnBackward(ctx, dims_, w, x_.data<float>(), rows_, saved,
+                            dy_.data<float>(), scratch, grads, dx_.data<float>());
+  }
+
+  // Compares sampled entries of the last forward's y with y = gelu(x W1) W2 in double.
+  Status Check(Rng& rng) const {
+    const int64_t d = dims_.d_model;
+    const int64_t f = dims_.d_ffn;
+    const float* x = x_.data<float>();
+    const float* w1 = w1_.data<float>();
+    const float* w2 = w2_.data<float>();
+    std::vector<double> a(static_cast<size_t>(f));
+    for (int sample = 0; sample < kCheckSamples; ++sample) {
+      const int64_t r = static_cast<int64_t>(rng.Below(static_cast<uint64_t>(rows_)));
+      const int64_t c = static_cast<int64_t>(rng.Below(static_cast<uint64_t>(d)));
+      double want = 0.0;
+      double magnitude = 0.0;
+      for (int64_t j = 0; j < f; ++j) {
+        double h = 0.0;
+        for (int64_t i = 0; i < d; ++i) h += double{x[r * d + i]} * w1[i * f + j];
+        const double term = GeluTanh(h) * w2[j * d + c];
+        want += term;
+        magnitude += std::fabs(term);
+      }
+      MPIMOE_RETURN_IF_ERROR(
+          CheckClose("ffn forward", r, c, y_.data<float>()[r * d + c], want, magnitude));
+    }
+    const float* dx = dx_.data<float>();
+    for (int64_t i = 0; i < dx_.numel(); ++i) {
+      if (!std::isfinite(dx[i])) return InternalError("ffn backward: non-finite dx");
+    }
+    return Status::Ok();
+  }
+
+  int64_t flops() const { return moe::FfnTrainFlops(dims_, rows_); }
+
+ private:
+  moe::FfnDims dims_;
+  int64_t rows_;
+  Tensor x_, dy_, w1_, w2_, dw1_, dw2_, y_, dx_, h1_, a_, da_, dh1_;
+};
+
+// One fixed-shape (runtime_m = false) f32 matmul C[n, n] = A[n, n] B[n, n].
+class PeakCase {
+ public:
+  PeakCase(int64_t n, Rng& rng)
+      : n_(n),
+        a_(NormalTensor({n, n}, 1.0f, rng)),
+        b_(NormalTensor({n, n}, 1.0f, rng)),
+        c_(DType::kF32, {n, n}) {}
+
+  Status Run(ops::OpsContext& ctx) {
+    ops::MatmulDesc desc;
+    desc.m = n_;
+    desc.k = n_;
+    desc.n = n_;
+    desc.runtime_m = false;
+    return ops::Matmul(ctx, desc, a_.data<float>(), b_.data<float>(), nullptr,
+                       c_.data<float>());
+  }
+
+  Status Check(Rng& rng) const {
+    const float* a = a_.data<float>();
+    const float* b = b_.data<float>();
+    for (int sample = 0; sample < kCheckSamples; ++sample) {
+      const int64_t r = static_cast<int64_t>(rng.Below(static_cast<uint64_t>(n_)));
+      const int64_t c = static_cast<int64_t>(rng.Below(static_cast<uint64_t>(n_)));
+      double want = 0.0;
+      double magnitude = 0.0;
+      for (int64_t i = 0; i < n_; ++i) {
+        const double term = double{a[r * n_ + i]} * b[i * n_ + c];
+        want += term;
+        magnitude += std::fabs(term);
+      }
+      MPIMOE_RETURN_IF_ERROR(
+          CheckClose("peak matmul", r, c, c_.data<float>()[r * n_ + c], want, magnitude));
+    }
+    return Status::Ok();
+  }
+
+  int64_t flops() const { return 2 * n_ * n_ * n_; }
+
+ private:
+  int64_t n_;
+  Tensor a_, b_, c_;
+};
+
+struct GemmOptions {
+  int64_t threads = MaxThreads();
+  bool json = false;
+};
+
+class GemmSubcommand final : public Subcommand {
+ public:
+  void DeclareFlags(FlagSet* flags) override {
+    flags->AddInt("threads", &options_.threads, "OpenMP threads");
+    flags->AddBool("json", &options_.json, "print one JSON line instead of a summary");
+  }
+
+  Status Validate() const override { return ValidateThreads(options_.threads); }
+
+  Status Run() override {
+    SetNumThreads(static_cast<int>(options_.threads));
+    ops::OpsContext ctx;
+    Rng rng(MixSeed(1, {0x6e6d6d}));
+    const moe::FfnDims dims{kDModel, kDFfn, moe::Activation::kGelu};
+    FfnCase ffn(dims, kRows, rng);
+    PeakCase peak(kPeakDim, rng);
+
+    // Correctness first, then warm-up (primitive creation, page faults), then A B A B.
+    MPIMOE_RETURN_IF_ERROR(ffn.Run(ctx).WithContext("ffn"));
+    MPIMOE_RETURN_IF_ERROR(ffn.Check(rng));
+    MPIMOE_RETURN_IF_ERROR(peak.Run(ctx).WithContext("peak matmul"));
+    MPIMOE_RETURN_IF_ERROR(peak.Check(rng));
+    for (int i = 0; i < kWarmupRepetitions; ++i) {
+      MPIMOE_RETURN_IF_ERROR(ffn.Run(ctx));
+      MPIMOE_RETURN_IF_ERROR(peak.Run(ctx));
+    }
+    std::vector<double> ffn_seconds, peak_seconds;
+    for (int i = 0; i < kTimedRepetitions; ++i) {
+      Stopwatch watch;
+      MPIMOE_RETURN_IF_ERROR(ffn.Run(ctx));
+      ffn_seconds.push_back(watch.ElapsedSeconds());
+      watch.Restart();
+      MPIMOE_RETURN_IF_ERROR(peak.Run(ctx));
+      peak_seconds.push_back(watch.ElapsedSeconds());
+    }
+    const double ffn_s = Median(ffn_seconds);
+    const double peak_s = Median(peak_seconds);
+    const double achieved_gflops = static_cast<double>(ffn.flops()) / ffn_s * 1e-9;
+    const double peak_gflops = static_cast<double>(peak.flops()) / peak_s * 1e-9;
+    const double ratio = achieved_gflops / peak_gflops;
+    const int threads = MaxThreads();
+
+    if (options_.json) {
+      JsonLine line;
+      line.AddString("bench", "gemm")
+          .AddInt("threads", threads)
+          .AddInt("rows", kRows)
+          .AddInt("d_model", kDModel)
+          .AddInt("d_ffn", kDFfn)
+          .AddString("activation", moe::ActivationName(dims.activation))
+          .AddInt("ffn_flops", ffn.flops())
+          .AddDouble("ffn_ms", ffn_s * 1e3)
+          .AddDouble("achieved_gflops", achieved_gflops)
+          .AddInt("peak_m", kPeakDim)
+          .AddInt("peak_k", kPeakDim)
+          .AddInt("peak_n", kPeakDim)
+          .AddDouble("peak_ms", peak_s * 1e3)
+          .AddDouble("peak_gflops", peak_gflops)
+          .AddDouble("ratio", ratio)
+          .AddInt("warmup", kWarmupRepetitions)
+          .AddInt("repetitions", kTimedRepetitions);
+      std::printf("%s\n", line.str().c_str());
+    } else {
+      std::printf(
+          "gemm: %d threads, median of %d repetitions after %d warm-up\n"
+          "  expert FFN fwd+bwd  rows=%lld d=%lld f=%lld gelu  %9.3f ms  %8.1f GFLOP/s\n"
+          "  peak f32 matmul     %lldx%lldx%lld            %9.3f ms  %8.1f GFLOP/s\n"
+          "  ratio achieved/peak %.3f\n",
+          threads, kTimedRepetitions, kWarmupRepetitions, static_cast<long long>(kRows),
+          static_cast<long long>(kDModel), static_cast<long long>(kDFfn), ffn_s * 1e3,
+          achieved_gflops, static_cast<long long>(kPeakDim),
+          static_cast<long long>(kPeakDim), static_cast<long long>(kPeakDim),
+          peak_s * 1e3, peak_gflops, ratio);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  GemmOptions options_;
+};
+
+}  // namespace
+
+std::unique_ptr<Subcommand> NewGemmSubcommand() {
+  return std::make_unique<GemmSubcommand>();
+}
+
+}  // namespace mpimoe::bench

@@ -1,0 +1,85 @@
+// JsonLine (minimal JSON object writer with string escaping) and PeakRssMb (getrusage).
+#include "examples/bench/bench_report.h"
+
+#include <sys/resource.h>
+
+#include <cmath>
+#include <cstdio>
+
+namespace mpimoe::bench {
+namespace {
+
+void AppendEscaped(std::string_view text, std::string* out) {
+  out->push_back('"');
+  for (const char c : text) {
+    switch (c) {
+      case '"':
+        *out += "\\\"";
+        break;
+      case '\\':
+        *out += "\\\\";
+        break;
+      case '\n':
+        *out += "\\n";
+        break;
+      case '\t':
+        *out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buffer[8];
+          std::snprintf(buffer, sizeof(buffer), "\\u%04x", c);
+          *out += buffer;
+        } else {
+          out->push_back(c);
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+}  // namespace
+
+void JsonLine::AddKey(std::string_view key) {
+  if (!body_.empty()) body_.push_back(',');
+  AppendEscaped(key, &body_);
+  body_.push_back(':');
+}
+
+JsonLine& JsonLine::AddInt(std::string_view key, int64_t value) {
+  AddKey(key);
+  body_ += std::to_string(value);
+  return *this;
+}
+
+JsonLine& JsonLine::AddDouble(std::string_view key, double value) {
+  AddKey(key);
+  if (!std::isfinite(value)) {
+    body_ += "null";
+    return *this;
+  }
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%.6g", value);
+  body_ += buffer;
+  return *this;
+}
+
+JsonLine& JsonLine::AddString(std::string_view key, std::string_view value) {
+  AddKey(key);
+  AppendEscaped(value, &body_);
+  return *this;
+}
+
+JsonLine& JsonLine::AddBool(std::string_view key, bool value) {
+  AddKey(key);
+  body_ += value ? "true" : "false";
+  return *this;
+}
+
+double PeakRssMb() {
+  struct rusage usage {};
+  if (getrusage(RUSAGE_SELF, &usage) != 0) return 0.0;
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux: ru_maxrss is in KiB
+}
+
+}  // namespace mpimoe::bench

@@ -1,0 +1,42 @@
+// The subcommands of mpimoe-bench. Each one is a Subcommand object owning its options:
+// it declares its flags on a FlagSet (bound to those options), checks relations between
+// flags once they are parsed, then runs and prints its report (one JSON line with
+// --json, a short human-readable summary otherwise).
+//
+// bench_main.cc maps exit codes: a flag or Validate() error is a usage error (exit 2),
+// a Status from Run() is a library failure (exit 1). New subcommands (alltoall, train,
+// balancer) add a factory here and a line in bench_main.cc's table.
+//
+// Thread-safety: one host thread; Run() sets the process's OpenMP thread count.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "examples/bench/bench_flags.h"
+#include "runtime/core/status.h"
+
+namespace mpimoe::bench {
+
+class Subcommand {
+ public:
+  virtual ~Subcommand() = default;
+
+  // Binds the subcommand's flags to its options; called once, before parsing.
+  virtual void DeclareFlags(FlagSet* flags) = 0;
+  // InvalidArgument naming the offending flags (e.g. --top-k above --experts), or OK.
+  virtual Status Validate() const { return Status::Ok(); }
+  // Runs the benchmark and prints its report to stdout.
+  virtual Status Run() = 0;
+};
+
+// InvalidArgument if --threads does not fit an OpenMP thread count (int), else OK.
+Status ValidateThreads(int64_t threads);
+
+// Expert-FFN forward+backward GFLOP/s against one large oneDNN f32 matmul (the peak).
+std::unique_ptr<Subcommand> NewGemmSubcommand();
+// MoeLayer forward+backward (LocalDispatcher) against DenseFfn over T*k rows.
+std::unique_ptr<Subcommand> NewMoeLayerSubcommand();
+
+}  // namespace mpimoe::bench
