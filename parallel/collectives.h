@@ -30,7 +30,8 @@ struct AllreduceOptions {
 template <typename T>
 Status Allreduce(Communicator& comm, std::span<const T> send, std::span<T> recv,
                  const AllreduceOptions& options = {}) {
-  if (send.size() != recv.size()) return internal::SizeError("Allreduce", "send/recv sizes differ");
+  if (send.size() != recv.size())
+    return internal::SizeError("Allreduce", "send/recv sizes differ");
   return comm.Allreduce(send.data(), recv.data(), static_cast<int64_t>(send.size()),
                         CollDTypeOf<T>::value, options.op);
 }
@@ -55,8 +56,8 @@ Status Alltoall(Communicator& comm, std::span<const T> send, std::span<T> recv) 
   if (send.size() != recv.size() || send.size() % ranks != 0) {
     return internal::SizeError("Alltoall", "send/recv must both hold size * n elements");
   }
-  return comm.Alltoall(send.data(), recv.data(), static_cast<int64_t>(send.size() / ranks),
-                       CollDTypeOf<T>::value);
+  return comm.Alltoall(send.data(), recv.data(),
+                       static_cast<int64_t>(send.size() / ranks), CollDTypeOf<T>::value);
 }
 
 struct AlltoallvOptions {
@@ -71,17 +72,21 @@ Status Alltoallv(Communicator& comm, std::span<const T> send, std::span<T> recv,
   const size_t ranks = static_cast<size_t>(comm.size());
   if (o.send_counts.size() != ranks || o.send_displs.size() != ranks ||
       o.recv_counts.size() != ranks || o.recv_displs.size() != ranks) {
-    return internal::SizeError("Alltoallv", "counts and displacements need one entry per rank");
+    return internal::SizeError("Alltoallv",
+                               "counts and displacements need one entry per rank");
   }
   for (size_t r = 0; r < ranks; ++r) {
-    if (o.send_displs[r] < 0 || o.send_displs[r] + o.send_counts[r] > static_cast<int64_t>(send.size()) ||
-        o.recv_displs[r] < 0 || o.recv_displs[r] + o.recv_counts[r] > static_cast<int64_t>(recv.size())) {
+    if (o.send_displs[r] < 0 ||
+        o.send_displs[r] + o.send_counts[r] > static_cast<int64_t>(send.size()) ||
+        o.recv_displs[r] < 0 ||
+        o.recv_displs[r] + o.recv_counts[r] > static_cast<int64_t>(recv.size())) {
       return internal::SizeError("Alltoallv", "block for rank " + std::to_string(r) +
                                                   " lies outside its buffer");
     }
   }
-  return comm.Alltoallv(send.data(), o.send_counts.data(), o.send_displs.data(), recv.data(),
-                        o.recv_counts.data(), o.recv_displs.data(), CollDTypeOf<T>::value);
+  return comm.Alltoallv(send.data(), o.send_counts.data(), o.send_displs.data(),
+                        recv.data(), o.recv_counts.data(), o.recv_displs.data(),
+                        CollDTypeOf<T>::value);
 }
 
 // recv: [size * send.size()], rank r's block at r * send.size().
@@ -103,16 +108,19 @@ Status Allgatherv(Communicator& comm, std::span<const T> send, std::span<T> recv
                   const AllgathervOptions& o) {
   const size_t ranks = static_cast<size_t>(comm.size());
   if (o.recv_counts.size() != ranks || o.recv_displs.size() != ranks) {
-    return internal::SizeError("Allgatherv", "counts and displacements need one entry per rank");
+    return internal::SizeError("Allgatherv",
+                               "counts and displacements need one entry per rank");
   }
   for (size_t r = 0; r < ranks; ++r) {
-    if (o.recv_displs[r] < 0 || o.recv_displs[r] + o.recv_counts[r] > static_cast<int64_t>(recv.size())) {
-      return internal::SizeError("Allgatherv", "block of rank " + std::to_string(r) +
-                                                   " lies outside recv");
+    if (o.recv_displs[r] < 0 ||
+        o.recv_displs[r] + o.recv_counts[r] > static_cast<int64_t>(recv.size())) {
+      return internal::SizeError(
+          "Allgatherv", "block of rank " + std::to_string(r) + " lies outside recv");
     }
   }
   return comm.Allgatherv(send.data(), static_cast<int64_t>(send.size()), recv.data(),
-                         o.recv_counts.data(), o.recv_displs.data(), CollDTypeOf<T>::value);
+                         o.recv_counts.data(), o.recv_displs.data(),
+                         CollDTypeOf<T>::value);
 }
 
 struct BcastOptions {
@@ -121,7 +129,8 @@ struct BcastOptions {
 template <typename T>
 Status Bcast(Communicator& comm, std::span<T> data, const BcastOptions& options = {}) {
   if (options.root < 0 || options.root >= comm.size()) {
-    return internal::SizeError("Bcast", "root " + std::to_string(options.root) + " out of range");
+    return internal::SizeError("Bcast",
+                               "root " + std::to_string(options.root) + " out of range");
   }
   return comm.Bcast(data.data(), static_cast<int64_t>(data.size()), CollDTypeOf<T>::value,
                     options.root);

@@ -61,25 +61,29 @@ class Communicator {
   // Variable all-to-all: to rank r goes send[send_displs[r] .. + send_counts[r]); from
   // rank r arrives recv[recv_displs[r] .. + recv_counts[r]). Arrays are [size].
   virtual Status Alltoallv(const void* send, const int64_t* send_counts,
-                           const int64_t* send_displs, void* recv, const int64_t* recv_counts,
-                           const int64_t* recv_displs, CollDType dtype) = 0;
+                           const int64_t* send_displs, void* recv,
+                           const int64_t* recv_counts, const int64_t* recv_displs,
+                           CollDType dtype) = 0;
   // recv = op over ranks of send ([count] each); send == recv means in place.
   virtual Status Allreduce(const void* send, void* recv, int64_t count, CollDType dtype,
                            ReduceOp op) = 0;
   // Non-blocking Allreduce; buffers must stay untouched until request->Wait().
-  virtual Status StartAllreduce(const void* send, void* recv, int64_t count, CollDType dtype,
-                                ReduceOp op, Request* request) = 0;
+  virtual Status StartAllreduce(const void* send, void* recv, int64_t count,
+                                CollDType dtype, ReduceOp op, Request* request) = 0;
   // recv: [size * count], rank r's block at r * count.
-  virtual Status Allgather(const void* send, int64_t count, void* recv, CollDType dtype) = 0;
+  virtual Status Allgather(const void* send, int64_t count, void* recv,
+                           CollDType dtype) = 0;
   // Rank r contributes recv_counts[r] elements, placed at recv_displs[r].
   virtual Status Allgatherv(const void* send, int64_t count, void* recv,
                             const int64_t* recv_counts, const int64_t* recv_displs,
                             CollDType dtype) = 0;
   virtual Status Bcast(void* data, int64_t count, CollDType dtype, int root) = 0;
   virtual Status Barrier() = 0;
-  virtual Status Send(const void* data, int64_t count, CollDType dtype, int dest, int tag) = 0;
+  virtual Status Send(const void* data, int64_t count, CollDType dtype, int dest,
+                      int tag) = 0;
   // Receives exactly `count` elements; a longer message is an error (truncation).
-  virtual Status Recv(void* data, int64_t count, CollDType dtype, int source, int tag) = 0;
+  virtual Status Recv(void* data, int64_t count, CollDType dtype, int source,
+                      int tag) = 0;
 };
 
 }  // namespace mpimoe::parallel

@@ -108,8 +108,8 @@ StatusOr<MpiCommunicator> MpiCommunicator::World(const MpiEnvironment& env) {
   auto handle = std::make_unique<Handle>();
   int code = MPI_Comm_dup(MPI_COMM_WORLD, &handle->comm);
   if (code != MPI_SUCCESS) {
-    return InternalError("MPI_Comm_dup failed on rank " + std::to_string(env.world_rank()) +
-                         ": " + ErrorString(code));
+    return InternalError("MPI_Comm_dup failed on rank " +
+                         std::to_string(env.world_rank()) + ": " + ErrorString(code));
   }
   MPI_Comm_set_errhandler(handle->comm, MPI_ERRORS_RETURN);
   return MpiCommunicator(std::move(handle));
@@ -117,8 +117,8 @@ StatusOr<MpiCommunicator> MpiCommunicator::World(const MpiEnvironment& env) {
 
 StatusOr<MpiCommunicator> MpiCommunicator::Split(int color, int key) const {
   auto handle = std::make_unique<Handle>();
-  MPIMOE_RETURN_IF_ERROR(Check(MPI_Comm_split(handle_->comm, color, key, &handle->comm),
-                               "MPI_Comm_split"));
+  MPIMOE_RETURN_IF_ERROR(
+      Check(MPI_Comm_split(handle_->comm, color, key, &handle->comm), "MPI_Comm_split"));
   MPI_Comm_set_errhandler(handle->comm, MPI_ERRORS_RETURN);
   return MpiCommunicator(std::move(handle));
 }
@@ -130,23 +130,24 @@ void MpiCommunicator::set_max_chunk_elements(int64_t n) {
 
 Status MpiCommunicator::Check(int code, const char* call) const {
   if (code == MPI_SUCCESS) return Status::Ok();
-  return InternalError(std::string(call) + " failed on rank " + std::to_string(rank_) + " of " +
-                       std::to_string(size_) + ": " + ErrorString(code));
+  return InternalError(std::string(call) + " failed on rank " + std::to_string(rank_) +
+                       " of " + std::to_string(size_) + ": " + ErrorString(code));
 }
 
 Status MpiCommunicator::Alltoall(const void* send, void* recv, int64_t count_per_rank,
                                  CollDType dtype) {
   if (count_per_rank <= max_chunk_elements_ &&
       count_per_rank * size_ <= max_chunk_elements_) {
-    return Check(MPI_Alltoall(send, static_cast<int>(count_per_rank), ToMpi(dtype), recv,
-                              static_cast<int>(count_per_rank), ToMpi(dtype), handle_->comm),
-                 "MPI_Alltoall");
+    return Check(
+        MPI_Alltoall(send, static_cast<int>(count_per_rank), ToMpi(dtype), recv,
+                     static_cast<int>(count_per_rank), ToMpi(dtype), handle_->comm),
+        "MPI_Alltoall");
   }
   std::vector<int64_t> counts(static_cast<size_t>(size_), count_per_rank);
   std::vector<int64_t> displs(static_cast<size_t>(size_));
   for (int r = 0; r < size_; ++r) displs[static_cast<size_t>(r)] = r * count_per_rank;
-  return ChunkedPairwise(send, counts.data(), displs.data(), recv, counts.data(), displs.data(),
-                         dtype, "MPI_Alltoall");
+  return ChunkedPairwise(send, counts.data(), displs.data(), recv, counts.data(),
+                         displs.data(), dtype, "MPI_Alltoall");
 }
 
 Status MpiCommunicator::Alltoallv(const void* send, const int64_t* send_counts,
@@ -160,8 +161,8 @@ Status MpiCommunicator::Alltoallv(const void* send, const int64_t* send_counts,
                                   ": negative count for rank " + std::to_string(r));
     }
     fits = fits && send_counts[r] <= max_chunk_elements_ &&
-           send_displs[r] <= max_chunk_elements_ && recv_counts[r] <= max_chunk_elements_ &&
-           recv_displs[r] <= max_chunk_elements_;
+           send_displs[r] <= max_chunk_elements_ &&
+           recv_counts[r] <= max_chunk_elements_ && recv_displs[r] <= max_chunk_elements_;
   }
   if (!fits) {
     return ChunkedPairwise(send, send_counts, send_displs, recv, recv_counts, recv_displs,
@@ -178,16 +179,17 @@ Status MpiCommunicator::Alltoallv(const void* send, const int64_t* send_counts,
     h.recv_counts[static_cast<size_t>(r)] = static_cast<int>(recv_counts[r]);
     h.recv_displs[static_cast<size_t>(r)] = static_cast<int>(recv_displs[r]);
   }
-  return Check(MPI_Alltoallv(send, h.send_counts.data(), h.send_displs.data(), ToMpi(dtype),
-                             recv, h.recv_counts.data(), h.recv_displs.data(), ToMpi(dtype),
-                             h.comm),
-               "MPI_Alltoallv");
+  return Check(
+      MPI_Alltoallv(send, h.send_counts.data(), h.send_displs.data(), ToMpi(dtype), recv,
+                    h.recv_counts.data(), h.recv_displs.data(), ToMpi(dtype), h.comm),
+      "MPI_Alltoallv");
 }
 
 Status MpiCommunicator::ChunkedPairwise(const void* send, const int64_t* send_counts,
                                         const int64_t* send_displs, void* recv,
-                                        const int64_t* recv_counts, const int64_t* recv_displs,
-                                        CollDType dtype, const char* call) {
+                                        const int64_t* recv_counts,
+                                        const int64_t* recv_displs, CollDType dtype,
+                                        const char* call) {
   // Our own block is a copy; every other pair exchanges chunks of at most
   // max_chunk_elements_ with non-blocking point-to-point calls (MPI keeps messages of a
   // pair and tag in order, so chunk i matches chunk i).
@@ -207,21 +209,25 @@ Status MpiCommunicator::ChunkedPairwise(const void* send, const int64_t* send_co
   for (int r = 0; r < size_; ++r) {
     if (r == rank_) continue;
     for (int64_t done = 0; done < recv_counts[r]; done += max_chunk_elements_) {
-      const int n = static_cast<int>(std::min(max_chunk_elements_, recv_counts[r] - done));
+      const int n =
+          static_cast<int>(std::min(max_chunk_elements_, recv_counts[r] - done));
       requests.emplace_back();
-      MPIMOE_RETURN_IF_ERROR(Check(MPI_Irecv(At(recv, recv_displs[r] + done, dtype), n, type, r,
-                                             kChunkTag, handle_->comm, &requests.back()),
-                                   call));
+      MPIMOE_RETURN_IF_ERROR(
+          Check(MPI_Irecv(At(recv, recv_displs[r] + done, dtype), n, type, r, kChunkTag,
+                          handle_->comm, &requests.back()),
+                call));
     }
   }
   for (int r = 0; r < size_; ++r) {
     if (r == rank_) continue;
     for (int64_t done = 0; done < send_counts[r]; done += max_chunk_elements_) {
-      const int n = static_cast<int>(std::min(max_chunk_elements_, send_counts[r] - done));
+      const int n =
+          static_cast<int>(std::min(max_chunk_elements_, send_counts[r] - done));
       requests.emplace_back();
-      MPIMOE_RETURN_IF_ERROR(Check(MPI_Isend(At(send, send_displs[r] + done, dtype), n, type, r,
-                                             kChunkTag, handle_->comm, &requests.back()),
-                                   call));
+      MPIMOE_RETURN_IF_ERROR(
+          Check(MPI_Isend(At(send, send_displs[r] + done, dtype), n, type, r, kChunkTag,
+                          handle_->comm, &requests.back()),
+                call));
     }
   }
   return Check(MPI_Waitall(static_cast<int>(requests.size()), requests.data(),
@@ -229,13 +235,13 @@ Status MpiCommunicator::ChunkedPairwise(const void* send, const int64_t* send_co
                call);
 }
 
-Status MpiCommunicator::Allreduce(const void* send, void* recv, int64_t count, CollDType dtype,
-                                  ReduceOp op) {
+Status MpiCommunicator::Allreduce(const void* send, void* recv, int64_t count,
+                                  CollDType dtype, ReduceOp op) {
   for (int64_t done = 0; done < count; done += max_chunk_elements_) {
     const int n = static_cast<int>(std::min(max_chunk_elements_, count - done));
     const void* src = send == recv ? MPI_IN_PLACE : At(send, done, dtype);
-    MPIMOE_RETURN_IF_ERROR(Check(MPI_Allreduce(src, At(recv, done, dtype), n, ToMpi(dtype),
-                                               ToMpi(op), handle_->comm),
+    MPIMOE_RETURN_IF_ERROR(Check(MPI_Allreduce(src, At(recv, done, dtype), n,
+                                               ToMpi(dtype), ToMpi(op), handle_->comm),
                                  "MPI_Allreduce"));
   }
   return Status::Ok();
@@ -248,15 +254,17 @@ Status MpiCommunicator::StartAllreduce(const void* send, void* recv, int64_t cou
     const int n = static_cast<int>(std::min(max_chunk_elements_, count - done));
     const void* src = send == recv ? MPI_IN_PLACE : At(send, done, dtype);
     requests.emplace_back();
-    MPIMOE_RETURN_IF_ERROR(Check(MPI_Iallreduce(src, At(recv, done, dtype), n, ToMpi(dtype),
-                                                ToMpi(op), handle_->comm, &requests.back()),
-                                 "MPI_Iallreduce"));
+    MPIMOE_RETURN_IF_ERROR(
+        Check(MPI_Iallreduce(src, At(recv, done, dtype), n, ToMpi(dtype), ToMpi(op),
+                             handle_->comm, &requests.back()),
+              "MPI_Iallreduce"));
   }
   *request = Request(std::make_unique<MpiRequestImpl>(std::move(requests), rank_, size_));
   return Status::Ok();
 }
 
-Status MpiCommunicator::Allgather(const void* send, int64_t count, void* recv, CollDType dtype) {
+Status MpiCommunicator::Allgather(const void* send, int64_t count, void* recv,
+                                  CollDType dtype) {
   if (count * size_ <= max_chunk_elements_) {
     return Check(MPI_Allgather(send, static_cast<int>(count), ToMpi(dtype), recv,
                                static_cast<int>(count), ToMpi(dtype), handle_->comm),
@@ -272,13 +280,15 @@ Status MpiCommunicator::Allgatherv(const void* send, int64_t count, void* recv,
                                    const int64_t* recv_counts, const int64_t* recv_displs,
                                    CollDType dtype) {
   if (recv_counts[rank_] != count) {
-    return InvalidArgumentError("Allgatherv on rank " + std::to_string(rank_) + ": sends " +
-                                std::to_string(count) + " elements but recv_counts says " +
+    return InvalidArgumentError("Allgatherv on rank " + std::to_string(rank_) +
+                                ": sends " + std::to_string(count) +
+                                " elements but recv_counts says " +
                                 std::to_string(recv_counts[rank_]));
   }
   bool fits = true;
   for (int r = 0; r < size_; ++r) {
-    fits = fits && recv_counts[r] <= max_chunk_elements_ && recv_displs[r] <= max_chunk_elements_;
+    fits = fits && recv_counts[r] <= max_chunk_elements_ &&
+           recv_displs[r] <= max_chunk_elements_;
   }
   if (fits) {
     Handle& h = *handle_;
@@ -288,15 +298,17 @@ Status MpiCommunicator::Allgatherv(const void* send, int64_t count, void* recv,
       h.recv_counts[static_cast<size_t>(r)] = static_cast<int>(recv_counts[r]);
       h.recv_displs[static_cast<size_t>(r)] = static_cast<int>(recv_displs[r]);
     }
-    return Check(MPI_Allgatherv(send, static_cast<int>(count), ToMpi(dtype), recv,
-                                h.recv_counts.data(), h.recv_displs.data(), ToMpi(dtype), h.comm),
-                 "MPI_Allgatherv");
+    return Check(
+        MPI_Allgatherv(send, static_cast<int>(count), ToMpi(dtype), recv,
+                       h.recv_counts.data(), h.recv_displs.data(), ToMpi(dtype), h.comm),
+        "MPI_Allgatherv");
   }
   // Large: each rank's block is broadcast from its owner (chunked by Bcast).
   std::memmove(At(recv, recv_displs[rank_], dtype), send,
                static_cast<size_t>(count * CollDTypeSizeBytes(dtype)));
   for (int r = 0; r < size_; ++r) {
-    MPIMOE_RETURN_IF_ERROR(Bcast(At(recv, recv_displs[r], dtype), recv_counts[r], dtype, r));
+    MPIMOE_RETURN_IF_ERROR(
+        Bcast(At(recv, recv_displs[r], dtype), recv_counts[r], dtype, r));
   }
   return Status::Ok();
 }
@@ -305,12 +317,15 @@ Status MpiCommunicator::Bcast(void* data, int64_t count, CollDType dtype, int ro
   for (int64_t done = 0; done < count; done += max_chunk_elements_) {
     const int n = static_cast<int>(std::min(max_chunk_elements_, count - done));
     MPIMOE_RETURN_IF_ERROR(
-        Check(MPI_Bcast(At(data, done, dtype), n, ToMpi(dtype), root, handle_->comm), "MPI_Bcast"));
+        Check(MPI_Bcast(At(data, done, dtype), n, ToMpi(dtype), root, handle_->comm),
+              "MPI_Bcast"));
   }
   return Status::Ok();
 }
 
-Status MpiCommunicator::Barrier() { return Check(MPI_Barrier(handle_->comm), "MPI_Barrier"); }
+Status MpiCommunicator::Barrier() {
+  return Check(MPI_Barrier(handle_->comm), "MPI_Barrier");
+}
 
 Status MpiCommunicator::Send(const void* data, int64_t count, CollDType dtype, int dest,
                              int tag) {
@@ -321,20 +336,22 @@ Status MpiCommunicator::Send(const void* data, int64_t count, CollDType dtype, i
   int64_t done = 0;
   do {
     const int n = static_cast<int>(std::min(max_chunk_elements_, count - done));
-    MPIMOE_RETURN_IF_ERROR(Check(
-        MPI_Send(At(data, done, dtype), n, ToMpi(dtype), dest, tag, handle_->comm), "MPI_Send"));
+    MPIMOE_RETURN_IF_ERROR(
+        Check(MPI_Send(At(data, done, dtype), n, ToMpi(dtype), dest, tag, handle_->comm),
+              "MPI_Send"));
     done += n;
   } while (done < count);
   return Status::Ok();
 }
 
-Status MpiCommunicator::Recv(void* data, int64_t count, CollDType dtype, int source, int tag) {
+Status MpiCommunicator::Recv(void* data, int64_t count, CollDType dtype, int source,
+                             int tag) {
   int64_t done = 0;
   do {
     const int n = static_cast<int>(std::min(max_chunk_elements_, count - done));
     MPI_Status status;
-    MPIMOE_RETURN_IF_ERROR(Check(MPI_Recv(At(data, done, dtype), n, ToMpi(dtype), source, tag,
-                                          handle_->comm, &status),
+    MPIMOE_RETURN_IF_ERROR(Check(MPI_Recv(At(data, done, dtype), n, ToMpi(dtype), source,
+                                          tag, handle_->comm, &status),
                                  "MPI_Recv"));
     int received = 0;
     MPI_Get_count(&status, ToMpi(dtype), &received);

@@ -46,19 +46,21 @@ class MpiCommunicator final : public Communicator {
 
   Status Alltoall(const void* send, void* recv, int64_t count_per_rank,
                   CollDType dtype) override;
-  Status Alltoallv(const void* send, const int64_t* send_counts, const int64_t* send_displs,
-                   void* recv, const int64_t* recv_counts, const int64_t* recv_displs,
-                   CollDType dtype) override;
+  Status Alltoallv(const void* send, const int64_t* send_counts,
+                   const int64_t* send_displs, void* recv, const int64_t* recv_counts,
+                   const int64_t* recv_displs, CollDType dtype) override;
   Status Allreduce(const void* send, void* recv, int64_t count, CollDType dtype,
                    ReduceOp op) override;
   Status StartAllreduce(const void* send, void* recv, int64_t count, CollDType dtype,
                         ReduceOp op, Request* request) override;
   Status Allgather(const void* send, int64_t count, void* recv, CollDType dtype) override;
-  Status Allgatherv(const void* send, int64_t count, void* recv, const int64_t* recv_counts,
-                    const int64_t* recv_displs, CollDType dtype) override;
+  Status Allgatherv(const void* send, int64_t count, void* recv,
+                    const int64_t* recv_counts, const int64_t* recv_displs,
+                    CollDType dtype) override;
   Status Bcast(void* data, int64_t count, CollDType dtype, int root) override;
   Status Barrier() override;
-  Status Send(const void* data, int64_t count, CollDType dtype, int dest, int tag) override;
+  Status Send(const void* data, int64_t count, CollDType dtype, int dest,
+              int tag) override;
   Status Recv(void* data, int64_t count, CollDType dtype, int source, int tag) override;
 
   struct Handle;  // holds the MPI_Comm; defined in mpi_communicator.cc
@@ -67,8 +69,9 @@ class MpiCommunicator final : public Communicator {
   explicit MpiCommunicator(std::unique_ptr<Handle> handle);
   Status Check(int code, const char* call) const;
   Status ChunkedPairwise(const void* send, const int64_t* send_counts,
-                         const int64_t* send_displs, void* recv, const int64_t* recv_counts,
-                         const int64_t* recv_displs, CollDType dtype, const char* call);
+                         const int64_t* send_displs, void* recv,
+                         const int64_t* recv_counts, const int64_t* recv_displs,
+                         CollDType dtype, const char* call);
 
   std::unique_ptr<Handle> handle_;
   int rank_ = 0;

@@ -36,7 +36,8 @@ StatusOr<std::unique_ptr<MpiEnvironment>> MpiEnvironment::Init(int* argc, char**
   if (initialized) return InternalError("MPI_Init_thread: MPI is already initialised");
   int provided = MPI_THREAD_SINGLE;
   int code = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
-  if (code != MPI_SUCCESS) return InternalError("MPI_Init_thread failed: " + ErrorString(code));
+  if (code != MPI_SUCCESS)
+    return InternalError("MPI_Init_thread failed: " + ErrorString(code));
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   std::unique_ptr<MpiEnvironment> env(new MpiEnvironment());
   if (provided < MPI_THREAD_FUNNELED) {
@@ -61,7 +62,8 @@ StatusOr<std::unique_ptr<MpiEnvironment>> MpiEnvironment::Init(int* argc, char**
   if (std::getenv("OMP_NUM_THREADS") != nullptr) {
     env->threads_per_rank_ = MaxThreads();
   } else {
-    const int node_cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const int node_cores =
+        static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     int threads = std::max(1, node_cores / env->local_size_);
     const int allowed = AffinityCores();  // mpirun may bind a rank to fewer cores
     if (allowed > 0) threads = std::min(threads, allowed);

@@ -42,15 +42,16 @@ Status Plan::Validate() const {
     for (int32_t s = 0; s < num_slots(r); ++s) {
       const int32_t e = rank_slots[static_cast<size_t>(r)][static_cast<size_t>(s)];
       if (e < 0 || e >= num_experts) {
-        return InvalidArgumentError("rank " + std::to_string(r) + " slot " + std::to_string(s) +
-                                    " holds unknown expert " + std::to_string(e));
+        return InvalidArgumentError("rank " + std::to_string(r) + " slot " +
+                                    std::to_string(s) + " holds unknown expert " +
+                                    std::to_string(e));
       }
       const ExpertHome& home = homes[static_cast<size_t>(e)];
       if (home.rank != r || home.slot != s) {
-        return InvalidArgumentError("expert " + std::to_string(e) + " sits in rank " +
-                                    std::to_string(r) + " slot " + std::to_string(s) +
-                                    " but its home says rank " + std::to_string(home.rank) +
-                                    " slot " + std::to_string(home.slot));
+        return InvalidArgumentError(
+            "expert " + std::to_string(e) + " sits in rank " + std::to_string(r) +
+            " slot " + std::to_string(s) + " but its home says rank " +
+            std::to_string(home.rank) + " slot " + std::to_string(home.slot));
       }
       ++seen[static_cast<size_t>(e)];
     }
@@ -58,7 +59,8 @@ Status Plan::Validate() const {
   for (int32_t e = 0; e < num_experts; ++e) {
     if (seen[static_cast<size_t>(e)] != 1) {
       return InvalidArgumentError("expert " + std::to_string(e) + " has " +
-                                  std::to_string(seen[static_cast<size_t>(e)]) + " homes");
+                                  std::to_string(seen[static_cast<size_t>(e)]) +
+                                  " homes");
     }
   }
   return Status::Ok();

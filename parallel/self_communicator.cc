@@ -30,16 +30,17 @@ Status SelfCommunicator::Alltoallv(const void* send, const int64_t* send_counts,
                                    const int64_t* recv_counts, const int64_t* recv_displs,
                                    CollDType dtype) {
   if (send_counts[0] != recv_counts[0]) {
-    return InvalidArgumentError("Alltoallv on rank 0 of 1: sends " +
-                                std::to_string(send_counts[0]) + " elements to itself but expects " +
-                                std::to_string(recv_counts[0]));
+    return InvalidArgumentError(
+        "Alltoallv on rank 0 of 1: sends " + std::to_string(send_counts[0]) +
+        " elements to itself but expects " + std::to_string(recv_counts[0]));
   }
-  Copy(At(send, send_displs[0], dtype), At(recv, recv_displs[0], dtype), send_counts[0], dtype);
+  Copy(At(send, send_displs[0], dtype), At(recv, recv_displs[0], dtype), send_counts[0],
+       dtype);
   return Status::Ok();
 }
 
-Status SelfCommunicator::Allreduce(const void* send, void* recv, int64_t count, CollDType dtype,
-                                   ReduceOp op) {
+Status SelfCommunicator::Allreduce(const void* send, void* recv, int64_t count,
+                                   CollDType dtype, ReduceOp op) {
   Copy(send, recv, count, dtype);
   return Status::Ok();
 }
@@ -57,8 +58,8 @@ Status SelfCommunicator::Allgather(const void* send, int64_t count, void* recv,
 }
 
 Status SelfCommunicator::Allgatherv(const void* send, int64_t count, void* recv,
-                                    const int64_t* recv_counts, const int64_t* recv_displs,
-                                    CollDType dtype) {
+                                    const int64_t* recv_counts,
+                                    const int64_t* recv_displs, CollDType dtype) {
   if (recv_counts[0] != count) {
     return InvalidArgumentError("Allgatherv on rank 0 of 1: count mismatch");
   }
@@ -67,7 +68,8 @@ Status SelfCommunicator::Allgatherv(const void* send, int64_t count, void* recv,
 }
 
 Status SelfCommunicator::Bcast(void* data, int64_t count, CollDType dtype, int root) {
-  if (root != 0) return InvalidArgumentError("Bcast root " + std::to_string(root) + " of 1 rank");
+  if (root != 0)
+    return InvalidArgumentError("Bcast root " + std::to_string(root) + " of 1 rank");
   return Status::Ok();
 }
 

@@ -1,14 +1,12 @@
 // Dispatcher: the seam between the local token layout and the ranks that hold experts.
 //
-// The MoE layer sorts its routes into rows grouped by *bucket* (today: logical expert
-// id; with the balancer: physical expert copy, ordered by destination rank and slot).
-// A Dispatcher moves those rows to the ranks whose local expert slots process them and
-// back. The exchange is described once per forward by a DispatchHandle (Prepare) and
-// replayed four times: rows to experts and results back in the forward, output
-// gradients to experts and input gradients back in the backward.
-//
-// Implementations: LocalDispatcher (world size 1: every bucket is a local slot, the
-// exchange is a copy). The MPI dispatcher (all-to-all) implements the same interface.
+// The MoE layer sorts its routes into rows grouped by *bucket*. Buckets number every
+// expert slot of every rank globally, in (rank, slot) order (parallel/plan.h), so the
+// rows bound for one rank are contiguous. A Dispatcher moves rows to the ranks whose
+// slots process them and back. Prepare describes one exchange in a DispatchHandle (it
+// exchanges the row counts); the handle is then replayed four times: rows to experts
+// and results back in the forward, output gradients to experts and input gradients back
+// in the backward (dy travels like x, dx like y).
 //
 // Thread-safety: one host thread; a handle is used with the dispatcher that made it.
 #pragma once
@@ -20,59 +18,51 @@
 
 namespace mpimoe::moe {
 
-// The shape of one exchange. Send side: rows grouped by bucket, as laid out by the MoE
-// layer. Receive side: rows grouped by local expert slot, ready for the experts.
+// The shape of one exchange, in rows. Send side: rows grouped by bucket, as laid out by
+// the MoE layer. Receive side: rows grouped by local expert slot, ready for the experts.
+// Vectors are reused across steps (they only grow).
 struct DispatchHandle {
   int64_t num_send_rows = 0;
   int64_t num_recv_rows = 0;
-  std::vector<int64_t> send_bucket_offsets;  // [num_buckets + 1]
-  std::vector<int64_t> recv_slot_offsets;    // [num_local_slots + 1]
+  std::vector<int64_t> send_rank_rows;     // [P] rows sent to each rank
+  std::vector<int64_t> send_rank_offsets;  // [P] first send row of each rank
+  std::vector<int64_t> recv_rank_rows;     // [P] rows received from each rank
+  std::vector<int64_t> recv_rank_offsets;  // [P] first staging row of each source rank
+  std::vector<int64_t> recv_slot_offsets;  // [num_local_slots + 1]
+  // Staging (source rank, slot) order -> expert (slot, source rank) order, as blocks.
+  struct Block {
+    int64_t staging_row = 0;
+    int64_t slot_row = 0;
+    int64_t num_rows = 0;
+  };
+  std::vector<Block> blocks;
+  bool staging_is_slot_order = true;  // one source or one slot: no reordering needed
 };
 
 class Dispatcher {
  public:
   virtual ~Dispatcher() = default;
 
-  // Number of buckets rows are grouped into (global) and of expert slots on this rank.
+  // Global number of buckets, and expert slots on this rank.
   virtual int64_t num_buckets() const = 0;
   virtual int64_t num_local_slots() const = 0;
-  // Global expert id processed by each local slot: [num_local_slots].
+  // Logical expert processed by each local slot: [num_local_slots].
   virtual const std::vector<int32_t>& local_slot_experts() const = 0;
+  // Bucket that the rows of each logical expert go to: [num_experts].
+  virtual const std::vector<int32_t>& expert_buckets() const = 0;
 
-  // Describes the exchange of rows laid out by `send_bucket_offsets`
-  // ([num_buckets + 1] int64) into `handle` (its vectors are reused, not reallocated,
-  // once they have grown).
+  // Describes the exchange of rows laid out by `send_bucket_offsets` ([num_buckets + 1]
+  // int64) into `handle`. Collective: every rank of the group calls it.
   virtual Status Prepare(const int64_t* send_bucket_offsets, DispatchHandle* handle) = 0;
 
-  // send: [handle.num_send_rows, d] f32 -> recv: [handle.num_recv_rows, d] f32.
+  // send: [handle.num_send_rows, d] f32 -> recv: [handle.num_recv_rows, d] f32, grouped
+  // by local slot. Collective.
   virtual Status ToExperts(const DispatchHandle& handle, const float* send, float* recv,
                            int64_t d) = 0;
-  // recv-side rows [num_recv_rows, d] -> send-side rows [num_send_rows, d], the exact
-  // inverse of ToExperts.
+  // The exact inverse: recv-side rows [num_recv_rows, d] -> send-side rows
+  // [num_send_rows, d]. Collective.
   virtual Status FromExperts(const DispatchHandle& handle, const float* recv, float* send,
                              int64_t d) = 0;
-};
-
-// World size 1: bucket b is local slot b, for experts 0..num_experts-1.
-class LocalDispatcher final : public Dispatcher {
- public:
-  explicit LocalDispatcher(int64_t num_experts);
-
-  int64_t num_buckets() const override { return num_experts_; }
-  int64_t num_local_slots() const override { return num_experts_; }
-  const std::vector<int32_t>& local_slot_experts() const override {
-    return slot_experts_;
-  }
-
-  Status Prepare(const int64_t* send_bucket_offsets, DispatchHandle* handle) override;
-  Status ToExperts(const DispatchHandle& handle, const float* send, float* recv,
-                   int64_t d) override;
-  Status FromExperts(const DispatchHandle& handle, const float* recv, float* send,
-                     int64_t d) override;
-
- private:
-  int64_t num_experts_;
-  std::vector<int32_t> slot_experts_;
 };
 
 }  // namespace mpimoe::moe

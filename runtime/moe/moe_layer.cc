@@ -4,6 +4,7 @@
 #include <string>
 
 #include "ops/permute.h"
+#include "parallel/collectives.h"
 
 namespace mpimoe::moe {
 namespace {
@@ -39,14 +40,16 @@ Status ValidateMoeLayerOptions(const MoeLayerOptions& o) {
 
 StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(const MoeLayerOptions& options,
                                                      ops::OpsContext* ctx,
+                                                     parallel::Communicator* comm,
                                                      Dispatcher* dispatcher) {
   MPIMOE_RETURN_IF_ERROR(ValidateMoeLayerOptions(options));
-  if (dispatcher->num_buckets() != options.num_experts) {
-    return InvalidArgumentError(
-        "dispatcher has " + std::to_string(dispatcher->num_buckets()) + " buckets for " +
-        std::to_string(options.num_experts) + " experts");
+  if (static_cast<int64_t>(dispatcher->expert_buckets().size()) != options.num_experts) {
+    return InvalidArgumentError("num_experts: the dispatcher's plan places " +
+                                std::to_string(dispatcher->expert_buckets().size()) +
+                                " experts, the layer has " +
+                                std::to_string(options.num_experts));
   }
-  return std::unique_ptr<MoeLayer>(new MoeLayer(options, ctx, dispatcher));
+  return std::unique_ptr<MoeLayer>(new MoeLayer(options, ctx, comm, dispatcher));
 }
 
 namespace {
@@ -67,14 +70,18 @@ FfnDims FfnDimsOf(const MoeLayerOptions& o) {
 }  // namespace
 
 MoeLayer::MoeLayer(const MoeLayerOptions& options, ops::OpsContext* ctx,
-                   Dispatcher* dispatcher)
+                   parallel::Communicator* comm, Dispatcher* dispatcher)
     : options_(options),
       ctx_(ctx),
+      comm_(comm),
       dispatcher_(dispatcher),
-      router_(RouterOptionsOf(options), ctx),
+      router_(RouterOptionsOf(options), ctx, comm),
       experts_(FfnDimsOf(options), dispatcher->local_slot_experts(), options.seed, ctx),
       bucket_offsets_(static_cast<size_t>(dispatcher->num_buckets()) + 1, 0),
-      bucket_fill_(static_cast<size_t>(dispatcher->num_buckets()), 0) {
+      choice_counts_(static_cast<size_t>(options.top_k * options.num_experts), 0),
+      all_choice_counts_(
+          static_cast<size_t>(comm->size() * options.top_k * options.num_experts), 0),
+      expert_fill_(static_cast<size_t>(options.num_experts), 0) {
   stats_.routes_per_expert.assign(static_cast<size_t>(options.num_experts), 0);
   stats_.rows_per_expert.assign(static_cast<size_t>(options.num_experts), 0);
 }
@@ -90,28 +97,61 @@ float MoeLayer::AuxLossTerm() const {
          options_.z_loss_coef * stats_.losses.z_loss;
 }
 
-void MoeLayer::AssignBuckets() {
+Status MoeLayer::AssignBuckets() {
   const int64_t k = options_.top_k;
+  const int64_t num_experts = options_.num_experts;
   const int64_t num_routes = num_tokens_ * k;
   const int32_t* expert_of_route = router_.topk_idx();
+  const std::vector<int32_t>& expert_bucket = dispatcher_->expert_buckets();
   int32_t* bucket = bucket_of_route_.data<int32_t>();
   if (options_.capacity_factor <= 0.0) {
-    for (int64_t r = 0; r < num_routes; ++r) bucket[r] = expert_of_route[r];
-    return;
+    for (int64_t r = 0; r < num_routes; ++r) {
+      bucket[r] = expert_bucket[static_cast<size_t>(expert_of_route[r])];
+    }
+    return Status::Ok();
   }
+  // Where this rank's routes stand in the global priority order (j, rank, t): per
+  // (j, e), the routes of all ranks at earlier j plus those of lower ranks at this j.
+  std::fill(choice_counts_.begin(), choice_counts_.end(), 0);
+  for (int64_t t = 0; t < num_tokens_; ++t) {
+    for (int64_t j = 0; j < k; ++j)
+      ++choice_counts_[static_cast<size_t>(j * num_experts + expert_of_route[t * k + j])];
+  }
+  MPIMOE_RETURN_IF_ERROR(parallel::Allgather(*comm_,
+                                             std::span<const int64_t>(choice_counts_),
+                                             std::span<int64_t>(all_choice_counts_))
+                             .WithContext("capacity counts"));
+  const int64_t global_routes = router_.global_num_tokens() * k;
   const int64_t capacity = static_cast<int64_t>(
-      std::ceil(options_.capacity_factor * static_cast<double>(num_routes) /
-                static_cast<double>(options_.num_experts)));
-  std::fill(bucket_fill_.begin(), bucket_fill_.end(), 0);
-  for (int64_t j = 0; j < k; ++j) {  // priority: choice rank j first, then token order
+      std::ceil(options_.capacity_factor * static_cast<double>(global_routes) /
+                static_cast<double>(num_experts)));
+  const int me = comm_->rank();
+  const size_t per_rank = static_cast<size_t>(k * num_experts);
+  std::fill(expert_fill_.begin(), expert_fill_.end(), 0);
+  for (int64_t j = 0; j < k; ++j) {
+    // Rows ahead of this rank's first choice-j route, per expert.
+    for (int q = 0; q < me; ++q) {
+      for (int64_t e = 0; e < num_experts; ++e) {
+        expert_fill_[static_cast<size_t>(e)] +=
+            all_choice_counts_[q * per_rank + static_cast<size_t>(j * num_experts + e)];
+      }
+    }
     for (int64_t t = 0; t < num_tokens_; ++t) {
       const int64_t r = t * k + j;
       const int32_t e = expert_of_route[r];
-      int64_t& fill = bucket_fill_[static_cast<size_t>(e)];
-      bucket[r] = fill < capacity ? e : -1;
-      if (fill < capacity) ++fill;
+      int64_t& fill = expert_fill_[static_cast<size_t>(e)];
+      bucket[r] = fill < capacity ? expert_bucket[static_cast<size_t>(e)] : -1;
+      ++fill;
+    }
+    // Then the routes of higher ranks at this j, before any route of choice j + 1.
+    for (int q = me + 1; q < comm_->size(); ++q) {
+      for (int64_t e = 0; e < num_experts; ++e) {
+        expert_fill_[static_cast<size_t>(e)] +=
+            all_choice_counts_[q * per_rank + static_cast<size_t>(j * num_experts + e)];
+      }
     }
   }
+  return Status::Ok();
 }
 
 Status MoeLayer::Forward(const TensorView& x, const TensorView& y) {
@@ -131,7 +171,7 @@ Status MoeLayer::Forward(const TensorView& x, const TensorView& y) {
   bucket_of_route_.Resize(DType::kI32, {num_routes});
   row_route_.Resize(DType::kI32, {num_routes});
   route_row_.Resize(DType::kI32, {num_routes});
-  AssignBuckets();
+  MPIMOE_RETURN_IF_ERROR(AssignBuckets());
   const int64_t num_buckets = dispatcher_->num_buckets();
   num_rows_ = ops::BuildBucketLayout(
       bucket_of_route_.data<int32_t>(), num_routes, num_buckets, bucket_offsets_.data(),

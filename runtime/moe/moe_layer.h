@@ -13,10 +13,18 @@
 // contribution to the training loss; see AuxLossTerm()).
 //
 // Capacity: capacity_factor = 0 is dropless. With capacity_factor c > 0 each expert
-// takes at most ceil(c * T * k / E) rows; when more routes chose it, routes are kept in
-// priority order (j, t) — every token's first choice before any second choice, earlier
-// tokens first — and the rest are dropped (they contribute zero to y). The rule is a
-// pure function of the routing, so it is deterministic.
+// takes at most ceil(c * T * k / E) rows, T the group's total token count; when more
+// routes chose it, routes are kept in priority order (j, global t) — every token's first
+// choice before any second choice, then tokens in global order (rank by rank) — and the
+// rest are dropped (they contribute zero to y). Ranks learn where their routes stand in
+// that order from one Allgather of per-(j, expert) counts, so P ranks drop exactly the
+// routes one rank holding all tokens would: a pure, deterministic function of routing.
+//
+// Distribution: the Router is replicated; auxiliary losses are over the group's tokens
+// (see router.h). Experts live where the Dispatcher's plan puts them; their weight
+// gradients stay on their home rank. A layer over P ranks computes, for the same global
+// tokens, the same outputs and gradients as one rank (up to summation order), with
+// replicated-parameter gradients summed over ranks.
 //
 // Ownership: the layer owns its Router, Experts and all workspaces (reused every step:
 // after the first step of a given size, Forward and Backward allocate no tensors). It
@@ -29,6 +37,7 @@
 #include <vector>
 
 #include "ops/ops_context.h"
+#include "parallel/communicator.h"
 #include "runtime/core/parameter.h"
 #include "runtime/core/status.h"
 #include "runtime/core/tensor.h"
@@ -58,21 +67,26 @@ Status ValidateMoeLayerOptions(const MoeLayerOptions& options);
 // What the last Forward routed.
 struct MoeStepStats {
   RouterLosses losses;
-  std::vector<int64_t> routes_per_expert;  // [E] routes that chose each expert
-  std::vector<int64_t> rows_per_expert;    // [E] rows kept after the capacity rule
+  std::vector<int64_t> routes_per_expert;  // [E] local routes that chose each expert
+  std::vector<int64_t> rows_per_expert;    // [E] local rows kept after the capacity rule
   int64_t dropped_routes = 0;
 };
 
 class MoeLayer {
  public:
-  // `dispatcher` decides which experts are local; it and `ctx` must outlive the layer.
+  // `comm` is the expert-parallel group (the ranks whose tokens share these experts);
+  // `dispatcher` moves rows within it and decides which experts are local. `ctx`,
+  // `comm` and `dispatcher` must outlive the layer.
   static StatusOr<std::unique_ptr<MoeLayer>> Create(const MoeLayerOptions& options,
                                                     ops::OpsContext* ctx,
+                                                    parallel::Communicator* comm,
                                                     Dispatcher* dispatcher);
 
-  //   x: [T, d] f32 (kept alive until Backward); y: [T, d] f32 (out)
+  //   x: [T, d] f32 local tokens (kept alive until Backward); y: [T, d] f32 (out).
+  //   Collective over the group (T may differ between ranks, including 0).
   Status Forward(const TensorView& x, const TensorView& y);
   //   dy: [T, d] f32; dx: [T, d] f32 (out, overwritten). Accumulates parameter grads.
+  //   Collective.
   Status Backward(const TensorView& dy, const TensorView& dx);
 
   // aux_loss_coef * aux + z_loss_coef * z_loss of the last Forward.
@@ -86,11 +100,13 @@ class MoeLayer {
   std::vector<Parameter*> Parameters();
 
  private:
-  MoeLayer(const MoeLayerOptions& options, ops::OpsContext* ctx, Dispatcher* dispatcher);
-  void AssignBuckets();
+  MoeLayer(const MoeLayerOptions& options, ops::OpsContext* ctx,
+           parallel::Communicator* comm, Dispatcher* dispatcher);
+  Status AssignBuckets();
 
   MoeLayerOptions options_;
   ops::OpsContext* ctx_;
+  parallel::Communicator* comm_;
   Dispatcher* dispatcher_;
   Router router_;
   Experts experts_;
@@ -103,7 +119,10 @@ class MoeLayer {
   Tensor row_route_;                     // [T*k] int32
   Tensor route_row_;                     // [T*k] int32
   std::vector<int64_t> bucket_offsets_;  // [num_buckets + 1]
-  std::vector<int64_t> bucket_fill_;     // [num_buckets] capacity bookkeeping
+  // Capacity bookkeeping: local and all-gathered routes per (choice rank j, expert).
+  std::vector<int64_t> choice_counts_;      // [k * E]
+  std::vector<int64_t> all_choice_counts_;  // [P * k * E]
+  std::vector<int64_t> expert_fill_;        // [E] rows ahead of this rank's next route
   DispatchHandle handle_;
 
   // Row workspaces: send side [num_send_rows, d], expert side [num_recv_rows, d].

@@ -5,14 +5,19 @@
 #include "ops/matmul.h"
 #include "ops/softmax.h"
 #include "ops/topk.h"
+#include "parallel/collectives.h"
 
 namespace mpimoe::moe {
 
-Router::Router(const RouterOptions& options, ops::OpsContext* ctx)
+Router::Router(const RouterOptions& options, ops::OpsContext* ctx,
+               parallel::Communicator* comm)
     : options_(options),
       ctx_(ctx),
+      comm_(comm),
       weight_("router.weight", {options.d_model, options.num_experts}),
       routes_per_expert_(static_cast<size_t>(options.num_experts), 0),
+      global_routes_(static_cast<size_t>(options.num_experts), 0),
+      stats_(static_cast<size_t>(2 * options.num_experts + 2), 0.0),
       aux_grad_(static_cast<size_t>(options.num_experts), 0.0f) {
   MPIMOE_CHECK(options.d_model > 0 && options.num_experts > 0);
   MPIMOE_CHECK(options.top_k >= 1 && options.top_k <= options.num_experts);
@@ -57,28 +62,44 @@ Status Router::Forward(const TensorView& x) {
     for (int64_t j = 0; j < k; ++j) gates[t * k + j] = topk_prob[t * k + j] * scale;
   }
 
-  // Auxiliary losses, accumulated in double in a fixed order.
+  // Auxiliary losses over the group: local sums in a fixed order, then one Allreduce
+  // of [routes per expert (E), probability sums per expert (E), sum lse^2, tokens].
   std::fill(routes_per_expert_.begin(), routes_per_expert_.end(), 0);
   const int32_t* idx = topk_idx_.data<int32_t>();
   for (int64_t r = 0; r < num_tokens * k; ++r)
     ++routes_per_expert_[static_cast<size_t>(idx[r])];
   const float* probs = probs_.data<float>();
-  double aux = 0.0;
-  if (num_tokens > 0) {
-    for (int64_t e = 0; e < num_experts; ++e) {
-      double prob_sum = 0.0;
-      for (int64_t t = 0; t < num_tokens; ++t) prob_sum += probs[t * num_experts + e];
-      const double f = static_cast<double>(routes_per_expert_[static_cast<size_t>(e)]) /
-                       static_cast<double>(num_tokens * k);
-      aux += f * prob_sum / static_cast<double>(num_tokens);
-    }
+  const float* lse = lse_.data<float>();
+  for (int64_t e = 0; e < num_experts; ++e) {
+    double prob_sum = 0.0;
+    for (int64_t t = 0; t < num_tokens; ++t) prob_sum += probs[t * num_experts + e];
+    stats_[static_cast<size_t>(e)] =
+        static_cast<double>(routes_per_expert_[static_cast<size_t>(e)]);
+    stats_[static_cast<size_t>(num_experts + e)] = prob_sum;
   }
   double z = 0.0;
-  const float* lse = lse_.data<float>();
   for (int64_t t = 0; t < num_tokens; ++t) z += static_cast<double>(lse[t]) * lse[t];
+  stats_[static_cast<size_t>(2 * num_experts)] = z;
+  stats_[static_cast<size_t>(2 * num_experts + 1)] = static_cast<double>(num_tokens);
+  MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(*comm_, std::span<double>(stats_))
+                             .WithContext("router statistics"));
+  global_tokens_ = static_cast<int64_t>(stats_[static_cast<size_t>(2 * num_experts + 1)]);
+  double aux = 0.0;
+  for (int64_t e = 0; e < num_experts; ++e) {
+    global_routes_[static_cast<size_t>(e)] =
+        static_cast<int64_t>(stats_[static_cast<size_t>(e)]);
+    if (global_tokens_ > 0) {
+      const double f =
+          stats_[static_cast<size_t>(e)] / static_cast<double>(global_tokens_ * k);
+      aux += f * stats_[static_cast<size_t>(num_experts + e)] /
+             static_cast<double>(global_tokens_);
+    }
+  }
   losses_.aux = static_cast<float>(aux * static_cast<double>(num_experts));
-  losses_.z_loss =
-      num_tokens > 0 ? static_cast<float>(z / static_cast<double>(num_tokens)) : 0.0f;
+  losses_.z_loss = global_tokens_ > 0
+                       ? static_cast<float>(stats_[static_cast<size_t>(2 * num_experts)] /
+                                            static_cast<double>(global_tokens_))
+                       : 0.0f;
   return Status::Ok();
 }
 
@@ -97,14 +118,16 @@ Status Router::Backward(const float* dgates, float* dx) {
 
   // Gates -> selected probabilities. With renormalisation g_j = p_j / S, S = sum p:
   //   dp_j = (dg_j - sum_i dg_i g_i) / S.
-  // Aux loss: d(coef * E * sum_e f_e * mean_t p[t, e]) / dp[t, e] = coef * E * f_e / T.
-  const float aux_scale = num_tokens > 0
+  // Aux loss: d(coef * E * sum_e f_e * mean_t p[t, e]) / dp[t, e] = coef * E * f_e / T,
+  // with f_e and T over the group.
+  const int64_t global_tokens = global_tokens_;
+  const float aux_scale = global_tokens > 0
                               ? options_.aux_loss_coef * static_cast<float>(num_experts) /
-                                    static_cast<float>(num_tokens * num_tokens * k)
+                                    static_cast<float>(global_tokens * global_tokens * k)
                               : 0.0f;
   for (int64_t e = 0; e < num_experts; ++e) {
     aux_grad_[static_cast<size_t>(e)] =
-        aux_scale * static_cast<float>(routes_per_expert_[static_cast<size_t>(e)]);
+        aux_scale * static_cast<float>(global_routes_[static_cast<size_t>(e)]);
   }
 #pragma omp parallel for schedule(static)
   for (int64_t t = 0; t < num_tokens; ++t) {
@@ -125,9 +148,9 @@ Status Router::Backward(const float* dgates, float* dx) {
   }
   ops::SoftmaxBackward(probs_.data<float>(), dprobs, dlogits_.data<float>(), num_tokens,
                        num_experts);
-  // z-loss: d(coef * mean_t lse_t^2) / dlogits[t, :] = coef * 2 lse_t p_t / T.
+  // z-loss: d(coef * mean_t lse_t^2) / dlogits[t, :] = coef * 2 lse_t p_t / T_global.
   if (options_.z_loss_coef != 0.0f && num_tokens > 0) {
-    const float z_scale = options_.z_loss_coef * 2.0f / static_cast<float>(num_tokens);
+    const float z_scale = options_.z_loss_coef * 2.0f / static_cast<float>(global_tokens);
     const float* probs = probs_.data<float>();
     const float* lse = lse_.data<float>();
     float* dlogits = dlogits_.data<float>();

@@ -13,6 +13,10 @@
 //            mean router probability of e over tokens;
 //   z_loss = mean_t logsumexp(logits_t)^2 (ST-MoE router z-loss).
 // Routing works on logical experts only; it never depends on where experts live.
+// Over several ranks, f_e, P_e and the token count are global: Forward all-reduces the
+// per-expert sums over the communicator (one small Allreduce), so every rank computes
+// the loss of the global batch and the gradient of its own tokens' share of it — the
+// same as one rank holding every token.
 //
 // Ownership: the Router owns Wr, its gradient and the saved activations of the last
 // Forward; Backward must follow the Forward it belongs to, and the caller keeps `x`
@@ -23,6 +27,7 @@
 #include <vector>
 
 #include "ops/ops_context.h"
+#include "parallel/communicator.h"
 #include "runtime/core/parameter.h"
 #include "runtime/core/status.h"
 #include "runtime/core/tensor.h"
@@ -46,9 +51,12 @@ struct RouterLosses {
 
 class Router {
  public:
-  Router(const RouterOptions& options, ops::OpsContext* ctx);
+  // `comm` is the group whose tokens the auxiliary losses are taken over; it and `ctx`
+  // must outlive the router.
+  Router(const RouterOptions& options, ops::OpsContext* ctx,
+         parallel::Communicator* comm);
 
-  // x: [T, d] f32. Fills topk_idx(), gates() and losses().
+  // x: [T, d] f32 local tokens. Fills topk_idx(), gates() and losses(). Collective.
   Status Forward(const TensorView& x);
 
   // dgates: [T, k] f32, the gradient of the loss w.r.t. gates(). Adds the gradients of
@@ -60,8 +68,11 @@ class Router {
   const float* gates() const { return gates_.data<float>(); }            // [T, k]
   const float* probs() const { return probs_.data<float>(); }            // [T, E]
   const RouterLosses& losses() const { return losses_; }
-  // [E] number of the T*k routes that chose each expert in the last Forward.
+  // [E] number of the local T*k routes that chose each expert in the last Forward.
   const std::vector<int64_t>& routes_per_expert() const { return routes_per_expert_; }
+  // [E] the same over all ranks of the group, and the group's token count.
+  const std::vector<int64_t>& global_routes_per_expert() const { return global_routes_; }
+  int64_t global_num_tokens() const { return global_tokens_; }
   int64_t num_tokens() const { return num_tokens_; }
 
   Parameter& weight() { return weight_; }
@@ -70,19 +81,24 @@ class Router {
  private:
   RouterOptions options_;
   ops::OpsContext* ctx_;
+  parallel::Communicator* comm_;
   Parameter weight_;  // [d, E]
 
   // Saved by Forward (workspaces, reused across steps).
   TensorView x_;
   int64_t num_tokens_ = 0;
-  Tensor logits_;                           // [T, E]
-  Tensor probs_;                            // [T, E]
-  Tensor lse_;                              // [T]
-  Tensor topk_idx_;                         // [T, k] int32
-  Tensor topk_prob_;                        // [T, k]
-  Tensor gates_;                            // [T, k]
-  std::vector<int64_t> routes_per_expert_;  // [E] routes that chose e (before drops)
-  std::vector<float> aux_grad_;             // [E] d(weighted aux)/d probs[:, e]
+  Tensor logits_;     // [T, E]
+  Tensor probs_;      // [T, E]
+  Tensor lse_;        // [T]
+  Tensor topk_idx_;   // [T, k] int32
+  Tensor topk_prob_;  // [T, k]
+  Tensor gates_;      // [T, k]
+  std::vector<int64_t>
+      routes_per_expert_;               // [E] local routes that chose e (before drops)
+  std::vector<int64_t> global_routes_;  // [E] over the group
+  int64_t global_tokens_ = 0;
+  std::vector<double> stats_;    // [2E + 2] all-reduced sums (see Forward)
+  std::vector<float> aux_grad_;  // [E] d(weighted aux)/d probs[:, e]
   RouterLosses losses_;
   // Backward scratch.
   Tensor dprobs_;   // [T, E]

@@ -11,8 +11,10 @@
 #include <numeric>
 #include <vector>
 
+#include "parallel/self_communicator.h"
 #include "runtime/core/random.h"
 #include "runtime/moe/dense_ffn.h"
+#include "runtime/moe/expert_parallel_dispatcher.h"
 
 namespace mpimoe::moe {
 namespace {
@@ -118,15 +120,22 @@ std::vector<double> MoeRef(MoeLayer& layer, const std::vector<float>& x, int64_t
   return y;
 }
 
+// One rank: a SelfCommunicator and the static plan (world size 1 is a case of the
+// expert-parallel path).
 struct Fixture {
-  explicit Fixture(const MoeLayerOptions& o) : options(o), dispatcher(o.num_experts) {
-    auto created = MoeLayer::Create(o, &ctx, &dispatcher);
+  explicit Fixture(const MoeLayerOptions& o) : options(o) {
+    auto made = ExpertParallelDispatcher::Create(
+        &comm, parallel::StaticPlan(static_cast<int32_t>(o.num_experts), 1));
+    EXPECT_TRUE(made.ok()) << made.status().ToString();
+    dispatcher = std::move(made).value();
+    auto created = MoeLayer::Create(o, &ctx, &comm, dispatcher.get());
     EXPECT_TRUE(created.ok()) << created.status().ToString();
     layer = std::move(created).value();
   }
   MoeLayerOptions options;
   ops::OpsContext ctx;
-  LocalDispatcher dispatcher;
+  parallel::SelfCommunicator comm;
+  std::unique_ptr<ExpertParallelDispatcher> dispatcher;
   std::unique_ptr<MoeLayer> layer;
 };
 
@@ -383,21 +392,26 @@ TEST(MoeLayerTest, BitwiseReproducibleAndAllocationFreeAfterWarmup) {
 
 TEST(MoeLayerTest, InvalidOptionsNameTheField) {
   ops::OpsContext ctx;
-  LocalDispatcher dispatcher(4);
+  parallel::SelfCommunicator comm;
+  auto made = ExpertParallelDispatcher::Create(&comm, parallel::StaticPlan(4, 1));
+  ASSERT_TRUE(made.ok());
+  Dispatcher* dispatcher = made->get();
   MoeLayerOptions o = SmallOptions(Activation::kGelu, 0.0);
   o.top_k = 5;
-  auto bad = MoeLayer::Create(o, &ctx, &dispatcher);
+  auto bad = MoeLayer::Create(o, &ctx, &comm, dispatcher);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("top_k"), std::string::npos)
       << bad.status().ToString();
   o = SmallOptions(Activation::kGelu, 0.0);
   o.d_ffn = 0;
-  bad = MoeLayer::Create(o, &ctx, &dispatcher);
+  bad = MoeLayer::Create(o, &ctx, &comm, dispatcher);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("d_ffn"), std::string::npos);
   o = SmallOptions(Activation::kGelu, 0.0);
-  o.num_experts = 8;  // dispatcher has 4 buckets
-  EXPECT_FALSE(MoeLayer::Create(o, &ctx, &dispatcher).ok());
+  o.num_experts = 8;  // the plan places 4
+  bad = MoeLayer::Create(o, &ctx, &comm, dispatcher);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("num_experts"), std::string::npos);
 }
 
 }  // namespace

@@ -1,0 +1,69 @@
+// ExpertParallelDispatcher: the Dispatcher of expert parallelism over a Communicator.
+//
+// Prepare exchanges the row counts per (destination rank, slot) with one Alltoall of a
+// [P, max_slots] matrix. ToExperts packs nothing (the layer already grouped rows by
+// bucket, hence by destination rank), runs one Alltoallv of the rows into a staging
+// buffer ordered (source rank, slot), and reorders it into (slot, source rank) order so
+// each local expert sees its rows contiguously. FromExperts is the exact reverse.
+// With world size 1 (SelfCommunicator) it is the same code, and the collectives are
+// copies: there is no separate single-rank dispatcher.
+//
+// Ownership: borrows the Communicator (it must outlive the dispatcher), copies the
+// Plan, owns the staging buffer and count scratch (grown, then reused every step).
+// Thread-safety: one host thread.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "parallel/communicator.h"
+#include "parallel/plan.h"
+#include "runtime/core/tensor.h"
+#include "runtime/moe/dispatcher.h"
+
+namespace mpimoe::moe {
+
+class ExpertParallelDispatcher final : public Dispatcher {
+ public:
+  // InvalidArgument if the plan is invalid or is for another world size.
+  static StatusOr<std::unique_ptr<ExpertParallelDispatcher>> Create(
+      parallel::Communicator* comm, const parallel::Plan& plan);
+
+  int64_t num_buckets() const override { return bucket_begins_.back(); }
+  int64_t num_local_slots() const override {
+    return static_cast<int64_t>(local_slot_experts_.size());
+  }
+  const std::vector<int32_t>& local_slot_experts() const override {
+    return local_slot_experts_;
+  }
+  const std::vector<int32_t>& expert_buckets() const override { return expert_buckets_; }
+  const parallel::Plan& plan() const { return plan_; }
+  parallel::Communicator& comm() { return *comm_; }
+
+  Status Prepare(const int64_t* send_bucket_offsets, DispatchHandle* handle) override;
+  Status ToExperts(const DispatchHandle& handle, const float* send, float* recv,
+                   int64_t d) override;
+  Status FromExperts(const DispatchHandle& handle, const float* recv, float* send,
+                     int64_t d) override;
+
+ private:
+  ExpertParallelDispatcher(parallel::Communicator* comm, const parallel::Plan& plan);
+  // Element counts/displacements (rows * d) for one Alltoallv direction.
+  void ScaleCounts(const std::vector<int64_t>& rows, int64_t d,
+                   std::vector<int64_t>* out);
+
+  parallel::Communicator* comm_;
+  parallel::Plan plan_;
+  int32_t max_slots_;
+  std::vector<int64_t> bucket_begins_;  // [P + 1]
+  std::vector<int32_t> local_slot_experts_;
+  std::vector<int32_t> expert_buckets_;
+  // Scratch reused every step.
+  std::vector<int64_t> send_slot_rows_;  // [P * max_slots]
+  std::vector<int64_t> recv_slot_rows_;  // [P * max_slots]
+  std::vector<int64_t> send_counts_, send_displs_, recv_counts_, recv_displs_;  // [P]
+  std::vector<int64_t> slot_cursor_;  // [num_local_slots]
+  Tensor staging_;                    // [num_recv_rows, d]
+};
+
+}  // namespace mpimoe::moe
