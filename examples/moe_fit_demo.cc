@@ -15,11 +15,13 @@
 
 #include "ops/adamw.h"
 #include "ops/ops_context.h"
+#include "parallel/plan.h"
+#include "parallel/self_communicator.h"
 #include "runtime/core/logging.h"
 #include "runtime/core/omp.h"
 #include "runtime/core/random.h"
 #include "runtime/core/timer.h"
-#include "runtime/moe/dispatcher.h"
+#include "runtime/moe/expert_parallel_dispatcher.h"
 #include "runtime/moe/moe_layer.h"
 
 namespace {
@@ -53,11 +55,18 @@ int Run(int64_t steps, int64_t tokens) {
   options.num_experts = 8;
   options.top_k = 2;
   options.aux_loss_coef = 0.01f;
-  moe::LocalDispatcher dispatcher(options.num_experts);
+  // One process: a one-rank communicator holds every expert.
+  mpimoe::parallel::SelfCommunicator comm;
+  auto dispatcher = moe::ExpertParallelDispatcher::Create(
+      &comm, mpimoe::parallel::StaticPlan(static_cast<int32_t>(options.num_experts), 1));
+  if (!dispatcher.ok()) {
+    std::fprintf(stderr, "mpimoe-demo: %s\n", dispatcher.status().ToString().c_str());
+    return 1;
+  }
   moe::MoeLayerOptions teacher_options = options;
   teacher_options.seed = 12345;
-  auto teacher = moe::MoeLayer::Create(teacher_options, &ctx, &dispatcher);
-  auto student = moe::MoeLayer::Create(options, &ctx, &dispatcher);
+  auto teacher = moe::MoeLayer::Create(teacher_options, &ctx, &comm, dispatcher->get());
+  auto student = moe::MoeLayer::Create(options, &ctx, &comm, dispatcher->get());
   if (!teacher.ok() || !student.ok()) {
     std::fprintf(stderr, "mpimoe-demo: %s\n",
                  (teacher.ok() ? student.status() : teacher.status()).ToString().c_str());

@@ -47,6 +47,14 @@ class Request {
   std::unique_ptr<Impl> impl_;
 };
 
+// One block of a sparse exchange (Communicator::ExchangeBlocks): `count` elements at
+// element `offset` of the buffer, sent to or received from `peer`.
+struct BlockTransfer {
+  int32_t peer = 0;
+  int64_t offset = 0;
+  int64_t count = 0;
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -64,6 +72,14 @@ class Communicator {
                            const int64_t* send_displs, void* recv,
                            const int64_t* recv_counts, const int64_t* recv_displs,
                            CollDType dtype) = 0;
+  // A sparse all-to-all of blocks: every block in `sends` goes to its peer, every block
+  // in `recvs` is filled from its peer. Between two ranks, the i-th send block from A to
+  // B fills the i-th receive block on B from A, and their counts must agree (blocks to
+  // oneself pair up the same way). Blocks land exactly where they are addressed, so a
+  // receiver can scatter rows straight into their final layout without a staging copy.
+  virtual Status ExchangeBlocks(const void* send, const BlockTransfer* sends,
+                                int64_t num_sends, void* recv, const BlockTransfer* recvs,
+                                int64_t num_recvs, CollDType dtype) = 0;
   // recv = op over ranks of send ([count] each); send == recv means in place.
   virtual Status Allreduce(const void* send, void* recv, int64_t count, CollDType dtype,
                            ReduceOp op) = 0;

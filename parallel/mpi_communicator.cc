@@ -13,9 +13,10 @@
 namespace mpimoe::parallel {
 namespace {
 
-// Tag of the messages of chunked collectives. Our communicators are private dups, so
-// only user Send/Recv could collide; they must use tags below this.
+// Tags of the messages of chunked collectives and block exchanges. Our communicators
+// are private dups, so only user Send/Recv could collide; they must use tags below these.
 constexpr int kChunkTag = 30000;
+constexpr int kBlockTag = 30001;
 
 MPI_Datatype ToMpi(CollDType dtype) {
   switch (dtype) {
@@ -233,6 +234,66 @@ Status MpiCommunicator::ChunkedPairwise(const void* send, const int64_t* send_co
   return Check(MPI_Waitall(static_cast<int>(requests.size()), requests.data(),
                            MPI_STATUSES_IGNORE),
                call);
+}
+
+Status MpiCommunicator::ExchangeBlocks(const void* send, const BlockTransfer* sends,
+                                       int64_t num_sends, void* recv,
+                                       const BlockTransfer* recvs, int64_t num_recvs,
+                                       CollDType dtype) {
+  // Blocks to and from oneself pair up in order and are copied; the rest go through
+  // non-blocking point-to-point messages (chunked), which MPI keeps in order per pair
+  // and tag, so the i-th block sent to a peer fills the i-th block it expects from us.
+  std::vector<MPI_Request>& requests = handle_->requests;
+  requests.clear();
+  const MPI_Datatype type = ToMpi(dtype);
+  int64_t self_recv = 0;
+  for (int64_t i = 0; i < num_recvs; ++i) {
+    const BlockTransfer& b = recvs[i];
+    if (b.peer < 0 || b.peer >= size_ || b.count < 0) {
+      return InvalidArgumentError("ExchangeBlocks on rank " + std::to_string(rank_) +
+                                  ": bad receive block " + std::to_string(i));
+    }
+    if (b.peer == rank_) continue;
+    for (int64_t done = 0; done < b.count; done += max_chunk_elements_) {
+      const int n = static_cast<int>(std::min(max_chunk_elements_, b.count - done));
+      requests.emplace_back();
+      MPIMOE_RETURN_IF_ERROR(
+          Check(MPI_Irecv(At(recv, b.offset + done, dtype), n, type, b.peer, kBlockTag,
+                          handle_->comm, &requests.back()),
+                "MPI_Irecv (ExchangeBlocks)"));
+    }
+  }
+  for (int64_t i = 0; i < num_sends; ++i) {
+    const BlockTransfer& b = sends[i];
+    if (b.peer < 0 || b.peer >= size_ || b.count < 0) {
+      return InvalidArgumentError("ExchangeBlocks on rank " + std::to_string(rank_) +
+                                  ": bad send block " + std::to_string(i));
+    }
+    if (b.peer == rank_) {
+      while (self_recv < num_recvs && recvs[self_recv].peer != rank_) ++self_recv;
+      if (self_recv == num_recvs || recvs[self_recv].count != b.count) {
+        return InvalidArgumentError("ExchangeBlocks on rank " + std::to_string(rank_) +
+                                    ": blocks to itself do not pair up");
+      }
+      if (b.count > 0) {
+        std::memmove(At(recv, recvs[self_recv].offset, dtype), At(send, b.offset, dtype),
+                     static_cast<size_t>(b.count * CollDTypeSizeBytes(dtype)));
+      }
+      ++self_recv;
+      continue;
+    }
+    for (int64_t done = 0; done < b.count; done += max_chunk_elements_) {
+      const int n = static_cast<int>(std::min(max_chunk_elements_, b.count - done));
+      requests.emplace_back();
+      MPIMOE_RETURN_IF_ERROR(
+          Check(MPI_Isend(At(send, b.offset + done, dtype), n, type, b.peer, kBlockTag,
+                          handle_->comm, &requests.back()),
+                "MPI_Isend (ExchangeBlocks)"));
+    }
+  }
+  return Check(MPI_Waitall(static_cast<int>(requests.size()), requests.data(),
+                           MPI_STATUSES_IGNORE),
+               "MPI_Waitall (ExchangeBlocks)");
 }
 
 Status MpiCommunicator::Allreduce(const void* send, void* recv, int64_t count,

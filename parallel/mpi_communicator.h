@@ -49,6 +49,9 @@ class MpiCommunicator final : public Communicator {
   Status Alltoallv(const void* send, const int64_t* send_counts,
                    const int64_t* send_displs, void* recv, const int64_t* recv_counts,
                    const int64_t* recv_displs, CollDType dtype) override;
+  Status ExchangeBlocks(const void* send, const BlockTransfer* sends, int64_t num_sends,
+                        void* recv, const BlockTransfer* recvs, int64_t num_recvs,
+                        CollDType dtype) override;
   Status Allreduce(const void* send, void* recv, int64_t count, CollDType dtype,
                    ReduceOp op) override;
   Status StartAllreduce(const void* send, void* recv, int64_t count, CollDType dtype,

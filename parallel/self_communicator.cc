@@ -39,6 +39,26 @@ Status SelfCommunicator::Alltoallv(const void* send, const int64_t* send_counts,
   return Status::Ok();
 }
 
+Status SelfCommunicator::ExchangeBlocks(const void* send, const BlockTransfer* sends,
+                                        int64_t num_sends, void* recv,
+                                        const BlockTransfer* recvs, int64_t num_recvs,
+                                        CollDType dtype) {
+  if (num_sends != num_recvs) {
+    return InvalidArgumentError(
+        "ExchangeBlocks on rank 0 of 1: " + std::to_string(num_sends) +
+        " send blocks but " + std::to_string(num_recvs) + " receive blocks");
+  }
+  for (int64_t i = 0; i < num_sends; ++i) {
+    if (sends[i].peer != 0 || recvs[i].peer != 0 || sends[i].count != recvs[i].count) {
+      return InvalidArgumentError("ExchangeBlocks on rank 0 of 1: block " +
+                                  std::to_string(i) + " does not pair up");
+    }
+    Copy(At(send, sends[i].offset, dtype), At(recv, recvs[i].offset, dtype),
+         sends[i].count, dtype);
+  }
+  return Status::Ok();
+}
+
 Status SelfCommunicator::Allreduce(const void* send, void* recv, int64_t count,
                                    CollDType dtype, ReduceOp op) {
   Copy(send, recv, count, dtype);

@@ -199,7 +199,7 @@ class GemmSubcommand final : public Subcommand {
 
   Status Validate() const override { return ValidateThreads(options_.threads); }
 
-  Status Run() override {
+  Status Run(BenchContext& context) override {
     SetNumThreads(static_cast<int>(options_.threads));
     ops::OpsContext ctx;
     Rng rng(MixSeed(1, {0x6e6d6d}));
@@ -231,6 +231,7 @@ class GemmSubcommand final : public Subcommand {
     const double peak_gflops = static_cast<double>(peak.flops()) / peak_s * 1e-9;
     const double ratio = achieved_gflops / peak_gflops;
     const int threads = MaxThreads();
+    if (!context.is_root()) return Status::Ok();
 
     if (options_.json) {
       JsonLine line;

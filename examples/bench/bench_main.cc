@@ -1,11 +1,13 @@
-// mpimoe-bench: single-process benchmarks of mpimoe's compute paths.
+// mpimoe-bench: benchmarks of mpimoe's compute and communication paths.
 //
-//   mpimoe-bench <subcommand> [flags]      (mpimoe-bench <subcommand> --help for flags)
+//   [mpirun -np P] mpimoe-bench <subcommand> [flags]   (<subcommand> --help for flags)
 //
-// This file maps the subcommand name to its Subcommand, parses its flags and turns the
-// outcome into the exit code: 0 on success or --help, 2 for a usage error (unknown
-// subcommand or flag, bad value; the problem and the usage go to stderr), 1 when the
-// library returns an error Status while running.
+// This file starts MPI (a plain start is a one-rank job), maps the subcommand name to
+// its Subcommand, parses its flags and turns the outcome into the exit code: 0 on
+// success or --help, 2 for a usage error (unknown subcommand or flag, bad value; rank 0
+// prints the problem and the usage to stderr; every rank parses the same arguments, so
+// all exit together), 1 when the library returns an error Status while running — then
+// the whole job is aborted so that no rank waits for a failed one.
 #include <cstdio>
 #include <limits>
 #include <memory>
@@ -15,6 +17,8 @@
 
 #include "examples/bench/bench_flags.h"
 #include "examples/bench/bench_subcommands.h"
+#include "parallel/mpi_communicator.h"
+#include "parallel/mpi_environment.h"
 #include "runtime/core/status.h"
 
 namespace mpimoe::bench {
@@ -34,7 +38,12 @@ constexpr SubcommandEntry kSubcommands[] = {
      NewGemmSubcommand},
     {"moe-layer", "MoeLayer forward+backward step time against DenseFfn over T*k rows",
      NewMoeLayerSubcommand},
+    {"alltoall", "dispatch + combine of a layer's rows against raw all-to-alls of them",
+     NewAlltoallSubcommand},
 };
+
+// Set by Main for the helpers below: only rank 0 prints usage and help.
+bool g_print = true;
 
 std::string ProgramUsage() {
   std::string text = "usage: " + std::string(kProgram) + " <subcommand> [flags]\n";
@@ -50,42 +59,52 @@ std::string ProgramUsage() {
 
 int UsageError(std::string_view context, std::string_view problem,
                std::string_view usage) {
+  if (!g_print) return 2;
   std::fprintf(stderr, "%.*s: %.*s\n\n%.*s", static_cast<int>(context.size()),
                context.data(), static_cast<int>(problem.size()), problem.data(),
                static_cast<int>(usage.size()), usage.data());
   return 2;
 }
 
-int RunSubcommand(const SubcommandEntry& entry, const std::vector<std::string>& args) {
+int RunSubcommand(const SubcommandEntry& entry, const std::vector<std::string>& args,
+                  const parallel::MpiEnvironment& env, BenchContext& context) {
   const std::string command = std::string(kProgram) + " " + std::string(entry.name);
   std::unique_ptr<Subcommand> subcommand = entry.make();
   FlagSet flags(command, std::string(entry.summary));
   subcommand->DeclareFlags(&flags);
   Status status = flags.Parse(args);
   if (status.ok() && flags.help_requested()) {
-    std::fputs(flags.Usage().c_str(), stdout);
+    if (g_print) std::fputs(flags.Usage().c_str(), stdout);
     return 0;
   }
   if (status.ok()) status = subcommand->Validate();
   if (!status.ok()) return UsageError(command, status.message(), flags.Usage());
-  status = subcommand->Run();
-  if (!status.ok()) {
-    std::fprintf(stderr, "%s: %s\n", command.c_str(), status.ToString().c_str());
-    return 1;
-  }
+  status = subcommand->Run(context);
+  if (!status.ok()) env.Abort(1, command + ": " + status.ToString());
   return 0;
 }
 
 int Main(int argc, char** argv) {
+  auto env = parallel::MpiEnvironment::Init(&argc, &argv);
+  if (!env.ok()) {
+    std::fprintf(stderr, "%s: %s\n", std::string(kProgram).c_str(),
+                 env.status().ToString().c_str());
+    return 1;
+  }
+  auto world = parallel::MpiCommunicator::World(**env);
+  if (!world.ok()) (*env)->Abort(1, world.status().ToString());
+  g_print = world->rank() == 0;
+  BenchContext context{&*world};
+
   if (argc < 2) return UsageError(kProgram, "missing subcommand", ProgramUsage());
   const std::string_view name = argv[1];
   if (name == "--help" || name == "-h" || name == "help") {
-    std::fputs(ProgramUsage().c_str(), stdout);
+    if (g_print) std::fputs(ProgramUsage().c_str(), stdout);
     return 0;
   }
   const std::vector<std::string> args(argv + 2, argv + argc);
   for (const SubcommandEntry& entry : kSubcommands) {
-    if (entry.name == name) return RunSubcommand(entry, args);
+    if (entry.name == name) return RunSubcommand(entry, args, **env, context);
   }
   return UsageError(kProgram, "unknown subcommand '" + std::string(name) + "'",
                     ProgramUsage());

@@ -7,6 +7,9 @@
 // a Status from Run() is a library failure (exit 1). New subcommands (alltoall, train,
 // balancer) add a factory here and a line in bench_main.cc's table.
 //
+// mpimoe-bench always runs inside MPI (a plain start is a one-rank job): every rank
+// parses the same flags and runs the same subcommand; only rank 0 prints.
+//
 // Thread-safety: one host thread; Run() sets the process's OpenMP thread count.
 #pragma once
 
@@ -15,9 +18,16 @@
 #include <string_view>
 
 #include "examples/bench/bench_flags.h"
+#include "parallel/communicator.h"
 #include "runtime/core/status.h"
 
 namespace mpimoe::bench {
+
+// What a subcommand runs in: the job's world communicator (size 1 without mpirun).
+struct BenchContext {
+  parallel::Communicator* world = nullptr;
+  bool is_root() const { return world->rank() == 0; }
+};
 
 class Subcommand {
  public:
@@ -27,8 +37,9 @@ class Subcommand {
   virtual void DeclareFlags(FlagSet* flags) = 0;
   // InvalidArgument naming the offending flags (e.g. --top-k above --experts), or OK.
   virtual Status Validate() const { return Status::Ok(); }
-  // Runs the benchmark and prints its report to stdout.
-  virtual Status Run() = 0;
+  // Runs the benchmark (collectively on every rank) and prints its report to stdout
+  // on rank 0.
+  virtual Status Run(BenchContext& context) = 0;
 };
 
 // InvalidArgument if --threads does not fit an OpenMP thread count (int), else OK.
@@ -36,7 +47,10 @@ Status ValidateThreads(int64_t threads);
 
 // Expert-FFN forward+backward GFLOP/s against one large oneDNN f32 matmul (the peak).
 std::unique_ptr<Subcommand> NewGemmSubcommand();
-// MoeLayer forward+backward (LocalDispatcher) against DenseFfn over T*k rows.
+// MoeLayer forward+backward (experts spread over the ranks) against DenseFfn over T*k
+// rows per rank.
 std::unique_ptr<Subcommand> NewMoeLayerSubcommand();
+// Dispatch + combine of an MoE layer's rows against raw all-to-alls of the same bytes.
+std::unique_ptr<Subcommand> NewAlltoallSubcommand();
 
 }  // namespace mpimoe::bench

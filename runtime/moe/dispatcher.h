@@ -14,29 +14,25 @@
 #include <cstdint>
 #include <vector>
 
+#include "parallel/communicator.h"
 #include "runtime/core/status.h"
 
 namespace mpimoe::moe {
 
 // The shape of one exchange, in rows. Send side: rows grouped by bucket, as laid out by
-// the MoE layer. Receive side: rows grouped by local expert slot, ready for the experts.
-// Vectors are reused across steps (they only grow).
+// the MoE layer. Receive side: rows grouped by local expert slot (and within a slot by
+// source rank), ready for the experts. Vectors are reused across steps (they only grow).
 struct DispatchHandle {
   int64_t num_send_rows = 0;
   int64_t num_recv_rows = 0;
   std::vector<int64_t> send_rank_rows;     // [P] rows sent to each rank
-  std::vector<int64_t> send_rank_offsets;  // [P] first send row of each rank
   std::vector<int64_t> recv_rank_rows;     // [P] rows received from each rank
-  std::vector<int64_t> recv_rank_offsets;  // [P] first staging row of each source rank
   std::vector<int64_t> recv_slot_offsets;  // [num_local_slots + 1]
-  // Staging (source rank, slot) order -> expert (slot, source rank) order, as blocks.
-  struct Block {
-    int64_t staging_row = 0;
-    int64_t slot_row = 0;
-    int64_t num_rows = 0;
-  };
-  std::vector<Block> blocks;
-  bool staging_is_slot_order = true;  // one source or one slot: no reordering needed
+  // The exchange as blocks of rows: one per non-empty (destination rank, slot) on the
+  // send side, one per non-empty (source rank, slot) on the receive side, each placed
+  // directly at its final row (offset and count in rows).
+  std::vector<parallel::BlockTransfer> send_blocks;
+  std::vector<parallel::BlockTransfer> recv_blocks;
 };
 
 class Dispatcher {

@@ -1,18 +1,8 @@
 #include "runtime/moe/expert_parallel_dispatcher.h"
 
-#include <cstring>
-
 #include "parallel/collectives.h"
 
 namespace mpimoe::moe {
-namespace {
-
-void CopyRows(const float* src, float* dst, int64_t num_rows, int64_t d) {
-  if (num_rows > 0)
-    std::memcpy(dst, src, static_cast<size_t>(num_rows * d) * sizeof(float));
-}
-
-}  // namespace
 
 StatusOr<std::unique_ptr<ExpertParallelDispatcher>> ExpertParallelDispatcher::Create(
     parallel::Communicator* comm, const parallel::Plan& plan) {
@@ -37,10 +27,6 @@ ExpertParallelDispatcher::ExpertParallelDispatcher(parallel::Communicator* comm,
   const size_t ranks = static_cast<size_t>(comm->size());
   send_slot_rows_.resize(ranks * static_cast<size_t>(max_slots_));
   recv_slot_rows_.resize(ranks * static_cast<size_t>(max_slots_));
-  send_counts_.resize(ranks);
-  send_displs_.resize(ranks);
-  recv_counts_.resize(ranks);
-  recv_displs_.resize(ranks);
 }
 
 Status ExpertParallelDispatcher::Prepare(const int64_t* send_bucket_offsets,
@@ -58,29 +44,24 @@ Status ExpertParallelDispatcher::Prepare(const int64_t* send_bucket_offsets,
   }
   MPIMOE_RETURN_IF_ERROR(parallel::Alltoall(*comm_,
                                             std::span<const int64_t>(send_slot_rows_),
-                                            std::span<int64_t>(recv_slot_rows_)));
+                                            std::span<int64_t>(recv_slot_rows_))
+                             .WithContext("dispatch count exchange"));
 
-  handle->send_rank_rows.resize(static_cast<size_t>(ranks));
-  handle->send_rank_offsets.resize(static_cast<size_t>(ranks));
-  handle->recv_rank_rows.resize(static_cast<size_t>(ranks));
-  handle->recv_rank_offsets.resize(static_cast<size_t>(ranks));
-  int64_t recv_total = 0;
+  // Send blocks: bucket b of rank r is (r, slot b - begin[r]), already contiguous.
+  handle->send_rank_rows.assign(static_cast<size_t>(ranks), 0);
+  handle->recv_rank_rows.assign(static_cast<size_t>(ranks), 0);
+  handle->send_blocks.clear();
   for (int r = 0; r < ranks; ++r) {
-    const size_t ru = static_cast<size_t>(r);
-    handle->send_rank_offsets[ru] = send_bucket_offsets[bucket_begins_[ru]];
-    handle->send_rank_rows[ru] = send_bucket_offsets[bucket_begins_[ru + 1]] -
-                                 send_bucket_offsets[bucket_begins_[ru]];
-    int64_t from_r = 0;
-    for (int64_t s = 0; s < slots; ++s)
-      from_r += recv_slot_rows_[static_cast<size_t>(r * slots + s)];
-    handle->recv_rank_rows[ru] = from_r;
-    handle->recv_rank_offsets[ru] = recv_total;
-    recv_total += from_r;
+    for (int64_t s = 0; s < plan_.num_slots(r); ++s) {
+      const int64_t bucket = bucket_begins_[static_cast<size_t>(r)] + s;
+      const int64_t rows = send_slot_rows_[static_cast<size_t>(r * slots + s)];
+      handle->send_rank_rows[static_cast<size_t>(r)] += rows;
+      if (rows > 0) handle->send_blocks.push_back({r, send_bucket_offsets[bucket], rows});
+    }
   }
   handle->num_send_rows = send_bucket_offsets[bucket_begins_.back()];
-  handle->num_recv_rows = recv_total;
 
-  // Slot order: slot s holds the rows of every source rank, in rank order.
+  // Receive side, slot order: slot s holds the rows of every source rank, in rank order.
   const int64_t local_slots = num_local_slots();
   handle->recv_slot_offsets.assign(static_cast<size_t>(local_slots) + 1, 0);
   for (int64_t s = 0; s < local_slots; ++s) {
@@ -90,73 +71,51 @@ Status ExpertParallelDispatcher::Prepare(const int64_t* send_bucket_offsets,
     handle->recv_slot_offsets[static_cast<size_t>(s) + 1] =
         handle->recv_slot_offsets[static_cast<size_t>(s)] + rows;
   }
-  handle->blocks.clear();
-  int sources_with_rows = 0;
-  for (int r = 0; r < ranks; ++r)
-    sources_with_rows += handle->recv_rank_rows[static_cast<size_t>(r)] > 0;
-  handle->staging_is_slot_order = sources_with_rows <= 1 || local_slots <= 1;
-  if (!handle->staging_is_slot_order) {
-    std::vector<int64_t>& cursor = slot_cursor_;
-    cursor.assign(handle->recv_slot_offsets.begin(), handle->recv_slot_offsets.end() - 1);
-    for (int r = 0; r < ranks; ++r) {
-      int64_t staging_row = handle->recv_rank_offsets[static_cast<size_t>(r)];
-      for (int64_t s = 0; s < local_slots; ++s) {
-        const int64_t rows = recv_slot_rows_[static_cast<size_t>(r * slots + s)];
-        if (rows == 0) continue;
-        handle->blocks.push_back({staging_row, cursor[static_cast<size_t>(s)], rows});
-        cursor[static_cast<size_t>(s)] += rows;
-        staging_row += rows;
-      }
+  handle->num_recv_rows = handle->recv_slot_offsets.back();
+  // Receive blocks, listed per source in slot order (the order that source sends them).
+  slot_cursor_.assign(handle->recv_slot_offsets.begin(),
+                      handle->recv_slot_offsets.end() - 1);
+  handle->recv_blocks.clear();
+  for (int r = 0; r < ranks; ++r) {
+    for (int64_t s = 0; s < local_slots; ++s) {
+      const int64_t rows = recv_slot_rows_[static_cast<size_t>(r * slots + s)];
+      handle->recv_rank_rows[static_cast<size_t>(r)] += rows;
+      if (rows == 0) continue;
+      handle->recv_blocks.push_back({r, slot_cursor_[static_cast<size_t>(s)], rows});
+      slot_cursor_[static_cast<size_t>(s)] += rows;
     }
   }
   return Status::Ok();
 }
 
-void ExpertParallelDispatcher::ScaleCounts(const std::vector<int64_t>& rows, int64_t d,
-                                           std::vector<int64_t>* out) {
-  out->resize(rows.size());
-  for (size_t i = 0; i < rows.size(); ++i) (*out)[i] = rows[i] * d;
+void ExpertParallelDispatcher::ScaleBlocks(
+    const std::vector<parallel::BlockTransfer>& blocks, int64_t d,
+    std::vector<parallel::BlockTransfer>* out) {
+  out->resize(blocks.size());
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    (*out)[i] = {blocks[i].peer, blocks[i].offset * d, blocks[i].count * d};
+  }
 }
 
 Status ExpertParallelDispatcher::ToExperts(const DispatchHandle& handle,
                                            const float* send, float* recv, int64_t d) {
-  float* target = recv;
-  if (!handle.staging_is_slot_order) {
-    staging_.Resize(DType::kF32, {handle.num_recv_rows, d});
-    target = staging_.data<float>();
-  }
-  ScaleCounts(handle.send_rank_rows, d, &send_counts_);
-  ScaleCounts(handle.send_rank_offsets, d, &send_displs_);
-  ScaleCounts(handle.recv_rank_rows, d, &recv_counts_);
-  ScaleCounts(handle.recv_rank_offsets, d, &recv_displs_);
-  MPIMOE_RETURN_IF_ERROR(comm_->Alltoallv(
-      send, send_counts_.data(), send_displs_.data(), target, recv_counts_.data(),
-      recv_displs_.data(), parallel::CollDType::kFloat32));
-  for (const DispatchHandle::Block& b : handle.blocks) {
-    CopyRows(target + b.staging_row * d, recv + b.slot_row * d, b.num_rows, d);
-  }
-  return Status::Ok();
+  ScaleBlocks(handle.send_blocks, d, &send_elements_);
+  ScaleBlocks(handle.recv_blocks, d, &recv_elements_);
+  return comm_->ExchangeBlocks(
+      send, send_elements_.data(), static_cast<int64_t>(send_elements_.size()), recv,
+      recv_elements_.data(), static_cast<int64_t>(recv_elements_.size()),
+      parallel::CollDType::kFloat32);
 }
 
 Status ExpertParallelDispatcher::FromExperts(const DispatchHandle& handle,
                                              const float* recv, float* send, int64_t d) {
-  const float* source = recv;
-  if (!handle.staging_is_slot_order) {
-    staging_.Resize(DType::kF32, {handle.num_recv_rows, d});
-    for (const DispatchHandle::Block& b : handle.blocks) {
-      CopyRows(recv + b.slot_row * d, staging_.data<float>() + b.staging_row * d,
-               b.num_rows, d);
-    }
-    source = staging_.data<float>();
-  }
-  // The reverse direction: what arrived from rank r goes back to rank r.
-  ScaleCounts(handle.recv_rank_rows, d, &send_counts_);
-  ScaleCounts(handle.recv_rank_offsets, d, &send_displs_);
-  ScaleCounts(handle.send_rank_rows, d, &recv_counts_);
-  ScaleCounts(handle.send_rank_offsets, d, &recv_displs_);
-  return comm_->Alltoallv(source, send_counts_.data(), send_displs_.data(), send,
-                          recv_counts_.data(), recv_displs_.data(),
-                          parallel::CollDType::kFloat32);
+  // The reverse: each received block goes back to where it came from.
+  ScaleBlocks(handle.recv_blocks, d, &send_elements_);
+  ScaleBlocks(handle.send_blocks, d, &recv_elements_);
+  return comm_->ExchangeBlocks(
+      recv, send_elements_.data(), static_cast<int64_t>(send_elements_.size()), send,
+      recv_elements_.data(), static_cast<int64_t>(recv_elements_.size()),
+      parallel::CollDType::kFloat32);
 }
 
 }  // namespace mpimoe::moe

@@ -1,15 +1,15 @@
 // ExpertParallelDispatcher: the Dispatcher of expert parallelism over a Communicator.
 //
 // Prepare exchanges the row counts per (destination rank, slot) with one Alltoall of a
-// [P, max_slots] matrix. ToExperts packs nothing (the layer already grouped rows by
-// bucket, hence by destination rank), runs one Alltoallv of the rows into a staging
-// buffer ordered (source rank, slot), and reorders it into (slot, source rank) order so
-// each local expert sees its rows contiguously. FromExperts is the exact reverse.
-// With world size 1 (SelfCommunicator) it is the same code, and the collectives are
-// copies: there is no separate single-rank dispatcher.
+// [P, max_slots] matrix and turns them into blocks. ToExperts moves every (rank, slot)
+// block of rows with one ExchangeBlocks call: nothing is packed (the layer already
+// grouped rows by bucket, i.e. by destination rank and slot) and nothing is unpacked
+// (each block lands directly at its slot's rows, sources in rank order). FromExperts is
+// the exact reverse. With world size 1 (SelfCommunicator) it is the same code, and the
+// exchange is a copy: there is no separate single-rank dispatcher.
 //
 // Ownership: borrows the Communicator (it must outlive the dispatcher), copies the
-// Plan, owns the staging buffer and count scratch (grown, then reused every step).
+// Plan, owns the count scratch (grown, then reused every step).
 // Thread-safety: one host thread.
 #pragma once
 
@@ -18,7 +18,6 @@
 
 #include "parallel/communicator.h"
 #include "parallel/plan.h"
-#include "runtime/core/tensor.h"
 #include "runtime/moe/dispatcher.h"
 
 namespace mpimoe::moe {
@@ -48,9 +47,9 @@ class ExpertParallelDispatcher final : public Dispatcher {
 
  private:
   ExpertParallelDispatcher(parallel::Communicator* comm, const parallel::Plan& plan);
-  // Element counts/displacements (rows * d) for one Alltoallv direction.
-  void ScaleCounts(const std::vector<int64_t>& rows, int64_t d,
-                   std::vector<int64_t>* out);
+  // Blocks in elements (rows * d), into `out`.
+  void ScaleBlocks(const std::vector<parallel::BlockTransfer>& blocks, int64_t d,
+                   std::vector<parallel::BlockTransfer>* out);
 
   parallel::Communicator* comm_;
   parallel::Plan plan_;
@@ -61,9 +60,8 @@ class ExpertParallelDispatcher final : public Dispatcher {
   // Scratch reused every step.
   std::vector<int64_t> send_slot_rows_;  // [P * max_slots]
   std::vector<int64_t> recv_slot_rows_;  // [P * max_slots]
-  std::vector<int64_t> send_counts_, send_displs_, recv_counts_, recv_displs_;  // [P]
-  std::vector<int64_t> slot_cursor_;  // [num_local_slots]
-  Tensor staging_;                    // [num_recv_rows, d]
+  std::vector<int64_t> slot_cursor_;     // [num_local_slots]
+  std::vector<parallel::BlockTransfer> send_elements_, recv_elements_;  // blocks * d
 };
 
 }  // namespace mpimoe::moe

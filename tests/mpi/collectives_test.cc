@@ -177,6 +177,45 @@ TEST_P(CollectivesTest, BcastBarrierSendRecv) {
   }
 }
 
+TEST_P(CollectivesTest, ExchangeBlocksScattersIntoPlace) {
+  MpiCommunicator& comm = World();
+  const int p = comm.size(), me = comm.rank();
+  // To every peer (itself included): an empty block, then a block of PairCount + 1
+  // elements. Received blocks are scattered in reverse peer order with gaps.
+  std::vector<BlockTransfer> sends, recvs;
+  std::vector<int64_t> send;
+  for (int r = 0; r < p; ++r) {
+    sends.push_back({r, static_cast<int64_t>(send.size()), 0});
+    const int64_t n = PairCount(me, r) + 1;
+    sends.push_back({r, static_cast<int64_t>(send.size()), n});
+    for (int64_t i = 0; i < n; ++i) send.push_back(Tag(me, r, i));
+  }
+  int64_t at = 0;
+  std::vector<int64_t> where(static_cast<size_t>(p));
+  for (int r = p - 1; r >= 0; --r) {
+    at += 2;  // a gap
+    where[static_cast<size_t>(r)] = at;
+    at += PairCount(r, me) + 1;
+  }
+  for (int r = 0; r < p; ++r) {
+    recvs.push_back({r, where[static_cast<size_t>(r)], 0});
+    recvs.push_back({r, where[static_cast<size_t>(r)], PairCount(r, me) + 1});
+  }
+  std::vector<int64_t> recv(static_cast<size_t>(at), -7);
+  ASSERT_TRUE(comm.ExchangeBlocks(send.data(), sends.data(),
+                                  static_cast<int64_t>(sends.size()), recv.data(),
+                                  recvs.data(), static_cast<int64_t>(recvs.size()),
+                                  CollDType::kInt64)
+                  .ok());
+  std::vector<int64_t> expected(recv.size(), -7);
+  for (int r = 0; r < p; ++r) {
+    for (int64_t i = 0; i <= PairCount(r, me); ++i) {
+      expected[static_cast<size_t>(where[static_cast<size_t>(r)] + i)] = Tag(r, me, i);
+    }
+  }
+  EXPECT_EQ(recv, expected);
+}
+
 INSTANTIATE_TEST_SUITE_P(ChunkLimits, CollectivesTest, ::testing::Values(INT32_MAX, 2),
                          [](const auto& info) {
                            return info.param == INT32_MAX ? std::string("direct")
