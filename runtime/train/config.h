@@ -1,0 +1,91 @@
+// TrainConfig: the plain C++ form of a training config (configs/mpimoe.proto).
+//
+// config_loader.h builds it from a .textproto (parse, overrides, validation); every
+// other part of mpimoe reads these structs, never protobuf types. Field meanings and
+// defaults are those of the proto schema (see its comments); the defaults below repeat
+// them for code that builds a config by hand (tests, benchmarks).
+//
+// Thread-safety: plain values.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/moe/ffn.h"
+
+namespace mpimoe::train {
+
+struct MoeSection {
+  int32_t num_experts = 8;
+  int32_t top_k = 2;
+  int32_t d_ffn = 256;
+  moe::Activation activation = moe::Activation::kGelu;
+  float capacity_factor = 0.0f;
+  bool normalize_gates = true;
+  float aux_loss_coef = 0.01f;
+  float z_loss_coef = 0.001f;
+};
+
+struct ModelSection {
+  int32_t vocab_size = 0;  // after loading: the resolved vocabulary (never 0)
+  int32_t seq_len = 64;
+  int32_t d_model = 128;
+  int32_t num_layers = 2;
+  int32_t num_heads = 4;
+  MoeSection moe;
+  std::vector<int32_t> dense_layers;
+  int32_t dense_d_ffn = 0;  // after loading: resolved (never 0)
+  float layernorm_eps = 1e-5f;
+  float init_std = 0.02f;
+};
+
+enum class DataSource { kSynthetic, kText };
+enum class SyntheticTask { kCopy, kReverse, kSort, kModAdd };
+
+struct DataSection {
+  DataSource source = DataSource::kSynthetic;
+  std::string text_path;
+  int32_t global_batch_size = 16;
+  int32_t eval_batches = 4;
+  float eval_fraction = 0.1f;
+  std::vector<SyntheticTask> tasks;  // after loading: never empty for kSynthetic
+  int32_t num_symbols = 16;
+};
+
+struct OptimizerSection {
+  float lr = 3e-3f;
+  float min_lr_ratio = 0.1f;
+  int32_t warmup_steps = 20;
+  float beta1 = 0.9f;
+  float beta2 = 0.95f;
+  float eps = 1e-8f;
+  float weight_decay = 0.01f;
+  float grad_clip = 1.0f;
+};
+
+struct RunSection {
+  std::string name;  // after loading: never empty
+  int32_t steps = 200;
+  uint64_t seed = 1;
+  int32_t log_every = 10;
+  int32_t eval_every = 50;
+  std::string out_dir;  // empty = runs/<name>-<timestamp>
+  int32_t warmup_steps_for_timing = 3;
+};
+
+struct ParallelSection {
+  int32_t world_size = 0;
+  int32_t threads_per_rank = 0;
+  int32_t grad_bucket_kb = 4096;
+};
+
+struct TrainConfig {
+  ModelSection model;
+  DataSection data;
+  OptimizerSection optimizer;
+  RunSection run;
+  ParallelSection parallel;
+};
+
+}  // namespace mpimoe::train

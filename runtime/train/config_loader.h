@@ -1,0 +1,53 @@
+// Loading training configs: protobuf text format -> validated TrainConfig.
+//
+// LoadTrainConfig reads a .textproto file against configs/mpimoe.proto, applies
+// `--set path=value` overrides in order (path = a field path such as
+// model.moe.num_experts or run.name; value = the text-format value of that field:
+// a number, true/false, an enum name like SWIGLU, a string with or without quotes;
+// for repeated fields a comma-separated list replaces the whole list, e.g.
+// model.dense_layers=0,2 or data.synthetic.tasks=COPY,SORT), validates the result and
+// converts it to the plain structs of config.h, resolving defaults that depend on
+// other fields (model.vocab_size from the data, model.dense_d_ffn, run.name from the
+// file name, synthetic tasks = all when empty).
+//
+// Errors are InvalidArgument (NotFound for a missing file) and say where:
+//   parse errors:    "<file>:<line>:<column>: <what>"
+//   bad overrides:   "--set <path>=<value>: <what>" (unknown field, bad value type)
+//   semantic errors: "<file>: <field path>: <why>", e.g.
+//     "configs/x.textproto: model.moe.top_k: must be in [1, model.moe.num_experts=4], got 8"
+// Validation covers: non-positive sizes and counts; top_k > num_experts; num_heads
+// not dividing d_model; vocab_size smaller than the data needs; dense_layers out of
+// range; seq_len too short for the synthetic tasks; a TEXT source without text_path or
+// whose file does not exist; global_batch_size not divisible by parallel.world_size
+// (when set); learning-rate and optimizer values out of range.
+// Nothing is written to disk.
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "runtime/core/status.h"
+#include "runtime/train/config.h"
+
+namespace mpimoe::train {
+
+StatusOr<TrainConfig> LoadTrainConfig(const std::string& path,
+                                      const std::vector<std::string>& overrides);
+
+// Parses config text (as if read from a file named `source_name`) — for tests and the
+// launcher, which embed configs.
+StatusOr<TrainConfig> ParseTrainConfig(const std::string& text, const std::string& source_name,
+                                       const std::vector<std::string>& overrides);
+
+// The effective config — every field, defaults resolved — in text format, as written to
+// OUT/config.textproto. Loading it back gives the same TrainConfig.
+std::string EffectiveConfigText(const TrainConfig& config);
+
+// Checks what depends on the job rather than the file: the world size (the global
+// batch must divide by it; parallel.world_size, when set, must equal it). Errors name
+// the field and the world size.
+Status ValidateForWorldSize(const TrainConfig& config, int world_size);
+
+}  // namespace mpimoe::train
