@@ -32,6 +32,7 @@ dnnl::algorithm ToDnnl(MatmulActivation act) {
 
 // Memory descriptors of A, B, C for `desc`; a dimension flagged runtime (and the strides
 // derived from it) is DNNL_RUNTIME_DIM_VAL when `for_primitive`, concrete otherwise.
+// batch == 1 gives 2-D descriptors; batch > 1 gives 3-D ones with a fixed batch dim.
 struct MatmulMds {
   memory::desc a, b, c, bias;
 };
@@ -41,14 +42,34 @@ MatmulMds MakeMds(const MatmulDesc& desc, bool for_primitive) {
   const memory::dim m = (for_primitive && desc.runtime_m) ? rt : desc.m;
   const memory::dim k = (for_primitive && desc.runtime_k) ? rt : desc.k;
   const memory::dim n = desc.n;
+  // A product of dimensions, runtime if either factor is.
+  auto mul = [rt](memory::dim x, memory::dim y) {
+    return (x == rt || y == rt) ? rt : x * y;
+  };
+  const memory::data_type a_dt = ToDnnl(desc.a_dtype);
+  const memory::data_type b_dt = ToDnnl(desc.b_dtype);
   MatmulMds mds;
-  mds.a = memory::desc({m, k}, ToDnnl(desc.a_dtype),
-                       desc.transpose_a ? memory::dims{1, m} : memory::dims{k, 1});
-  mds.b = memory::desc({k, n}, ToDnnl(desc.b_dtype),
-                       desc.transpose_b ? memory::dims{1, k} : memory::dims{n, 1});
-  mds.c = memory::desc({m, n}, memory::data_type::f32, memory::dims{n, 1});
+  if (desc.batch == 1) {
+    mds.a = memory::desc({m, k}, a_dt,
+                         desc.transpose_a ? memory::dims{1, m} : memory::dims{k, 1});
+    mds.b = memory::desc({k, n}, b_dt,
+                         desc.transpose_b ? memory::dims{1, k} : memory::dims{n, 1});
+    mds.c = memory::desc({m, n}, memory::data_type::f32, memory::dims{n, 1});
+    if (desc.bias)
+      mds.bias = memory::desc({1, n}, memory::data_type::f32, memory::dims{n, 1});
+    return mds;
+  }
+  const memory::dim batch = desc.batch;
+  mds.a = memory::desc(
+      {batch, m, k}, a_dt,
+      desc.transpose_a ? memory::dims{mul(m, k), 1, m} : memory::dims{mul(m, k), k, 1});
+  mds.b = memory::desc(
+      {batch, k, n}, b_dt,
+      desc.transpose_b ? memory::dims{mul(k, n), 1, k} : memory::dims{mul(k, n), n, 1});
+  mds.c =
+      memory::desc({batch, m, n}, memory::data_type::f32, memory::dims{mul(m, n), n, 1});
   if (desc.bias)
-    mds.bias = memory::desc({1, n}, memory::data_type::f32, memory::dims{n, 1});
+    mds.bias = memory::desc({1, 1, n}, memory::data_type::f32, memory::dims{n, n, 1});
   return mds;
 }
 
@@ -69,9 +90,9 @@ dnnl::matmul BuildPrimitive(OpsContext::Impl& impl, const MatmulDesc& desc) {
 }
 
 std::string DescString(const MatmulDesc& d) {
-  return "matmul m=" + std::to_string(d.m) + " k=" + std::to_string(d.k) +
-         " n=" + std::to_string(d.n) + " ta=" + std::to_string(d.transpose_a) +
-         " tb=" + std::to_string(d.transpose_b) +
+  return "matmul batch=" + std::to_string(d.batch) + " m=" + std::to_string(d.m) +
+         " k=" + std::to_string(d.k) + " n=" + std::to_string(d.n) +
+         " ta=" + std::to_string(d.transpose_a) + " tb=" + std::to_string(d.transpose_b) +
          " a=" + std::string(DTypeName(d.a_dtype)) +
          " b=" + std::string(DTypeName(d.b_dtype));
 }
@@ -94,7 +115,7 @@ float ApplyActivation(MatmulActivation act, float x) {
 // k == 0: the product is empty, C (+)= act(bias or 0). oneDNN rejects zero-size
 // reductions, and experts that received no rows produce exactly this case.
 void EmptyReduction(const MatmulDesc& desc, const float* bias, float* c) {
-  for (int64_t i = 0; i < desc.m; ++i) {
+  for (int64_t i = 0; i < desc.batch * desc.m; ++i) {
     for (int64_t j = 0; j < desc.n; ++j) {
       const float value = ApplyActivation(desc.activation, desc.bias ? bias[j] : 0.0f);
       float& out = c[i * desc.n + j];
@@ -108,10 +129,11 @@ void EmptyReduction(const MatmulDesc& desc, const float* bias, float* c) {
 bool MatmulKey::operator==(const MatmulKey& o) const {
   const MatmulDesc& a = desc;
   const MatmulDesc& b = o.desc;
-  return a.m == b.m && a.k == b.k && a.n == b.n && a.transpose_a == b.transpose_a &&
-         a.transpose_b == b.transpose_b && a.runtime_m == b.runtime_m &&
-         a.runtime_k == b.runtime_k && a.a_dtype == b.a_dtype && a.b_dtype == b.b_dtype &&
-         a.bias == b.bias && a.activation == b.activation && a.accumulate == b.accumulate;
+  return a.m == b.m && a.k == b.k && a.n == b.n && a.batch == b.batch &&
+         a.transpose_a == b.transpose_a && a.transpose_b == b.transpose_b &&
+         a.runtime_m == b.runtime_m && a.runtime_k == b.runtime_k &&
+         a.a_dtype == b.a_dtype && a.b_dtype == b.b_dtype && a.bias == b.bias &&
+         a.activation == b.activation && a.accumulate == b.accumulate;
 }
 
 size_t MatmulKeyHash::operator()(const MatmulKey& key) const {
@@ -120,6 +142,7 @@ size_t MatmulKeyHash::operator()(const MatmulKey& key) const {
   auto mix = [&h](uint64_t v) { h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2); };
   mix(static_cast<uint64_t>(d.k));
   mix(static_cast<uint64_t>(d.n));
+  mix(static_cast<uint64_t>(d.batch));
   mix((uint64_t{d.transpose_a} << 0) | (uint64_t{d.transpose_b} << 1) |
       (uint64_t{d.runtime_m} << 2) | (uint64_t{d.runtime_k} << 3) |
       (uint64_t{d.bias} << 4) | (uint64_t{d.accumulate} << 5) |
@@ -130,7 +153,7 @@ size_t MatmulKeyHash::operator()(const MatmulKey& key) const {
 
 Status Matmul(OpsContext& ctx, const MatmulDesc& desc, const void* a, const void* b,
               const float* bias, float* c) {
-  if (desc.m < 0 || desc.k < 0 || desc.n < 0) {
+  if (desc.m < 0 || desc.k < 0 || desc.n < 0 || desc.batch < 0) {
     return InvalidArgumentError("negative dimension in " + DescString(desc));
   }
   if ((desc.a_dtype != DType::kF32 && desc.a_dtype != DType::kBF16) ||
@@ -141,7 +164,7 @@ Status Matmul(OpsContext& ctx, const MatmulDesc& desc, const void* a, const void
     return InvalidArgumentError("bias pointer does not match desc.bias: " +
                                 DescString(desc));
   }
-  if (desc.m == 0 || desc.n == 0) return Status::Ok();
+  if (desc.batch == 0 || desc.m == 0 || desc.n == 0) return Status::Ok();
   if (desc.k == 0) {
     EmptyReduction(desc, bias, c);
     return Status::Ok();

@@ -1,4 +1,5 @@
-// Matmul: C[m, n] (+)= act(op(A)[m, k] * op(B)[k, n] + bias[n]) on oneDNN.
+// Matmul: C[m, n] (+)= act(op(A)[m, k] * op(B)[k, n] + bias[n]) on oneDNN, optionally
+// batched: `batch` independent products of the same shape in one primitive.
 //
 // Every matmul in mpimoe goes through this one function. The first call with a given
 // MatmulDesc builds a oneDNN matmul primitive and caches it in the OpsContext; later
@@ -11,6 +12,10 @@
 //   b: op(B) is [k, n]; stored [k, n], or [n, k] when transpose_b   (dtype b_dtype)
 //   bias: [n] f32 or null (required iff desc.bias)
 //   c: [m, n] f32
+// With batch > 1 each operand is `batch` such items stored back to back, each dense:
+//   a: [batch, m, k] (or [batch, k, m]); b: [batch, k, n] (or [batch, n, k]);
+//   c: [batch, m, n]; the transposes apply to every item and the bias [n] is shared.
+// The batch count is part of the primitive (never runtime); m and k may still be.
 // Post-ops are fused by oneDNN: bias, then the activation, then (accumulate) the sum
 // with the previous contents of C.
 //
@@ -31,6 +36,7 @@ struct MatmulDesc {
   int64_t m = 0;
   int64_t k = 0;
   int64_t n = 0;
+  int64_t batch = 1;            // independent products, each [m, k] x [k, n]
   bool transpose_a = false;     // A stored as [k, m]
   bool transpose_b = false;     // B stored as [n, k]
   bool runtime_m = true;        // m is not part of the primitive (any row count)

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Installs missing dependencies, builds mpimoe (Release) and runs the default job:
-# today the single-process MoE fitting demo on embedded synthetic data (the full
-# mpirun transformer trainer replaces it when it lands). Works from any directory.
+# Installs missing dependencies, builds mpimoe (Release) and runs the default training
+# job: an MoE transformer on the embedded synthetic multi-task data, 2 MPI ranks,
+# configs/quickstart.textproto. Results go to runs/quickstart-<timestamp>/ under the
+# repository. Extra arguments go to mpimoe-train (e.g. --set run.steps=100).
+# Works from any directory.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 "$MPIMOE_ROOT/scripts/deps.sh"
 cd "$MPIMOE_ROOT"
 mpimoe_build
-"$MPIMOE_BUILD/bin/mpimoe-demo" "$@"
+mpirun -np 2 "$MPIMOE_BUILD/bin/mpimoe-train" configs/quickstart.textproto "$@"

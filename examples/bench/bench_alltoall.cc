@@ -16,7 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "examples/bench/bench_report.h"
+#include "runtime/core/json_line.h"
+#include "runtime/core/process_stats.h"
 #include "examples/bench/bench_subcommands.h"
 #include "ops/permute.h"
 #include "parallel/collectives.h"

@@ -139,10 +139,26 @@ Status FlagSet::SetValue(Flag& flag, std::string_view text) {
       }
       return InvalidArgumentError(where + ": expected one of " +
                                   JoinChoices(flag.choices) + ", got " + Quoted(text));
+    case Kind::kStringList:
+      flag.list_value->emplace_back(text);
+      return Status::Ok();
     case Kind::kBool:
       break;
   }
   return InvalidArgumentError(where + " takes no value");
+}
+
+void FlagSet::AddStringList(std::string_view name, std::vector<std::string>* values,
+                            std::string_view help) {
+  Flag& flag = Add(name, Kind::kStringList, help);
+  flag.list_value = values;
+  flag.default_text = "none";
+}
+
+void FlagSet::SetPositional(std::string_view name, std::string* value, std::string_view help) {
+  positional_name_ = std::string(name);
+  positional_help_ = std::string(help);
+  positional_ = value;
 }
 
 Status FlagSet::Parse(const std::vector<std::string>& args) {
@@ -153,7 +169,11 @@ Status FlagSet::Parse(const std::vector<std::string>& args) {
       return Status::Ok();
     }
     if (arg.size() < 3 || arg.compare(0, 2, "--") != 0) {
-      return InvalidArgumentError("unexpected argument " + Quoted(arg));
+      if (positional_ == nullptr || !positional_->empty()) {
+        return InvalidArgumentError("unexpected argument " + Quoted(arg));
+      }
+      *positional_ = arg;
+      continue;
     }
     const size_t equals = arg.find('=');
     const std::string name =
@@ -161,7 +181,9 @@ Status FlagSet::Parse(const std::vector<std::string>& args) {
     Flag* flag = Find(name);
     if (flag == nullptr)
       return InvalidArgumentError("unknown flag " + Quoted("--" + name));
-    if (flag->set) return InvalidArgumentError("--" + name + " given more than once");
+    if (flag->set && flag->kind != Kind::kStringList) {
+      return InvalidArgumentError("--" + name + " given more than once");
+    }
     flag->set = true;
     if (flag->kind == Kind::kBool) {
       if (equals != std::string::npos) {
@@ -180,11 +202,18 @@ Status FlagSet::Parse(const std::vector<std::string>& args) {
     }
     MPIMOE_RETURN_IF_ERROR(SetValue(*flag, value));
   }
+  if (positional_ != nullptr && positional_->empty()) {
+    return InvalidArgumentError("missing " + positional_name_);
+  }
   return Status::Ok();
 }
 
 std::string FlagSet::Usage() const {
-  std::string text = "usage: " + command_ + " [flags]\n  " + summary_ + "\nflags:\n";
+  std::string text = "usage: " + command_ +
+                     (positional_ != nullptr ? " " + positional_name_ : std::string()) +
+                     " [flags]\n  " + summary_ + "\n";
+  if (positional_ != nullptr) text += "  " + positional_name_ + ": " + positional_help_ + "\n";
+  text += "flags:\n";
   for (const Flag& flag : flags_) {
     std::string spelled = "  --" + flag.name;
     switch (flag.kind) {
@@ -197,6 +226,9 @@ std::string FlagSet::Usage() const {
       case Kind::kChoice:
         spelled.push_back(' ');
         spelled += JoinChoices(flag.choices);
+        break;
+      case Kind::kStringList:
+        spelled += " V (repeatable)";
         break;
       case Kind::kBool:
         break;

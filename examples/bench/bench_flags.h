@@ -40,6 +40,11 @@ class FlagSet {
   // The value must be one of `choices`.
   void AddChoice(std::string_view name, std::string* value,
                  std::vector<std::string> choices, std::string_view help);
+  // Repeatable: every occurrence appends its value.
+  void AddStringList(std::string_view name, std::vector<std::string>* values,
+                     std::string_view help);
+  // One required positional argument (e.g. CONFIG), the only word not starting with --.
+  void SetPositional(std::string_view name, std::string* value, std::string_view help);
 
   // Parses `args` (the words after the subcommand) into the bound fields. On error the
   // fields parsed so far keep their new values.
@@ -53,7 +58,7 @@ class FlagSet {
   std::string Usage() const;
 
  private:
-  enum class Kind { kInt, kDouble, kBool, kChoice };
+  enum class Kind { kInt, kDouble, kBool, kChoice, kStringList };
   struct Flag {
     std::string name;
     Kind kind;
@@ -65,6 +70,7 @@ class FlagSet {
     bool* bool_value = nullptr;
     std::string* choice_value = nullptr;
     std::vector<std::string> choices;
+    std::vector<std::string>* list_value = nullptr;
     bool set = false;
   };
 
@@ -75,6 +81,9 @@ class FlagSet {
   std::string command_;
   std::string summary_;
   std::vector<Flag> flags_;
+  std::string positional_name_;
+  std::string positional_help_;
+  std::string* positional_ = nullptr;
   bool help_requested_ = false;
 };
 

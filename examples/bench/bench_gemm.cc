@@ -13,7 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "examples/bench/bench_report.h"
+#include "runtime/core/json_line.h"
+#include "runtime/core/process_stats.h"
 #include "examples/bench/bench_subcommands.h"
 #include "ops/matmul.h"
 #include "ops/ops_context.h"

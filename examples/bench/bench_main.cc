@@ -40,6 +40,8 @@ constexpr SubcommandEntry kSubcommands[] = {
      NewMoeLayerSubcommand},
     {"alltoall", "dispatch + combine of a layer's rows against raw all-to-alls of them",
      NewAlltoallSubcommand},
+    {"train", "a config's training step: tokens/s and model FLOP utilisation (mfu)",
+     NewTrainSubcommand},
 };
 
 // Set by Main for the helpers below: only rank 0 prints usage and help.

@@ -52,5 +52,7 @@ std::unique_ptr<Subcommand> NewGemmSubcommand();
 std::unique_ptr<Subcommand> NewMoeLayerSubcommand();
 // Dispatch + combine of an MoE layer's rows against raw all-to-alls of the same bytes.
 std::unique_ptr<Subcommand> NewAlltoallSubcommand();
+// A config's training step: tokens/s and model FLOP utilisation.
+std::unique_ptr<Subcommand> NewTrainSubcommand();
 
 }  // namespace mpimoe::bench

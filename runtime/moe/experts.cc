@@ -9,7 +9,7 @@ enum WeightTag : uint64_t { kW1 = 1, kW2 = 2, kW3 = 3 };
 }  // namespace
 
 Experts::Experts(const FfnDims& dims, const std::vector<int32_t>& slot_experts,
-                 uint64_t seed, ops::OpsContext* ctx)
+                 uint64_t seed, ops::OpsContext* ctx, const std::string& name)
     : dims_(dims),
       slot_experts_(slot_experts),
       ctx_(ctx),
@@ -20,7 +20,7 @@ Experts::Experts(const FfnDims& dims, const std::vector<int32_t>& slot_experts,
   const float std_in = 1.0f / std::sqrt(static_cast<float>(d));
   const float std_out = 1.0f / std::sqrt(static_cast<float>(f));
   for (int32_t expert : slot_experts) {
-    const std::string prefix = "experts." + std::to_string(expert) + ".";
+    const std::string prefix = name + "." + std::to_string(expert) + ".";
     const uint64_t id = static_cast<uint64_t>(expert);
     Slot slot;
     slot.w1 = std::make_unique<Parameter>(prefix + "w1", std::vector<int64_t>{d, f});

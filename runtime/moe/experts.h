@@ -3,7 +3,7 @@
 //
 // Slot s holds logical expert slot_experts[s]; its weights are drawn from a stream
 // seeded by (seed, logical expert id), so an expert has the same initial weights on
-// whichever rank it lives. Parameters are named "experts.<id>.w1|w2|w3".
+// whichever rank it lives.
 //
 // Ownership: Experts owns its weights, their gradients and the activation workspaces
 // (grown to the largest row count seen, then reused). Forward saves activations and a
@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <memory>
 #include <vector>
 
@@ -25,8 +26,9 @@ namespace mpimoe::moe {
 
 class Experts {
  public:
+  // Parameters are named "<name>.<expert id>.w1|w2|w3".
   Experts(const FfnDims& dims, const std::vector<int32_t>& slot_experts, uint64_t seed,
-          ops::OpsContext* ctx);
+          ops::OpsContext* ctx, const std::string& name = "experts");
 
   //   x: [N, d] f32, rows grouped by slot; slot_offsets: [num_slots + 1] int64 with
   //   slot_offsets[num_slots] == N; y: [N, d] f32 (out)

@@ -5,6 +5,7 @@
 
 #include "ops/permute.h"
 #include "parallel/collectives.h"
+#include "runtime/core/timer.h"
 
 namespace mpimoe::moe {
 namespace {
@@ -62,6 +63,7 @@ RouterOptions RouterOptionsOf(const MoeLayerOptions& o) {
   r.aux_loss_coef = o.aux_loss_coef;
   r.z_loss_coef = o.z_loss_coef;
   r.seed = o.seed;
+  r.name = o.name + ".router";
   return r;
 }
 FfnDims FfnDimsOf(const MoeLayerOptions& o) {
@@ -76,7 +78,8 @@ MoeLayer::MoeLayer(const MoeLayerOptions& options, ops::OpsContext* ctx,
       comm_(comm),
       dispatcher_(dispatcher),
       router_(RouterOptionsOf(options), ctx, comm),
-      experts_(FfnDimsOf(options), dispatcher->local_slot_experts(), options.seed, ctx),
+      experts_(FfnDimsOf(options), dispatcher->local_slot_experts(), options.seed, ctx,
+               options.name + ".experts"),
       bucket_offsets_(static_cast<size_t>(dispatcher->num_buckets()) + 1, 0),
       choice_counts_(static_cast<size_t>(options.top_k * options.num_experts), 0),
       all_choice_counts_(
@@ -163,7 +166,10 @@ Status MoeLayer::Forward(const TensorView& x, const TensorView& y) {
                                 x.ShapeString() + ", y " + y.ShapeString());
   }
   // 1. Route.
+  Stopwatch phase;
   MPIMOE_RETURN_IF_ERROR(router_.Forward(x));
+  stats_.router_ms = phase.ElapsedMs();
+  phase.Restart();
   num_tokens_ = x.dim(0);
   const int64_t num_routes = num_tokens_ * k;
 
@@ -178,10 +184,10 @@ Status MoeLayer::Forward(const TensorView& x, const TensorView& y) {
       row_route_.data<int32_t>(), route_row_.data<int32_t>());
   stats_.losses = router_.losses();
   stats_.routes_per_expert = router_.routes_per_expert();
-  for (int64_t b = 0; b < num_buckets; ++b) {
-    stats_.rows_per_expert[static_cast<size_t>(b)] =
-        bucket_offsets_[static_cast<size_t>(b) + 1] -
-        bucket_offsets_[static_cast<size_t>(b)];
+  const std::vector<int32_t>& expert_bucket = dispatcher_->expert_buckets();
+  for (int64_t e = 0; e < options_.num_experts; ++e) {
+    const size_t b = static_cast<size_t>(expert_bucket[static_cast<size_t>(e)]);
+    stats_.rows_per_expert[static_cast<size_t>(e)] = bucket_offsets_[b + 1] - bucket_offsets_[b];
   }
   stats_.dropped_routes = num_routes - num_rows_;
 
@@ -194,10 +200,26 @@ Status MoeLayer::Forward(const TensorView& x, const TensorView& y) {
   MPIMOE_RETURN_IF_ERROR(
       dispatcher_->ToExperts(handle_, send_in_.data<float>(), recv_in_.data<float>(), d));
 
+  stats_.a2a_bytes_sent = 0;
+  const int me = comm_->rank();
+  for (const parallel::BlockTransfer& b : handle_.send_blocks) {
+    if (b.peer != me) stats_.a2a_bytes_sent += b.count;
+  }
+  for (const parallel::BlockTransfer& b : handle_.recv_blocks) {
+    if (b.peer != me) stats_.a2a_bytes_sent += b.count;
+  }
+  // Rows out and back, in the forward and again in the backward.
+  stats_.a2a_bytes_sent *= 2 * d * static_cast<int64_t>(sizeof(float));
+  stats_.dispatch_ms = phase.ElapsedMs();
+  phase.Restart();
+
   // 4. Experts.
   recv_out_.Resize(DType::kF32, {handle_.num_recv_rows, d});
   MPIMOE_RETURN_IF_ERROR(experts_.Forward(
       recv_in_.data<float>(), handle_.recv_slot_offsets.data(), recv_out_.data<float>()));
+
+  stats_.experts_ms = phase.ElapsedMs();
+  phase.Restart();
 
   // 5. Combine.
   send_out_.Resize(DType::kF32, {num_rows_, d});
@@ -205,6 +227,7 @@ Status MoeLayer::Forward(const TensorView& x, const TensorView& y) {
                                                   send_out_.data<float>(), d));
   ops::CombineRoutes(send_out_.data<float>(), route_row_.data<int32_t>(), router_.gates(),
                      num_tokens_, k, d, y.data<float>());
+  stats_.combine_ms = phase.ElapsedMs();
   return Status::Ok();
 }
 

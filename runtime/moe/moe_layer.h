@@ -59,6 +59,8 @@ struct MoeLayerOptions {
   float aux_loss_coef = 0.01f;
   float z_loss_coef = 0.0f;
   uint64_t seed = 1;
+  // Parameter name prefix: "<name>.router.weight", "<name>.experts.<id>.w1", ...
+  std::string name = "moe";
 };
 
 // InvalidArgument naming the offending field, or OK.
@@ -70,6 +72,16 @@ struct MoeStepStats {
   std::vector<int64_t> routes_per_expert;  // [E] local routes that chose each expert
   std::vector<int64_t> rows_per_expert;    // [E] local rows kept after the capacity rule
   int64_t dropped_routes = 0;
+  // Wall time of the last Forward's phases: routing (router + its Allreduce), dispatch
+  // (layout, count exchange, rows to experts), experts, combine (rows back, weighted
+  // sum).
+  double router_ms = 0.0;
+  double dispatch_ms = 0.0;
+  double experts_ms = 0.0;
+  double combine_ms = 0.0;
+  // Bytes this rank sends to other ranks in the last Forward and the Backward that
+  // replays it (rows out and back, twice).
+  int64_t a2a_bytes_sent = 0;
 };
 
 class MoeLayer {

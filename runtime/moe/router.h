@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "ops/ops_context.h"
@@ -42,6 +43,7 @@ struct RouterOptions {
   float aux_loss_coef = 0.0f;
   float z_loss_coef = 0.0f;
   uint64_t seed = 0;
+  std::string name = "router";  // parameter name prefix: "<name>.weight"
 };
 
 struct RouterLosses {

@@ -10,7 +10,8 @@
 // other fields (model.vocab_size from the data, model.dense_d_ffn, run.name from the
 // file name, synthetic tasks = all when empty).
 //
-// Errors are InvalidArgument (NotFound for a missing file) and say where:
+// Errors are InvalidArgument (NotFound for a missing file: the config itself or
+// data.text_path) and say where:
 //   parse errors:    "<file>:<line>:<column>: <what>"
 //   bad overrides:   "--set <path>=<value>: <what>" (unknown field, bad value type)
 //   semantic errors: "<file>: <field path>: <why>", e.g.

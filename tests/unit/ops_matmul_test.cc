@@ -1,4 +1,5 @@
-// Tests of ops/matmul.h, ops/ops_context.h: matmul vs a double reference, the cache.
+// Tests of ops/matmul.h, ops/ops_context.h: matmul (plain and batched) vs a double
+// reference, the cache.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -57,10 +58,10 @@ std::string ActivationName(MatmulActivation act) {
 }
 
 std::string DescName(const MatmulDesc& d) {
-  return "m=" + std::to_string(d.m) + " k=" + std::to_string(d.k) +
-         " n=" + std::to_string(d.n) + " ta=" + std::to_string(d.transpose_a) +
-         " tb=" + std::to_string(d.transpose_b) + " rt_m=" + std::to_string(d.runtime_m) +
-         " rt_k=" + std::to_string(d.runtime_k) +
+  return "batch=" + std::to_string(d.batch) + " m=" + std::to_string(d.m) +
+         " k=" + std::to_string(d.k) + " n=" + std::to_string(d.n) +
+         " ta=" + std::to_string(d.transpose_a) + " tb=" + std::to_string(d.transpose_b) +
+         " rt_m=" + std::to_string(d.runtime_m) + " rt_k=" + std::to_string(d.runtime_k) +
          " a=" + std::string(DTypeName(d.a_dtype)) +
          " b=" + std::string(DTypeName(d.b_dtype)) + " bias=" + std::to_string(d.bias) +
          " act=" + ActivationName(d.activation) + " acc=" + std::to_string(d.accumulate);
@@ -367,6 +368,179 @@ TEST(MatmulTest, CachedPrimitiveCorrectUnderOtherThreadCounts) {
   }
   EXPECT_EQ(ctx.num_matmul_primitives(), 1);
   EXPECT_EQ(ctx.num_matmul_cache_hits(), 3);
+}
+
+// Batched: `batch` items, each checked against RefMatmul of that item alone (the bias is
+// shared, transposes apply per item), same f32 tolerance as unbatched.
+void RunAndCheckBatchedF32(OpsContext& ctx, const MatmulDesc& d, uint64_t seed) {
+  Rng rng(seed);
+  const int64_t a_size = d.m * d.k, b_size = d.k * d.n, c_size = d.m * d.n;
+  std::vector<float> a = RandomVector(rng, d.batch * a_size);
+  std::vector<float> b = RandomVector(rng, d.batch * b_size);
+  std::vector<float> bias = RandomVector(rng, d.n);
+  std::vector<float> c = RandomVector(rng, d.batch * c_size);
+  const std::vector<float> c_prev = c;
+  const Status s =
+      Matmul(ctx, d, a.data(), b.data(), d.bias ? bias.data() : nullptr, c.data());
+  ASSERT_TRUE(s.ok()) << DescName(d) << ": " << s.ToString();
+  MatmulDesc item = d;
+  item.batch = 1;
+  for (int64_t i = 0; i < d.batch; ++i) {
+    SCOPED_TRACE("batch item " + std::to_string(i));
+    auto slice = [i](const std::vector<float>& v, int64_t size) {
+      return std::vector<float>(v.begin() + i * size, v.begin() + (i + 1) * size);
+    };
+    std::vector<double> ref, scale;
+    RefMatmul(item, slice(a, a_size), slice(b, b_size), bias.data(),
+              slice(c_prev, c_size), &ref, &scale);
+    ExpectMatchesReference(d, slice(c, c_size), ref, scale, kF32RelTol);
+  }
+}
+
+TEST(MatmulBatchTest, AllTransposeRuntimeDimAndAccumulateCombinations) {
+  OpsContext ctx;
+  uint64_t seed = 5000;
+  for (const int64_t batch : {2, 5}) {
+    for (const bool ta : {false, true}) {
+      for (const bool tb : {false, true}) {
+        for (const bool rt_m : {false, true}) {
+          for (const bool rt_k : {false, true}) {
+            for (const bool accumulate : {false, true}) {
+              for (const auto& [m, k, n] :
+                   {std::tuple<int64_t, int64_t, int64_t>{7, 13, 5},
+                    std::tuple<int64_t, int64_t, int64_t>{33, 70, 19}}) {
+                MatmulDesc d;
+                d.batch = batch;
+                d.m = m;
+                d.k = k;
+                d.n = n;
+                d.transpose_a = ta;
+                d.transpose_b = tb;
+                d.runtime_m = rt_m;
+                d.runtime_k = rt_k;
+                d.accumulate = accumulate;
+                RunAndCheckBatchedF32(ctx, d, seed++);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Attention-like shapes: square score matrices, 1-row items, a dimension of 1.
+TEST(MatmulBatchTest, DegenerateAndSquareShapes) {
+  OpsContext ctx;
+  uint64_t seed = 5500;
+  for (const auto& [batch, m, k, n] :
+       {std::tuple<int64_t, int64_t, int64_t, int64_t>{3, 1, 1, 1},
+        std::tuple<int64_t, int64_t, int64_t, int64_t>{4, 1, 8, 1},
+        std::tuple<int64_t, int64_t, int64_t, int64_t>{6, 16, 16, 8},
+        std::tuple<int64_t, int64_t, int64_t, int64_t>{8, 16, 8, 16},
+        std::tuple<int64_t, int64_t, int64_t, int64_t>{2, 64, 32, 64}}) {
+    for (const bool ta : {false, true}) {
+      for (const bool tb : {false, true}) {
+        MatmulDesc d;
+        d.batch = batch;
+        d.m = m;
+        d.k = k;
+        d.n = n;
+        d.transpose_a = ta;
+        d.transpose_b = tb;
+        d.runtime_m = false;
+        RunAndCheckBatchedF32(ctx, d, seed++);
+      }
+    }
+  }
+}
+
+TEST(MatmulBatchTest, SharedBiasActivationAccumulate) {
+  OpsContext ctx;
+  uint64_t seed = 6000;
+  for (const MatmulActivation act : kAllActivations) {
+    for (const bool accumulate : {false, true}) {
+      MatmulDesc d;
+      d.batch = 3;
+      d.m = 9;
+      d.k = 24;
+      d.n = 11;
+      d.transpose_b = true;
+      d.bias = true;
+      d.activation = act;
+      d.accumulate = accumulate;
+      RunAndCheckBatchedF32(ctx, d, seed++);
+    }
+  }
+}
+
+// batch == 1 is the unbatched matmul, and batch is part of the key: the same item shape
+// with another batch count needs its own primitive; a runtime m still serves every row
+// count for a given batch.
+TEST(MatmulBatchTest, BatchIsPartOfTheCacheKey) {
+  OpsContext ctx;
+  MatmulDesc d;
+  d.m = 5;
+  d.k = 6;
+  d.n = 7;
+  RunAndCheckF32(ctx, d, 1);
+  EXPECT_EQ(ctx.num_matmul_primitives(), 1);
+  d.batch = 2;
+  RunAndCheckBatchedF32(ctx, d, 2);
+  EXPECT_EQ(ctx.num_matmul_primitives(), 2);
+  d.batch = 3;
+  RunAndCheckBatchedF32(ctx, d, 3);
+  EXPECT_EQ(ctx.num_matmul_primitives(), 3);
+  EXPECT_EQ(ctx.num_matmul_cache_hits(), 0);
+  d.m = 17;  // runtime m: the batch-3 primitive serves it
+  RunAndCheckBatchedF32(ctx, d, 4);
+  d.batch = 2;
+  d.m = 1;
+  RunAndCheckBatchedF32(ctx, d, 5);
+  EXPECT_EQ(ctx.num_matmul_primitives(), 3);
+  EXPECT_EQ(ctx.num_matmul_cache_hits(), 2);
+}
+
+// k == 0 with batch > 1: every item's C (+)= act(bias or 0); batch == 0 writes nothing;
+// a negative batch is rejected.
+TEST(MatmulBatchTest, EmptyCases) {
+  OpsContext ctx;
+  Rng rng(21);
+  for (const bool accumulate : {false, true}) {
+    MatmulDesc d;
+    d.batch = 3;
+    d.m = 2;
+    d.k = 0;
+    d.n = 4;
+    d.bias = true;
+    d.activation = MatmulActivation::kRelu;
+    d.accumulate = accumulate;
+    std::vector<float> bias = RandomVector(rng, d.n, 2.0f);
+    std::vector<float> c = RandomVector(rng, d.batch * d.m * d.n);
+    const std::vector<float> c_prev = c;
+    const float dummy = 0.0f;
+    ASSERT_TRUE(Matmul(ctx, d, &dummy, &dummy, bias.data(), c.data()).ok());
+    for (int64_t i = 0; i < d.batch * d.m; ++i) {
+      for (int64_t j = 0; j < d.n; ++j) {
+        const double want = RefActivation(d.activation, bias[j]) +
+                            (accumulate ? c_prev[i * d.n + j] : 0.0);
+        EXPECT_NEAR(c[i * d.n + j], want, 1e-6 * (1.0 + std::fabs(want)))
+            << "row " << i << " col " << j;
+      }
+    }
+  }
+  std::vector<float> a(64, 1.0f), b(64, 1.0f), c(64, -123.0f);
+  MatmulDesc d;
+  d.batch = 0;
+  d.m = 4;
+  d.k = 4;
+  d.n = 4;
+  EXPECT_TRUE(Matmul(ctx, d, a.data(), b.data(), nullptr, c.data()).ok());
+  for (const float v : c) EXPECT_EQ(v, -123.0f);
+  d.batch = -1;
+  EXPECT_EQ(Matmul(ctx, d, a.data(), b.data(), nullptr, c.data()).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(ctx.num_matmul_primitives(), 0);
 }
 
 std::vector<float> RoundToBf16(const std::vector<float>& v, std::vector<BFloat16>* bits) {

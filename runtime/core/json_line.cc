@@ -1,12 +1,9 @@
-// JsonLine (minimal JSON object writer with string escaping) and PeakRssMb (getrusage).
-#include "examples/bench/bench_report.h"
-
-#include <sys/resource.h>
+#include "runtime/core/json_line.h"
 
 #include <cmath>
 #include <cstdio>
 
-namespace mpimoe::bench {
+namespace mpimoe {
 namespace {
 
 void AppendEscaped(std::string_view text, std::string* out) {
@@ -59,7 +56,7 @@ JsonLine& JsonLine::AddDouble(std::string_view key, double value) {
     return *this;
   }
   char buffer[32];
-  std::snprintf(buffer, sizeof(buffer), "%.6g", value);
+  std::snprintf(buffer, sizeof(buffer), "%.*g", precision_, value);
   body_ += buffer;
   return *this;
 }
@@ -76,10 +73,10 @@ JsonLine& JsonLine::AddBool(std::string_view key, bool value) {
   return *this;
 }
 
-double PeakRssMb() {
-  struct rusage usage {};
-  if (getrusage(RUSAGE_SELF, &usage) != 0) return 0.0;
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux: ru_maxrss is in KiB
+JsonLine& JsonLine::AddRaw(std::string_view key, std::string_view json) {
+  AddKey(key);
+  body_.append(json);
+  return *this;
 }
 
-}  // namespace mpimoe::bench
+}  // namespace mpimoe

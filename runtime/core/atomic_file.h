@@ -1,0 +1,17 @@
+// Writing result files so that nobody ever sees half of one: WriteFileAtomically writes
+// to "<path>.tmp.<pid>", flushes it to disk (fsync) and renames it over `path`. A crash
+// leaves either the old file or the new one, never a partial file.
+//
+// Thread-safety: distinct paths may be written concurrently.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "runtime/core/status.h"
+
+namespace mpimoe {
+
+Status WriteFileAtomically(const std::string& path, std::string_view contents);
+
+}  // namespace mpimoe

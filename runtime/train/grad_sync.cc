@@ -1,0 +1,58 @@
+#include "runtime/train/grad_sync.h"
+
+#include <cstring>
+
+#include "parallel/collectives.h"
+
+namespace mpimoe::train {
+
+GradSync::GradSync(parallel::Communicator* comm, std::vector<Parameter*> params,
+                   int64_t bucket_bytes)
+    : comm_(comm), params_(std::move(params)) {
+  const int64_t bucket_elements = std::max<int64_t>(1, bucket_bytes / 4);
+  size_t i = 0;
+  while (i < params_.size()) {
+    Bucket bucket;
+    bucket.first_param = i;
+    int64_t elements = 0;
+    do {
+      elements += params_[i]->grad.numel();
+      ++i;
+    } while (i < params_.size() && elements + params_[i]->grad.numel() <= bucket_elements);
+    bucket.end_param = i;
+    bucket.buffer = Tensor(DType::kF32, {elements});
+    total_elements_ += elements;
+    buckets_.push_back(std::move(bucket));
+  }
+  requests_.resize(buckets_.size());
+}
+
+Status GradSync::AllReduce() {
+  if (comm_->size() == 1) return Status::Ok();
+  for (size_t b = 0; b < buckets_.size(); ++b) {
+    Bucket& bucket = buckets_[b];
+    float* at = bucket.buffer.data<float>();
+    for (size_t p = bucket.first_param; p < bucket.end_param; ++p) {
+      const Tensor& grad = params_[p]->grad;
+      std::memcpy(at, grad.data<float>(), static_cast<size_t>(grad.size_bytes()));
+      at += grad.numel();
+    }
+    MPIMOE_RETURN_IF_ERROR(parallel::StartAllreduceInPlace(
+        *comm_, std::span<float>(bucket.buffer.data<float>(), static_cast<size_t>(bucket.buffer.numel())),
+        &requests_[b]));
+  }
+  Status status = Status::Ok();
+  for (size_t b = 0; b < buckets_.size(); ++b) {
+    Status wait = requests_[b].Wait();
+    if (!wait.ok() && status.ok()) status = wait.WithContext("gradient all-reduce");
+    const float* at = buckets_[b].buffer.data<float>();
+    for (size_t p = buckets_[b].first_param; p < buckets_[b].end_param; ++p) {
+      Tensor& grad = params_[p]->grad;
+      std::memcpy(grad.data<float>(), at, static_cast<size_t>(grad.size_bytes()));
+      at += grad.numel();
+    }
+  }
+  return status;
+}
+
+}  // namespace mpimoe::train

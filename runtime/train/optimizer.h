@@ -1,0 +1,46 @@
+// Optimizer: AdamW with linear warm-up and cosine decay, and global-norm clipping.
+//
+// LearningRate(step), step 1-based: lr * step / warmup_steps during warm-up, then a
+// cosine from lr down to lr * min_lr_ratio at the last step. Weight decay applies to
+// matrices (rank-2 parameters) only, not to layernorm gains and biases.
+//
+// Every rank runs the optimizer on the parameters it holds: replicated parameters (the
+// same gradients everywhere after the all-reduce, so they stay identical) and its home
+// experts. The moments live here, one pair per parameter.
+//
+// Thread-safety: one host thread (the update is OpenMP-parallel).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "ops/adamw.h"
+#include "runtime/core/parameter.h"
+#include "runtime/core/tensor.h"
+#include "runtime/train/config.h"
+
+namespace mpimoe::train {
+
+class AdamWOptimizer {
+ public:
+  AdamWOptimizer(const OptimizerSection& options, int64_t total_steps,
+                 std::vector<Parameter*> params);
+
+  float LearningRate(int64_t step) const;
+
+  // Multiplies every gradient by grad_scale (clipping; 1 = none) and takes AdamW step
+  // `step` (1-based) at LearningRate(step).
+  void Step(int64_t step, float grad_scale);
+
+  // The clip factor for a global gradient norm: min(1, grad_clip / norm) (1 when
+  // clipping is off or the norm is not positive).
+  float ClipScale(double global_norm) const;
+
+ private:
+  OptimizerSection options_;
+  int64_t total_steps_;
+  std::vector<Parameter*> params_;
+  std::vector<Tensor> m_, v_;
+};
+
+}  // namespace mpimoe::train

@@ -1,0 +1,44 @@
+// PhaseTimes: where a training step's wall time goes, by phase, in milliseconds.
+//
+// The forward is split as a user reads a profile (attention = layernorm + QKV
+// projection + attention + output projection; router, dispatch, experts, combine =
+// the MoE layer's phases; dense_ffn = dense FFN layers; embed_head = embeddings, final
+// layernorm, LM head and loss), then the whole backward, the gradient all-reduce, and
+// the optimizer (clipping + AdamW). Times include waiting for other ranks inside the
+// phase (e.g. dispatch waits for the slowest rank's count exchange).
+//
+// Thread-safety: a value.
+#pragma once
+
+#include <array>
+#include <string_view>
+
+namespace mpimoe::train {
+
+enum class Phase {
+  kAttention = 0,
+  kRouter,
+  kDispatch,
+  kExperts,
+  kCombine,
+  kDenseFfn,
+  kEmbedHead,
+  kBackward,
+  kGradSync,
+  kOptimizer,
+  kCount,
+};
+
+inline constexpr std::array<std::string_view, static_cast<size_t>(Phase::kCount)>
+    kPhaseNames = {"attention", "router",     "dispatch",  "experts",   "combine",
+                   "dense_ffn", "embed_head", "backward",  "grad_sync", "optimizer"};
+
+struct PhaseTimes {
+  std::array<double, static_cast<size_t>(Phase::kCount)> ms{};
+
+  void Add(Phase phase, double milliseconds) { ms[static_cast<size_t>(phase)] += milliseconds; }
+  double Get(Phase phase) const { return ms[static_cast<size_t>(phase)]; }
+  void Clear() { ms.fill(0.0); }
+};
+
+}  // namespace mpimoe::train

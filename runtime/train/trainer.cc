@@ -1,0 +1,97 @@
+#include "runtime/train/trainer.h"
+
+#include <cmath>
+
+#include "parallel/collectives.h"
+#include "runtime/core/timer.h"
+
+namespace mpimoe::train {
+namespace {
+
+double SumOfSquares(const std::vector<Parameter*>& params) {
+  double total = 0.0;
+  for (const Parameter* p : params) {
+    const float* g = p->grad.data<float>();
+    double sum = 0.0;
+    const int64_t n = p->grad.numel();
+#pragma omp parallel for reduction(+ : sum) schedule(static)
+    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(g[i]) * g[i];
+    total += sum;
+  }
+  return total;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& config,
+                                                   ops::OpsContext* ctx,
+                                                   parallel::Communicator* comm) {
+  std::unique_ptr<Trainer> trainer(new Trainer(config, comm));
+  MPIMOE_ASSIGN_OR_RETURN(trainer->dataset_, MakeDataset(config));
+  MPIMOE_ASSIGN_OR_RETURN(trainer->model_, MoeTransformer::Create(config, ctx, comm));
+  trainer->replicated_ = trainer->model_->ReplicatedParameters();
+  trainer->experts_ = trainer->model_->ExpertParameters();
+  trainer->all_ = trainer->replicated_;
+  trainer->all_.insert(trainer->all_.end(), trainer->experts_.begin(), trainer->experts_.end());
+  trainer->grad_sync_ = std::make_unique<GradSync>(
+      comm, trainer->replicated_, static_cast<int64_t>(config.parallel.grad_bucket_kb) * 1024);
+  trainer->optimizer_ =
+      std::make_unique<AdamWOptimizer>(config.optimizer, config.run.steps, trainer->all_);
+  return trainer;
+}
+
+Trainer::Trainer(const TrainConfig& config, parallel::Communicator* comm)
+    : config_(config), comm_(comm) {}
+
+Status Trainer::Step(StepRecord* record) {
+  const int64_t step = next_step_;
+  record->step = step;
+  record->phases.Clear();
+  Stopwatch total;
+  dataset_->TrainBatch(step, comm_->rank(), comm_->size(), &batch_);
+  ZeroGrad(all_);
+  MPIMOE_RETURN_IF_ERROR(model_->ForwardBackward(batch_, /*backward=*/true, &record->losses,
+                                                 &record->phases)
+                             .WithContext("step " + std::to_string(step)));
+  if (!std::isfinite(record->losses.total())) {
+    return InvalidArgumentError("step " + std::to_string(step) + ": the loss is not finite (" +
+                                std::to_string(record->losses.total()) +
+                                "); lower optimizer.lr or check the data");
+  }
+
+  Stopwatch watch;
+  MPIMOE_RETURN_IF_ERROR(grad_sync_->AllReduce());
+  record->phases.Add(Phase::kGradSync, watch.ElapsedMs());
+
+  // Global norm: replicated gradients are identical everywhere now (count them once);
+  // each expert's gradient lives on its home rank only (sum over ranks).
+  watch.Restart();
+  double expert_sq = SumOfSquares(experts_);
+  MPIMOE_RETURN_IF_ERROR(
+      parallel::AllreduceInPlace(*comm_, std::span<double>(&expert_sq, 1)).WithContext("grad norm"));
+  record->grad_norm = std::sqrt(SumOfSquares(replicated_) + expert_sq);
+  record->lr = optimizer_->LearningRate(step);
+  optimizer_->Step(step, optimizer_->ClipScale(record->grad_norm));
+  record->phases.Add(Phase::kOptimizer, watch.ElapsedMs());
+  record->step_ms = total.ElapsedMs();
+  ++next_step_;
+  return Status::Ok();
+}
+
+StatusOr<double> Trainer::Evaluate() {
+  double weighted = 0.0;
+  int64_t counted = 0;
+  PhaseTimes unused;
+  for (int64_t j = 0; j < config_.data.eval_batches; ++j) {
+    dataset_->EvalBatch(j, comm_->rank(), comm_->size(), &batch_);
+    StepLosses losses;
+    MPIMOE_RETURN_IF_ERROR(
+        model_->ForwardBackward(batch_, /*backward=*/false, &losses, &unused)
+            .WithContext("evaluation batch " + std::to_string(j)));
+    weighted += losses.cross_entropy * static_cast<double>(losses.counted_targets);
+    counted += losses.counted_targets;
+  }
+  return counted > 0 ? weighted / static_cast<double>(counted) : 0.0;
+}
+
+}  // namespace mpimoe::train

@@ -1,0 +1,73 @@
+// Trainer: one training step at a time — data, forward, backward, gradient all-reduce,
+// clipping, AdamW — on every rank of a communicator.
+//
+// Step n (1-based) trains on the global batch n of the dataset (this rank's slice).
+// Replicated gradients are summed over ranks (GradSync); the global gradient norm counts
+// each replicated parameter once and each expert once (its home rank's gradient); AdamW
+// then updates every parameter this rank holds. With the same config and seed, the
+// per-step losses and weights do not depend on the world size beyond floating-point
+// summation order, and runs at a fixed world size are bitwise identical.
+//
+// Ownership: owns the model, dataset, gradient sync and optimizer; borrows the
+// OpsContext and the communicator. Thread-safety: one host thread; collective.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "ops/ops_context.h"
+#include "parallel/communicator.h"
+#include "runtime/core/status.h"
+#include "runtime/train/config.h"
+#include "runtime/train/data.h"
+#include "runtime/train/grad_sync.h"
+#include "runtime/train/model.h"
+#include "runtime/train/optimizer.h"
+#include "runtime/train/phase_times.h"
+
+namespace mpimoe::train {
+
+struct StepRecord {
+  int64_t step = 0;
+  StepLosses losses;
+  float lr = 0.0f;
+  double grad_norm = 0.0;  // before clipping
+  double step_ms = 0.0;    // this rank's wall time of the whole step
+  PhaseTimes phases;
+};
+
+class Trainer {
+ public:
+  static StatusOr<std::unique_ptr<Trainer>> Create(const TrainConfig& config,
+                                                   ops::OpsContext* ctx,
+                                                   parallel::Communicator* comm);
+
+  // Runs step next_step() and advances. Fails (InvalidArgument) on a non-finite loss.
+  Status Step(StepRecord* record);
+  // Mean cross-entropy over the held-out evaluation batches (global). Collective.
+  StatusOr<double> Evaluate();
+
+  int64_t next_step() const { return next_step_; }
+  MoeTransformer& model() { return *model_; }
+  const Dataset& dataset() const { return *dataset_; }
+  const TrainConfig& config() const { return config_; }
+  // Tokens in one global batch.
+  int64_t global_tokens_per_step() const {
+    return static_cast<int64_t>(config_.data.global_batch_size) * config_.model.seq_len;
+  }
+
+ private:
+  Trainer(const TrainConfig& config, parallel::Communicator* comm);
+
+  TrainConfig config_;
+  parallel::Communicator* comm_;
+  std::unique_ptr<Dataset> dataset_;
+  std::unique_ptr<MoeTransformer> model_;
+  std::unique_ptr<GradSync> grad_sync_;
+  std::unique_ptr<AdamWOptimizer> optimizer_;
+  std::vector<Parameter*> replicated_, experts_, all_;
+  Batch batch_;
+  int64_t next_step_ = 1;
+};
+
+}  // namespace mpimoe::train

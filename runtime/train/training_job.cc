@@ -1,0 +1,234 @@
+#include "runtime/train/training_job.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <memory>
+
+#include "parallel/collectives.h"
+#include "runtime/core/atomic_file.h"
+#include "runtime/core/json_line.h"
+#include "runtime/core/process_stats.h"
+#include "runtime/core/timer.h"
+#include "runtime/train/config_loader.h"
+#include "runtime/train/trainer.h"
+
+namespace mpimoe::train {
+namespace {
+
+struct FileCloser {
+  void operator()(std::FILE* f) const {
+    if (f != nullptr) std::fclose(f);
+  }
+};
+
+std::string IntArray(const std::vector<int64_t>& values) {
+  std::string s = "[";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) s += ",";
+    s += std::to_string(values[i]);
+  }
+  return s + "]";
+}
+
+std::string PhaseObject(const PhaseTimes& phases) {
+  JsonLine line(4);
+  for (size_t i = 0; i < kPhaseNames.size(); ++i) line.AddDouble(kPhaseNames[i], phases.ms[i]);
+  return line.str();
+}
+
+// What all ranks contribute to a logged step: expert rows computed and bytes sent.
+struct RankLoad {
+  std::vector<int64_t> rows;  // [P]
+  int64_t a2a_bytes = 0;
+  double imbalance = 1.0;
+};
+
+Status GatherRankLoad(parallel::Communicator& comm, MoeTransformer& model, RankLoad* load) {
+  int64_t mine[2] = {0, 0};
+  for (moe::MoeLayer* layer : model.MoeLayers()) {
+    for (int64_t rows : layer->experts().rows_per_slot()) mine[0] += rows;
+    mine[1] += layer->stats().a2a_bytes_sent;
+  }
+  std::vector<int64_t> all(static_cast<size_t>(2 * comm.size()));
+  MPIMOE_RETURN_IF_ERROR(
+      parallel::Allgather(comm, std::span<const int64_t>(mine, 2), std::span<int64_t>(all)));
+  load->rows.assign(static_cast<size_t>(comm.size()), 0);
+  load->a2a_bytes = 0;
+  int64_t max_rows = 0, sum_rows = 0;
+  for (int r = 0; r < comm.size(); ++r) {
+    const int64_t rows = all[static_cast<size_t>(2 * r)];
+    load->rows[static_cast<size_t>(r)] = rows;
+    load->a2a_bytes += all[static_cast<size_t>(2 * r + 1)];
+    max_rows = std::max(max_rows, rows);
+    sum_rows += rows;
+  }
+  load->imbalance = sum_rows > 0 ? static_cast<double>(max_rows) * comm.size() /
+                                       static_cast<double>(sum_rows)
+                                 : 1.0;
+  return Status::Ok();
+}
+
+std::string FormatDuration(double seconds) {
+  char buffer[32];
+  if (seconds >= 3600) {
+    std::snprintf(buffer, sizeof(buffer), "%dh%02dm", static_cast<int>(seconds / 3600),
+                  static_cast<int>(seconds / 60) % 60);
+  } else if (seconds >= 60) {
+    std::snprintf(buffer, sizeof(buffer), "%dm%02ds", static_cast<int>(seconds / 60),
+                  static_cast<int>(seconds) % 60);
+  } else {
+    std::snprintf(buffer, sizeof(buffer), "%.0fs", seconds);
+  }
+  return buffer;
+}
+
+}  // namespace
+
+std::string DefaultOutputDir(const TrainConfig& config) {
+  if (!config.run.out_dir.empty()) return config.run.out_dir;
+  const std::time_t now = std::time(nullptr);
+  std::tm local{};
+  localtime_r(&now, &local);
+  char stamp[32];
+  std::strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &local);
+  return "runs/" + config.run.name + "-" + stamp;
+}
+
+StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions& options,
+                                    ops::OpsContext* ctx, parallel::Communicator* comm) {
+  const bool root = comm->rank() == 0;
+  const bool write = root && options.write_outputs;
+  Stopwatch wall;
+  MPIMOE_ASSIGN_OR_RETURN(std::unique_ptr<Trainer> trainer, Trainer::Create(config, ctx, comm));
+
+  std::unique_ptr<std::FILE, FileCloser> metrics;
+  if (write) {
+    std::error_code error;
+    std::filesystem::create_directories(options.out_dir, error);
+    if (error) {
+      return IoError("cannot create output directory " + options.out_dir + ": " + error.message());
+    }
+    MPIMOE_RETURN_IF_ERROR(
+        WriteFileAtomically(options.out_dir + "/config.textproto", EffectiveConfigText(config)));
+    const std::string metrics_path = options.out_dir + "/metrics.jsonl";
+    metrics.reset(std::fopen(metrics_path.c_str(), "w"));
+    if (!metrics) return IoError("cannot create " + metrics_path);
+  }
+  if (root && options.print_progress) {
+    std::printf("mpimoe-train: %s on %d rank(s); %s; %lld steps of %lld tokens%s%s\n",
+                config.run.name.c_str(), comm->size(), trainer->dataset().Describe().c_str(),
+                static_cast<long long>(config.run.steps),
+                static_cast<long long>(trainer->global_tokens_per_step()),
+                write ? "; output in " : "", write ? options.out_dir.c_str() : "");
+    std::fflush(stdout);
+  }
+
+  JobSummary summary;
+  summary.model_flops_per_step = trainer->model().TrainFlopsPerStep();
+  std::vector<double> step_seconds;
+  const int64_t steps = config.run.steps;
+  const double tokens_per_step = static_cast<double>(trainer->global_tokens_per_step());
+  Stopwatch run_watch;
+  for (int64_t step = 1; step <= steps; ++step) {
+    StepRecord record;
+    MPIMOE_RETURN_IF_ERROR(trainer->Step(&record));
+    summary.losses.push_back(record.losses.total());
+    if (step > config.run.warmup_steps_for_timing) step_seconds.push_back(record.step_ms / 1e3);
+
+    const bool last = step == steps;
+    const bool log = step == 1 || last || step % config.run.log_every == 0;
+    const bool eval = last || (config.run.eval_every > 0 && step % config.run.eval_every == 0);
+    if (!log && !eval) continue;
+    // Statistics of this step's routing, before an evaluation overwrites them.
+    RankLoad load;
+    std::vector<std::vector<int64_t>> expert_tokens;
+    if (log) {
+      MPIMOE_RETURN_IF_ERROR(GatherRankLoad(*comm, trainer->model(), &load));
+      for (moe::MoeLayer* layer : trainer->model().MoeLayers()) {
+        expert_tokens.push_back(layer->router().global_routes_per_expert());
+      }
+    }
+    double eval_loss = 0.0;
+    if (eval) {
+      MPIMOE_ASSIGN_OR_RETURN(eval_loss, trainer->Evaluate());
+      if (last) summary.final_eval_loss = eval_loss;
+    }
+    if (!log) continue;
+    const double tokens_per_s = tokens_per_step / (record.step_ms / 1e3);
+    if (metrics) {
+      std::string tokens_json = "[";
+      for (size_t i = 0; i < expert_tokens.size(); ++i) {
+        if (i > 0) tokens_json += ",";
+        tokens_json += IntArray(expert_tokens[i]);
+      }
+      tokens_json += "]";
+      JsonLine line(7);
+      line.AddInt("step", step)
+          .AddDouble("loss", record.losses.total())
+          .AddDouble("cross_entropy", record.losses.cross_entropy)
+          .AddDouble("aux_loss", record.losses.aux);
+      if (eval) line.AddDouble("eval_loss", eval_loss);
+      line.AddDouble("lr", record.lr)
+          .AddDouble("grad_norm", record.grad_norm)
+          .AddDouble("tokens_per_s", tokens_per_s)
+          .AddDouble("step_ms", record.step_ms)
+          .AddRaw("phase_ms", PhaseObject(record.phases))
+          .AddRaw("expert_tokens", tokens_json)
+          .AddRaw("expert_rows_per_rank", IntArray(load.rows))
+          .AddDouble("rank_imbalance", load.imbalance)
+          .AddInt("a2a_bytes", load.a2a_bytes);
+      std::fprintf(metrics.get(), "%s\n", line.str().c_str());
+      std::fflush(metrics.get());
+    }
+    if (root && options.print_progress) {
+      const double elapsed = run_watch.ElapsedSeconds();
+      const double eta = elapsed / static_cast<double>(step) * static_cast<double>(steps - step);
+      char eval_text[48] = "";
+      if (eval) std::snprintf(eval_text, sizeof(eval_text), " | eval %.4f", eval_loss);
+      std::printf(
+          "step %*lld/%lld | loss %.4f%s | lr %.2e | %8.0f tok/s | %7.1f ms/step | "
+          "imbalance %.2f | ETA %s\n",
+          static_cast<int>(std::to_string(steps).size()), static_cast<long long>(step),
+          static_cast<long long>(steps), record.losses.total(), eval_text, record.lr,
+          tokens_per_s, record.step_ms, load.imbalance, FormatDuration(eta).c_str());
+      std::fflush(stdout);
+    }
+  }
+
+  summary.final_loss = summary.losses.empty() ? 0.0 : summary.losses.back();
+  const double median_step_s = Median(step_seconds);
+  summary.tokens_per_s = median_step_s > 0.0 ? tokens_per_step / median_step_s : 0.0;
+  double peak_rss = PeakRssMb();
+  MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(*comm, std::span<double>(&peak_rss, 1),
+                                                    {parallel::ReduceOp::kMax}));
+  summary.peak_rss_mb = peak_rss;
+  summary.wall_s = wall.ElapsedSeconds();
+  if (write) {
+    JsonLine line(7);
+    line.AddString("name", config.run.name)
+        .AddDouble("final_loss", summary.final_loss)
+        .AddDouble("final_eval_loss", summary.final_eval_loss)
+        .AddDouble("first_loss", summary.losses.empty() ? 0.0 : summary.losses.front())
+        .AddDouble("tokens_per_s", summary.tokens_per_s)
+        .AddInt("world_size", comm->size())
+        .AddInt("steps", steps)
+        .AddDouble("peak_rss_mb", summary.peak_rss_mb)
+        .AddDouble("wall_s", summary.wall_s)
+        .AddInt("model_flops_per_step", summary.model_flops_per_step);
+    MPIMOE_RETURN_IF_ERROR(
+        WriteFileAtomically(options.out_dir + "/summary.json", line.str() + "\n"));
+  }
+  if (root && options.print_progress) {
+    std::printf("mpimoe-train: done in %s; loss %.4f -> %.4f, eval %.4f, %.0f tokens/s%s%s\n",
+                FormatDuration(summary.wall_s).c_str(),
+                summary.losses.empty() ? 0.0 : summary.losses.front(), summary.final_loss,
+                summary.final_eval_loss, summary.tokens_per_s, write ? "; results in " : "",
+                write ? options.out_dir.c_str() : "");
+    std::fflush(stdout);
+  }
+  return summary;
+}
+
+}  // namespace mpimoe::train
