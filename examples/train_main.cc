@@ -53,8 +53,8 @@ mpimoe::Status ParseArgs(int argc, char** argv, Args* args) {
     } else if (args->config_path.empty()) {
       args->config_path = arg;
     } else {
-      return mpimoe::InvalidArgumentError("more than one config file: " + args->config_path +
-                                          " and " + arg);
+      return mpimoe::InvalidArgumentError(
+          "more than one config file: " + args->config_path + " and " + arg);
     }
   }
   if (!args->help && args->config_path.empty()) {
@@ -107,7 +107,8 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  if (config.parallel.threads_per_rank > 0) mpimoe::SetNumThreads(config.parallel.threads_per_rank);
+  if (config.parallel.threads_per_rank > 0)
+    mpimoe::SetNumThreads(config.parallel.threads_per_rank);
   train::JobOptions options;
   options.out_dir = args.out_dir.empty() ? train::DefaultOutputDir(config) : args.out_dir;
   mpimoe::ops::OpsContext ctx;

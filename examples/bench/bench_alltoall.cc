@@ -16,12 +16,12 @@
 #include <string>
 #include <vector>
 
-#include "runtime/core/json_line.h"
-#include "runtime/core/process_stats.h"
 #include "examples/bench/bench_subcommands.h"
 #include "ops/permute.h"
 #include "parallel/collectives.h"
 #include "parallel/plan.h"
+#include "runtime/core/json_line.h"
+#include "runtime/core/process_stats.h"
 #include "runtime/core/random.h"
 #include "runtime/core/tensor.h"
 #include "runtime/core/timer.h"

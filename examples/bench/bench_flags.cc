@@ -155,7 +155,8 @@ void FlagSet::AddStringList(std::string_view name, std::vector<std::string>* val
   flag.default_text = "none";
 }
 
-void FlagSet::SetPositional(std::string_view name, std::string* value, std::string_view help) {
+void FlagSet::SetPositional(std::string_view name, std::string* value,
+                            std::string_view help) {
   positional_name_ = std::string(name);
   positional_help_ = std::string(help);
   positional_ = value;
@@ -212,7 +213,8 @@ std::string FlagSet::Usage() const {
   std::string text = "usage: " + command_ +
                      (positional_ != nullptr ? " " + positional_name_ : std::string()) +
                      " [flags]\n  " + summary_ + "\n";
-  if (positional_ != nullptr) text += "  " + positional_name_ + ": " + positional_help_ + "\n";
+  if (positional_ != nullptr)
+    text += "  " + positional_name_ + ": " + positional_help_ + "\n";
   text += "flags:\n";
   for (const Flag& flag : flags_) {
     std::string spelled = "  --" + flag.name;

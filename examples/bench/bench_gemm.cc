@@ -13,12 +13,12 @@
 #include <string>
 #include <vector>
 
-#include "runtime/core/json_line.h"
-#include "runtime/core/process_stats.h"
 #include "examples/bench/bench_subcommands.h"
 #include "ops/matmul.h"
 #include "ops/ops_context.h"
+#include "runtime/core/json_line.h"
 #include "runtime/core/omp.h"
+#include "runtime/core/process_stats.h"
 #include "runtime/core/random.h"
 #include "runtime/core/tensor.h"
 #include "runtime/core/timer.h"

@@ -19,15 +19,15 @@
 #include <string>
 #include <vector>
 
-#include "runtime/core/json_line.h"
-#include "runtime/core/process_stats.h"
 #include "examples/bench/bench_subcommands.h"
 #include "ops/ops_context.h"
 #include "parallel/collectives.h"
 #include "parallel/plan.h"
 #include "runtime/core/aligned_buffer.h"
+#include "runtime/core/json_line.h"
 #include "runtime/core/omp.h"
 #include "runtime/core/parameter.h"
+#include "runtime/core/process_stats.h"
 #include "runtime/core/random.h"
 #include "runtime/core/tensor.h"
 #include "runtime/core/timer.h"

@@ -187,7 +187,8 @@ Status MoeLayer::Forward(const TensorView& x, const TensorView& y) {
   const std::vector<int32_t>& expert_bucket = dispatcher_->expert_buckets();
   for (int64_t e = 0; e < options_.num_experts; ++e) {
     const size_t b = static_cast<size_t>(expert_bucket[static_cast<size_t>(e)]);
-    stats_.rows_per_expert[static_cast<size_t>(e)] = bucket_offsets_[b + 1] - bucket_offsets_[b];
+    stats_.rows_per_expert[static_cast<size_t>(e)] =
+        bucket_offsets_[b + 1] - bucket_offsets_[b];
   }
   stats_.dropped_routes = num_routes - num_rows_;
 

@@ -15,7 +15,8 @@
 //   parse errors:    "<file>:<line>:<column>: <what>"
 //   bad overrides:   "--set <path>=<value>: <what>" (unknown field, bad value type)
 //   semantic errors: "<file>: <field path>: <why>", e.g.
-//     "configs/x.textproto: model.moe.top_k: must be in [1, model.moe.num_experts=4], got 8"
+//     "configs/x.textproto: model.moe.top_k: must be in [1, model.moe.num_experts=4], got
+//     8"
 // Validation covers: non-positive sizes and counts; top_k > num_experts; num_heads
 // not dividing d_model; vocab_size smaller than the data needs; dense_layers out of
 // range; seq_len too short for the synthetic tasks; a TEXT source without text_path or
@@ -39,7 +40,8 @@ StatusOr<TrainConfig> LoadTrainConfig(const std::string& path,
 
 // Parses config text (as if read from a file named `source_name`) — for tests and the
 // launcher, which embed configs.
-StatusOr<TrainConfig> ParseTrainConfig(const std::string& text, const std::string& source_name,
+StatusOr<TrainConfig> ParseTrainConfig(const std::string& text,
+                                       const std::string& source_name,
                                        const std::vector<std::string>& overrides);
 
 // The effective config — every field, defaults resolved — in text format, as written to

@@ -18,7 +18,8 @@ GradSync::GradSync(parallel::Communicator* comm, std::vector<Parameter*> params,
     do {
       elements += params_[i]->grad.numel();
       ++i;
-    } while (i < params_.size() && elements + params_[i]->grad.numel() <= bucket_elements);
+    } while (i < params_.size() &&
+             elements + params_[i]->grad.numel() <= bucket_elements);
     bucket.end_param = i;
     bucket.buffer = Tensor(DType::kF32, {elements});
     total_elements_ += elements;
@@ -38,7 +39,9 @@ Status GradSync::AllReduce() {
       at += grad.numel();
     }
     MPIMOE_RETURN_IF_ERROR(parallel::StartAllreduceInPlace(
-        *comm_, std::span<float>(bucket.buffer.data<float>(), static_cast<size_t>(bucket.buffer.numel())),
+        *comm_,
+        std::span<float>(bucket.buffer.data<float>(),
+                         static_cast<size_t>(bucket.buffer.numel())),
         &requests_[b]));
   }
   Status status = Status::Ok();

@@ -22,14 +22,17 @@ namespace mpimoe::train {
 
 class GradSync {
  public:
-  GradSync(parallel::Communicator* comm, std::vector<Parameter*> params, int64_t bucket_bytes);
+  GradSync(parallel::Communicator* comm, std::vector<Parameter*> params,
+           int64_t bucket_bytes);
 
   // Collective: afterwards every rank's gradients are the sums over ranks.
   Status AllReduce();
 
   int64_t num_buckets() const { return static_cast<int64_t>(buckets_.size()); }
   // Gradient bytes each rank contributes per step.
-  int64_t bytes_per_step() const { return total_elements_ * static_cast<int64_t>(sizeof(float)); }
+  int64_t bytes_per_step() const {
+    return total_elements_ * static_cast<int64_t>(sizeof(float));
+  }
 
  private:
   struct Bucket {

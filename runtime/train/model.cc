@@ -15,7 +15,11 @@
 namespace mpimoe::train {
 namespace {
 
-enum SeedTag : uint64_t { kTokEmb = 0x746f6bull, kPosEmb = 0x706f73ull, kLmHead = 0x6c6dull };
+enum SeedTag : uint64_t {
+  kTokEmb = 0x746f6bull,
+  kPosEmb = 0x706f73ull,
+  kLmHead = 0x6c6dull
+};
 
 void Fill(Parameter& p, float value) {
   float* v = p.value.data<float>();
@@ -24,9 +28,8 @@ void Fill(Parameter& p, float value) {
 
 }  // namespace
 
-StatusOr<std::unique_ptr<MoeTransformer>> MoeTransformer::Create(const TrainConfig& config,
-                                                                 ops::OpsContext* ctx,
-                                                                 parallel::Communicator* comm) {
+StatusOr<std::unique_ptr<MoeTransformer>> MoeTransformer::Create(
+    const TrainConfig& config, ops::OpsContext* ctx, parallel::Communicator* comm) {
   std::unique_ptr<MoeTransformer> model(new MoeTransformer(config, ctx, comm));
   const ModelSection& m = config.model;
   const float residual_std =
@@ -41,7 +44,8 @@ StatusOr<std::unique_ptr<MoeTransformer>> MoeTransformer::Create(const TrainConf
     o.init_std = m.init_std;
     o.residual_init_std = residual_std;
     o.seed = config.run.seed;
-    o.use_moe = std::find(m.dense_layers.begin(), m.dense_layers.end(), l) == m.dense_layers.end();
+    o.use_moe = std::find(m.dense_layers.begin(), m.dense_layers.end(), l) ==
+                m.dense_layers.end();
     moe::Dispatcher* dispatcher = nullptr;
     if (o.use_moe) {
       o.moe.d_model = m.d_model;
@@ -117,8 +121,8 @@ std::vector<moe::MoeLayer*> MoeTransformer::MoeLayers() {
   return layers;
 }
 
-Status MoeTransformer::ForwardBackward(const Batch& batch, bool backward, StepLosses* losses,
-                                       PhaseTimes* times) {
+Status MoeTransformer::ForwardBackward(const Batch& batch, bool backward,
+                                       StepLosses* losses, PhaseTimes* times) {
   const ModelSection& m = config_.model;
   const int64_t d = m.d_model;
   const int64_t vocab = m.vocab_size;
@@ -139,9 +143,9 @@ Status MoeTransformer::ForwardBackward(const Batch& batch, bool backward, StepLo
   int32_t* positions = positions_.data<int32_t>();
   for (int64_t r = 0; r < rows; ++r) positions[r] = static_cast<int32_t>(r % seq);
   float* x0 = acts_[0].data<float>();
-  MPIMOE_RETURN_IF_ERROR(
-      ops::EmbeddingForward(batch.tokens.data(), rows, tok_emb_.value.data<float>(), vocab, d, x0)
-          .WithContext("token embedding"));
+  MPIMOE_RETURN_IF_ERROR(ops::EmbeddingForward(batch.tokens.data(), rows,
+                                               tok_emb_.value.data<float>(), vocab, d, x0)
+                             .WithContext("token embedding"));
   const float* pos = pos_emb_.value.data<float>();
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
@@ -152,8 +156,8 @@ Status MoeTransformer::ForwardBackward(const Batch& batch, bool backward, StepLo
   times->Add(Phase::kEmbedHead, watch.ElapsedMs());
 
   for (size_t l = 0; l < blocks_.size(); ++l) {
-    MPIMOE_RETURN_IF_ERROR(blocks_[l]->Forward(acts_[l].data<float>(), batch.num_sequences,
-                                               acts_[l + 1].data<float>(), times));
+    MPIMOE_RETURN_IF_ERROR(blocks_[l]->Forward(
+        acts_[l].data<float>(), batch.num_sequences, acts_[l + 1].data<float>(), times));
   }
 
   // Head and loss over the global batch.
@@ -161,12 +165,13 @@ Status MoeTransformer::ForwardBackward(const Batch& batch, bool backward, StepLo
   ops::LayerNormForward(acts_.back().data<float>(), lnf_gain_.value.data<float>(),
                         lnf_bias_.value.data<float>(), rows, d, m.layernorm_eps,
                         hf_.data<float>(), meanf_.data<float>(), rstdf_.data<float>());
-  MPIMOE_RETURN_IF_ERROR(ops::MatmulF32(*ctx_, rows, d, vocab, false, false, hf_.data<float>(),
-                                        lm_head_.value.data<float>(), logits_.data<float>()));
-  MPIMOE_RETURN_IF_ERROR(ops::CrossEntropyForward(logits_.data<float>(), batch.targets.data(),
-                                                  rows, vocab, token_losses_.data<float>(),
-                                                  lse_.data<float>())
-                             .WithContext("loss"));
+  MPIMOE_RETURN_IF_ERROR(ops::MatmulF32(*ctx_, rows, d, vocab, false, false,
+                                        hf_.data<float>(), lm_head_.value.data<float>(),
+                                        logits_.data<float>()));
+  MPIMOE_RETURN_IF_ERROR(
+      ops::CrossEntropyForward(logits_.data<float>(), batch.targets.data(), rows, vocab,
+                               token_losses_.data<float>(), lse_.data<float>())
+          .WithContext("loss"));
   double local_sum = 0.0;
   int64_t local_count = 0;
   const float* token_losses = token_losses_.data<float>();
@@ -180,7 +185,8 @@ Status MoeTransformer::ForwardBackward(const Batch& batch, bool backward, StepLo
                              .WithContext("loss all-reduce"));
   const int64_t global_count = static_cast<int64_t>(loss_sums_[1]);
   losses->counted_targets = global_count;
-  losses->cross_entropy = global_count > 0 ? loss_sums_[0] / static_cast<double>(global_count) : 0.0;
+  losses->cross_entropy =
+      global_count > 0 ? loss_sums_[0] / static_cast<double>(global_count) : 0.0;
   losses->aux = 0.0;
   for (moe::MoeLayer* layer : MoeLayers()) losses->aux += layer->AuxLossTerm();
   times->Add(Phase::kEmbedHead, watch.ElapsedMs());
@@ -192,11 +198,13 @@ Status MoeTransformer::ForwardBackward(const Batch& batch, bool backward, StepLo
   dhf_.Resize(DType::kF32, {rows, d});
   dcur_.Resize(DType::kF32, {rows, d});
   dnext_.Resize(DType::kF32, {rows, d});
-  const float inv_count = global_count > 0 ? 1.0f / static_cast<float>(global_count) : 0.0f;
+  const float inv_count =
+      global_count > 0 ? 1.0f / static_cast<float>(global_count) : 0.0f;
   std::fill_n(dloss_.data<float>(), rows, inv_count);
   float* dlogits = logits_.data<float>();  // in place
-  ops::CrossEntropyBackward(logits_.data<float>(), batch.targets.data(), lse_.data<float>(),
-                            dloss_.data<float>(), rows, vocab, dlogits);
+  ops::CrossEntropyBackward(logits_.data<float>(), batch.targets.data(),
+                            lse_.data<float>(), dloss_.data<float>(), rows, vocab,
+                            dlogits);
   ops::MatmulDesc dw;
   dw.m = d;
   dw.k = rows;
@@ -205,21 +213,24 @@ Status MoeTransformer::ForwardBackward(const Batch& batch, bool backward, StepLo
   dw.runtime_m = false;
   dw.runtime_k = true;
   dw.accumulate = true;
-  MPIMOE_RETURN_IF_ERROR(
-      ops::Matmul(*ctx_, dw, hf_.data<float>(), dlogits, nullptr, lm_head_.grad.data<float>()));
+  MPIMOE_RETURN_IF_ERROR(ops::Matmul(*ctx_, dw, hf_.data<float>(), dlogits, nullptr,
+                                     lm_head_.grad.data<float>()));
   MPIMOE_RETURN_IF_ERROR(ops::MatmulF32(*ctx_, rows, vocab, d, false, true, dlogits,
-                                        lm_head_.value.data<float>(), dhf_.data<float>()));
+                                        lm_head_.value.data<float>(),
+                                        dhf_.data<float>()));
   ops::LayerNormBackward(dhf_.data<float>(), acts_.back().data<float>(),
                          lnf_gain_.value.data<float>(), meanf_.data<float>(),
                          rstdf_.data<float>(), rows, d, dcur_.data<float>(),
                          lnf_gain_.grad.data<float>(), lnf_bias_.grad.data<float>());
   for (size_t l = blocks_.size(); l-- > 0;) {
-    MPIMOE_RETURN_IF_ERROR(blocks_[l]->Backward(dcur_.data<float>(), dnext_.data<float>()));
+    MPIMOE_RETURN_IF_ERROR(
+        blocks_[l]->Backward(dcur_.data<float>(), dnext_.data<float>()));
     std::swap(dcur_, dnext_);
   }
   ops::EmbeddingBackward(batch.tokens.data(), rows, dcur_.data<float>(), d,
                          tok_emb_.grad.data<float>());
-  ops::EmbeddingBackward(positions, rows, dcur_.data<float>(), d, pos_emb_.grad.data<float>());
+  ops::EmbeddingBackward(positions, rows, dcur_.data<float>(), d,
+                         pos_emb_.grad.data<float>());
   times->Add(Phase::kBackward, watch.ElapsedMs());
   return Status::Ok();
 }

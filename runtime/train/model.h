@@ -1,9 +1,9 @@
 // MoeTransformer: the GPT-style MoE language model that mpimoe trains.
 //
 //   x_0 = tok_emb[tokens] + pos_emb[positions]                [rows, d], rows = B * S
-//   x_{l+1} = block_l(x_l)            (TransformerBlock: attention, then MoE or dense FFN)
-//   logits = layernorm_f(x_L) lm_head                         [rows, V]
-//   loss = mean cross-entropy over the targets that count (!= -1) in the *global*
+//   x_{l+1} = block_l(x_l)            (TransformerBlock: attention, then MoE or dense
+//   FFN) logits = layernorm_f(x_L) lm_head                         [rows, V] loss = mean
+//   cross-entropy over the targets that count (!= -1) in the *global*
 //          batch + sum over MoE layers of (aux_loss_coef * aux + z_loss_coef * z_loss)
 // Each rank holds its slice of the global batch; the mean divides by the global count of
 // counted targets (one small Allreduce), so the loss and, once replicated gradients are
@@ -63,7 +63,8 @@ class MoeTransformer {
   const TrainConfig& config() const { return config_; }
 
  private:
-  MoeTransformer(const TrainConfig& config, ops::OpsContext* ctx, parallel::Communicator* comm);
+  MoeTransformer(const TrainConfig& config, ops::OpsContext* ctx,
+                 parallel::Communicator* comm);
 
   TrainConfig config_;
   ops::OpsContext* ctx_;
@@ -75,13 +76,13 @@ class MoeTransformer {
 
   // Activations of the last forward.
   int64_t rows_ = 0;
-  std::vector<Tensor> acts_;  // [num_layers + 1] residual stream, [rows, d] each
-  Tensor positions_;          // [rows] int32
-  Tensor hf_, meanf_, rstdf_;  // final layernorm output [rows, d] and statistics
-  Tensor logits_;              // [rows, V], becomes dlogits in the backward
+  std::vector<Tensor> acts_;           // [num_layers + 1] residual stream, [rows, d] each
+  Tensor positions_;                   // [rows] int32
+  Tensor hf_, meanf_, rstdf_;          // final layernorm output [rows, d] and statistics
+  Tensor logits_;                      // [rows, V], becomes dlogits in the backward
   Tensor token_losses_, lse_, dloss_;  // [rows]
   // Backward scratch.
-  Tensor dhf_, dcur_, dnext_;  // [rows, d]
+  Tensor dhf_, dcur_, dnext_;      // [rows, d]
   std::vector<double> loss_sums_;  // [2] local cross-entropy sum and counted targets
 };
 

@@ -22,8 +22,10 @@ float AdamWOptimizer::LearningRate(int64_t step) const {
   // The first step after warm-up runs at lr, the last one at lr * min_lr_ratio.
   const int64_t decay_steps = std::max<int64_t>(1, total_steps_ - warmup - 1);
   const double progress = std::clamp(
-      static_cast<double>(step - warmup - 1) / static_cast<double>(decay_steps), 0.0, 1.0);
-  return static_cast<float>(min_lr + 0.5 * (lr - min_lr) * (1.0 + std::cos(M_PI * progress)));
+      static_cast<double>(step - warmup - 1) / static_cast<double>(decay_steps), 0.0,
+      1.0);
+  return static_cast<float>(min_lr +
+                            0.5 * (lr - min_lr) * (1.0 + std::cos(M_PI * progress)));
 }
 
 float AdamWOptimizer::ClipScale(double global_norm) const {

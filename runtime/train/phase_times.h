@@ -30,13 +30,15 @@ enum class Phase {
 };
 
 inline constexpr std::array<std::string_view, static_cast<size_t>(Phase::kCount)>
-    kPhaseNames = {"attention", "router",     "dispatch",  "experts",   "combine",
-                   "dense_ffn", "embed_head", "backward",  "grad_sync", "optimizer"};
+    kPhaseNames = {"attention", "router",     "dispatch", "experts",   "combine",
+                   "dense_ffn", "embed_head", "backward", "grad_sync", "optimizer"};
 
 struct PhaseTimes {
   std::array<double, static_cast<size_t>(Phase::kCount)> ms{};
 
-  void Add(Phase phase, double milliseconds) { ms[static_cast<size_t>(phase)] += milliseconds; }
+  void Add(Phase phase, double milliseconds) {
+    ms[static_cast<size_t>(phase)] += milliseconds;
+  }
   double Get(Phase phase) const { return ms[static_cast<size_t>(phase)]; }
   void Clear() { ms.fill(0.0); }
 };

@@ -32,9 +32,11 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& config,
   trainer->replicated_ = trainer->model_->ReplicatedParameters();
   trainer->experts_ = trainer->model_->ExpertParameters();
   trainer->all_ = trainer->replicated_;
-  trainer->all_.insert(trainer->all_.end(), trainer->experts_.begin(), trainer->experts_.end());
+  trainer->all_.insert(trainer->all_.end(), trainer->experts_.begin(),
+                       trainer->experts_.end());
   trainer->grad_sync_ = std::make_unique<GradSync>(
-      comm, trainer->replicated_, static_cast<int64_t>(config.parallel.grad_bucket_kb) * 1024);
+      comm, trainer->replicated_,
+      static_cast<int64_t>(config.parallel.grad_bucket_kb) * 1024);
   trainer->optimizer_ =
       std::make_unique<AdamWOptimizer>(config.optimizer, config.run.steps, trainer->all_);
   return trainer;
@@ -50,11 +52,12 @@ Status Trainer::Step(StepRecord* record) {
   Stopwatch total;
   dataset_->TrainBatch(step, comm_->rank(), comm_->size(), &batch_);
   ZeroGrad(all_);
-  MPIMOE_RETURN_IF_ERROR(model_->ForwardBackward(batch_, /*backward=*/true, &record->losses,
-                                                 &record->phases)
-                             .WithContext("step " + std::to_string(step)));
+  MPIMOE_RETURN_IF_ERROR(
+      model_->ForwardBackward(batch_, /*backward=*/true, &record->losses, &record->phases)
+          .WithContext("step " + std::to_string(step)));
   if (!std::isfinite(record->losses.total())) {
-    return InvalidArgumentError("step " + std::to_string(step) + ": the loss is not finite (" +
+    return InvalidArgumentError("step " + std::to_string(step) +
+                                ": the loss is not finite (" +
                                 std::to_string(record->losses.total()) +
                                 "); lower optimizer.lr or check the data");
   }
@@ -68,7 +71,8 @@ Status Trainer::Step(StepRecord* record) {
   watch.Restart();
   double expert_sq = SumOfSquares(experts_);
   MPIMOE_RETURN_IF_ERROR(
-      parallel::AllreduceInPlace(*comm_, std::span<double>(&expert_sq, 1)).WithContext("grad norm"));
+      parallel::AllreduceInPlace(*comm_, std::span<double>(&expert_sq, 1))
+          .WithContext("grad norm"));
   record->grad_norm = std::sqrt(SumOfSquares(replicated_) + expert_sq);
   record->lr = optimizer_->LearningRate(step);
   optimizer_->Step(step, optimizer_->ClipScale(record->grad_norm));

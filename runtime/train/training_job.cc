@@ -34,7 +34,8 @@ std::string IntArray(const std::vector<int64_t>& values) {
 
 std::string PhaseObject(const PhaseTimes& phases) {
   JsonLine line(4);
-  for (size_t i = 0; i < kPhaseNames.size(); ++i) line.AddDouble(kPhaseNames[i], phases.ms[i]);
+  for (size_t i = 0; i < kPhaseNames.size(); ++i)
+    line.AddDouble(kPhaseNames[i], phases.ms[i]);
   return line.str();
 }
 
@@ -45,15 +46,16 @@ struct RankLoad {
   double imbalance = 1.0;
 };
 
-Status GatherRankLoad(parallel::Communicator& comm, MoeTransformer& model, RankLoad* load) {
+Status GatherRankLoad(parallel::Communicator& comm, MoeTransformer& model,
+                      RankLoad* load) {
   int64_t mine[2] = {0, 0};
   for (moe::MoeLayer* layer : model.MoeLayers()) {
     for (int64_t rows : layer->experts().rows_per_slot()) mine[0] += rows;
     mine[1] += layer->stats().a2a_bytes_sent;
   }
   std::vector<int64_t> all(static_cast<size_t>(2 * comm.size()));
-  MPIMOE_RETURN_IF_ERROR(
-      parallel::Allgather(comm, std::span<const int64_t>(mine, 2), std::span<int64_t>(all)));
+  MPIMOE_RETURN_IF_ERROR(parallel::Allgather(comm, std::span<const int64_t>(mine, 2),
+                                             std::span<int64_t>(all)));
   load->rows.assign(static_cast<size_t>(comm.size()), 0);
   load->a2a_bytes = 0;
   int64_t max_rows = 0, sum_rows = 0;
@@ -101,24 +103,27 @@ StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions&
   const bool root = comm->rank() == 0;
   const bool write = root && options.write_outputs;
   Stopwatch wall;
-  MPIMOE_ASSIGN_OR_RETURN(std::unique_ptr<Trainer> trainer, Trainer::Create(config, ctx, comm));
+  MPIMOE_ASSIGN_OR_RETURN(std::unique_ptr<Trainer> trainer,
+                          Trainer::Create(config, ctx, comm));
 
   std::unique_ptr<std::FILE, FileCloser> metrics;
   if (write) {
     std::error_code error;
     std::filesystem::create_directories(options.out_dir, error);
     if (error) {
-      return IoError("cannot create output directory " + options.out_dir + ": " + error.message());
+      return IoError("cannot create output directory " + options.out_dir + ": " +
+                     error.message());
     }
-    MPIMOE_RETURN_IF_ERROR(
-        WriteFileAtomically(options.out_dir + "/config.textproto", EffectiveConfigText(config)));
+    MPIMOE_RETURN_IF_ERROR(WriteFileAtomically(options.out_dir + "/config.textproto",
+                                               EffectiveConfigText(config)));
     const std::string metrics_path = options.out_dir + "/metrics.jsonl";
     metrics.reset(std::fopen(metrics_path.c_str(), "w"));
     if (!metrics) return IoError("cannot create " + metrics_path);
   }
   if (root && options.print_progress) {
     std::printf("mpimoe-train: %s on %d rank(s); %s; %lld steps of %lld tokens%s%s\n",
-                config.run.name.c_str(), comm->size(), trainer->dataset().Describe().c_str(),
+                config.run.name.c_str(), comm->size(),
+                trainer->dataset().Describe().c_str(),
                 static_cast<long long>(config.run.steps),
                 static_cast<long long>(trainer->global_tokens_per_step()),
                 write ? "; output in " : "", write ? options.out_dir.c_str() : "");
@@ -135,11 +140,13 @@ StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions&
     StepRecord record;
     MPIMOE_RETURN_IF_ERROR(trainer->Step(&record));
     summary.losses.push_back(record.losses.total());
-    if (step > config.run.warmup_steps_for_timing) step_seconds.push_back(record.step_ms / 1e3);
+    if (step > config.run.warmup_steps_for_timing)
+      step_seconds.push_back(record.step_ms / 1e3);
 
     const bool last = step == steps;
     const bool log = step == 1 || last || step % config.run.log_every == 0;
-    const bool eval = last || (config.run.eval_every > 0 && step % config.run.eval_every == 0);
+    const bool eval =
+        last || (config.run.eval_every > 0 && step % config.run.eval_every == 0);
     if (!log && !eval) continue;
     // Statistics of this step's routing, before an evaluation overwrites them.
     RankLoad load;
@@ -184,7 +191,8 @@ StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions&
     }
     if (root && options.print_progress) {
       const double elapsed = run_watch.ElapsedSeconds();
-      const double eta = elapsed / static_cast<double>(step) * static_cast<double>(steps - step);
+      const double eta =
+          elapsed / static_cast<double>(step) * static_cast<double>(steps - step);
       char eval_text[48] = "";
       if (eval) std::snprintf(eval_text, sizeof(eval_text), " | eval %.4f", eval_loss);
       std::printf(
@@ -201,8 +209,8 @@ StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions&
   const double median_step_s = Median(step_seconds);
   summary.tokens_per_s = median_step_s > 0.0 ? tokens_per_step / median_step_s : 0.0;
   double peak_rss = PeakRssMb();
-  MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(*comm, std::span<double>(&peak_rss, 1),
-                                                    {parallel::ReduceOp::kMax}));
+  MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(
+      *comm, std::span<double>(&peak_rss, 1), {parallel::ReduceOp::kMax}));
   summary.peak_rss_mb = peak_rss;
   summary.wall_s = wall.ElapsedSeconds();
   if (write) {
@@ -221,11 +229,12 @@ StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions&
         WriteFileAtomically(options.out_dir + "/summary.json", line.str() + "\n"));
   }
   if (root && options.print_progress) {
-    std::printf("mpimoe-train: done in %s; loss %.4f -> %.4f, eval %.4f, %.0f tokens/s%s%s\n",
-                FormatDuration(summary.wall_s).c_str(),
-                summary.losses.empty() ? 0.0 : summary.losses.front(), summary.final_loss,
-                summary.final_eval_loss, summary.tokens_per_s, write ? "; results in " : "",
-                write ? options.out_dir.c_str() : "");
+    std::printf(
+        "mpimoe-train: done in %s; loss %.4f -> %.4f, eval %.4f, %.0f tokens/s%s%s\n",
+        FormatDuration(summary.wall_s).c_str(),
+        summary.losses.empty() ? 0.0 : summary.losses.front(), summary.final_loss,
+        summary.final_eval_loss, summary.tokens_per_s, write ? "; results in " : "",
+        write ? options.out_dir.c_str() : "");
     std::fflush(stdout);
   }
   return summary;

@@ -10,8 +10,9 @@
 //                     ranks of expert rows computed), a2a_bytes (sent between ranks by
 //                     all ranks in the step)
 //   summary.json      written atomically at the end: final_loss, final_eval_loss,
-//                     tokens_per_s (median after run.warmup_steps_for_timing), world_size,
-//                     steps, peak_rss_mb (max over ranks), wall_s, model_flops_per_step
+//                     tokens_per_s (median after run.warmup_steps_for_timing),
+//                     world_size, steps, peak_rss_mb (max over ranks), wall_s,
+//                     model_flops_per_step
 // Only rank 0 prints and writes; every rank runs the same collective sequence.
 //
 // Thread-safety: one host thread per rank; collective.
@@ -28,9 +29,9 @@
 namespace mpimoe::train {
 
 struct JobOptions {
-  std::string out_dir;          // where rank 0 writes (created if missing)
-  bool write_outputs = true;    // false: no files (tests)
-  bool print_progress = true;   // rank 0 prints a line every run.log_every steps
+  std::string out_dir;         // where rank 0 writes (created if missing)
+  bool write_outputs = true;   // false: no files (tests)
+  bool print_progress = true;  // rank 0 prints a line every run.log_every steps
 };
 
 struct JobSummary {

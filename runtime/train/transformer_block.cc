@@ -51,14 +51,16 @@ StatusOr<std::unique_ptr<TransformerBlock>> TransformerBlock::Create(
   const std::string prefix = "blocks." + std::to_string(options.index) + ".";
   if (options.use_moe) {
     moe::MoeLayerOptions moe_options = options.moe;
-    moe_options.seed = MixSeed(options.seed, {kMoeSeed, static_cast<uint64_t>(options.index)});
+    moe_options.seed =
+        MixSeed(options.seed, {kMoeSeed, static_cast<uint64_t>(options.index)});
     moe_options.name = prefix + "moe";
-    MPIMOE_ASSIGN_OR_RETURN(block->moe_, moe::MoeLayer::Create(moe_options, ctx, comm, dispatcher));
+    MPIMOE_ASSIGN_OR_RETURN(block->moe_,
+                            moe::MoeLayer::Create(moe_options, ctx, comm, dispatcher));
   } else {
     block->dense_ = std::make_unique<moe::DenseFfn>(
         options.dense,
-        MixSeed(options.seed, {kBlockSeed, static_cast<uint64_t>(options.index), kDense}), ctx,
-        prefix + "ffn");
+        MixSeed(options.seed, {kBlockSeed, static_cast<uint64_t>(options.index), kDense}),
+        ctx, prefix + "ffn");
   }
   return block;
 }
@@ -66,25 +68,31 @@ StatusOr<std::unique_ptr<TransformerBlock>> TransformerBlock::Create(
 TransformerBlock::TransformerBlock(const BlockOptions& options, ops::OpsContext* ctx)
     : options_(options),
       ctx_(ctx),
-      ln1_gain_("blocks." + std::to_string(options.index) + ".ln1.gain", {options.d_model}),
-      ln1_bias_("blocks." + std::to_string(options.index) + ".ln1.bias", {options.d_model}),
+      ln1_gain_("blocks." + std::to_string(options.index) + ".ln1.gain",
+                {options.d_model}),
+      ln1_bias_("blocks." + std::to_string(options.index) + ".ln1.bias",
+                {options.d_model}),
       wqkv_("blocks." + std::to_string(options.index) + ".attn.wqkv",
             {options.d_model, 3 * options.d_model}),
       wo_("blocks." + std::to_string(options.index) + ".attn.wo",
           {options.d_model, options.d_model}),
-      ln2_gain_("blocks." + std::to_string(options.index) + ".ln2.gain", {options.d_model}),
-      ln2_bias_("blocks." + std::to_string(options.index) + ".ln2.bias", {options.d_model}) {
+      ln2_gain_("blocks." + std::to_string(options.index) + ".ln2.gain",
+                {options.d_model}),
+      ln2_bias_("blocks." + std::to_string(options.index) + ".ln2.bias",
+                {options.d_model}) {
   const uint64_t index = static_cast<uint64_t>(options.index);
   Fill(ln1_gain_, 1.0f);
   Fill(ln1_bias_, 0.0f);
   Fill(ln2_gain_, 1.0f);
   Fill(ln2_bias_, 0.0f);
   wqkv_.InitNormal(MixSeed(options.seed, {kBlockSeed, index, kWqkv}), options.init_std);
-  wo_.InitNormal(MixSeed(options.seed, {kBlockSeed, index, kWo}), options.residual_init_std);
+  wo_.InitNormal(MixSeed(options.seed, {kBlockSeed, index, kWo}),
+                 options.residual_init_std);
 }
 
 std::vector<Parameter*> TransformerBlock::ReplicatedParameters() {
-  std::vector<Parameter*> params{&ln1_gain_, &ln1_bias_, &wqkv_, &wo_, &ln2_gain_, &ln2_bias_};
+  std::vector<Parameter*> params{&ln1_gain_, &ln1_bias_, &wqkv_,
+                                 &wo_,       &ln2_gain_, &ln2_bias_};
   if (moe_) params.push_back(&moe_->router().weight());
   if (dense_) {
     for (Parameter* p : dense_->Parameters()) params.push_back(p);
@@ -115,18 +123,20 @@ Status TransformerBlock::Forward(const float* x, int64_t num_sequences, float* y
 
   // Attention half: x_mid = x + attention(layernorm1(x) Wqkv) Wo.
   Stopwatch watch;
-  ops::LayerNormForward(x, ln1_gain_.value.data<float>(), ln1_bias_.value.data<float>(), rows,
-                        d, options_.layernorm_eps, h1_.data<float>(), mean1_.data<float>(),
-                        rstd1_.data<float>());
-  MPIMOE_RETURN_IF_ERROR(ops::MatmulF32(*ctx_, rows, d, 3 * d, false, false, h1_.data<float>(),
-                                        wqkv_.value.data<float>(), qkv_.data<float>()));
-  attention_dims_ = ops::AttentionDims{num_sequences, options_.seq_len, options_.num_heads,
-                                       d / options_.num_heads};
+  ops::LayerNormForward(x, ln1_gain_.value.data<float>(), ln1_bias_.value.data<float>(),
+                        rows, d, options_.layernorm_eps, h1_.data<float>(),
+                        mean1_.data<float>(), rstd1_.data<float>());
+  MPIMOE_RETURN_IF_ERROR(ops::MatmulF32(*ctx_, rows, d, 3 * d, false, false,
+                                        h1_.data<float>(), wqkv_.value.data<float>(),
+                                        qkv_.data<float>()));
+  attention_dims_ = ops::AttentionDims{num_sequences, options_.seq_len,
+                                       options_.num_heads, d / options_.num_heads};
   MPIMOE_RETURN_IF_ERROR(
       attention_.Forward(*ctx_, attention_dims_, qkv_.data<float>(), att_.data<float>()));
   std::memcpy(x_mid_.data<float>(), x, static_cast<size_t>(rows * d) * sizeof(float));
-  MPIMOE_RETURN_IF_ERROR(ops::MatmulF32(*ctx_, rows, d, d, false, false, att_.data<float>(),
-                                        wo_.value.data<float>(), x_mid_.data<float>(),
+  MPIMOE_RETURN_IF_ERROR(ops::MatmulF32(*ctx_, rows, d, d, false, false,
+                                        att_.data<float>(), wo_.value.data<float>(),
+                                        x_mid_.data<float>(),
                                         /*accumulate=*/true));
   times->Add(Phase::kAttention, watch.ElapsedMs());
 
@@ -137,8 +147,9 @@ Status TransformerBlock::Forward(const float* x, int64_t num_sequences, float* y
                         h2_.data<float>(), mean2_.data<float>(), rstd2_.data<float>());
   if (moe_) {
     const double layernorm_ms = watch.ElapsedMs();
-    MPIMOE_RETURN_IF_ERROR(moe_->Forward(TensorView(h2_.data<float>(), DType::kF32, {rows, d}),
-                                         TensorView(ffn_out_.data<float>(), DType::kF32, {rows, d})));
+    MPIMOE_RETURN_IF_ERROR(
+        moe_->Forward(TensorView(h2_.data<float>(), DType::kF32, {rows, d}),
+                      TensorView(ffn_out_.data<float>(), DType::kF32, {rows, d})));
     const moe::MoeStepStats& stats = moe_->stats();
     times->Add(Phase::kRouter, layernorm_ms + stats.router_ms);
     times->Add(Phase::kDispatch, stats.dispatch_ms);
@@ -148,8 +159,9 @@ Status TransformerBlock::Forward(const float* x, int64_t num_sequences, float* y
     Add(x_mid_.data<float>(), ffn_out_.data<float>(), y, rows * d);
     times->Add(Phase::kCombine, watch.ElapsedMs());
   } else {
-    MPIMOE_RETURN_IF_ERROR(dense_->Forward(TensorView(h2_.data<float>(), DType::kF32, {rows, d}),
-                                           TensorView(ffn_out_.data<float>(), DType::kF32, {rows, d})));
+    MPIMOE_RETURN_IF_ERROR(
+        dense_->Forward(TensorView(h2_.data<float>(), DType::kF32, {rows, d}),
+                        TensorView(ffn_out_.data<float>(), DType::kF32, {rows, d})));
     Add(x_mid_.data<float>(), ffn_out_.data<float>(), y, rows * d);
     times->Add(Phase::kDenseFfn, watch.ElapsedMs());
   }
@@ -180,15 +192,20 @@ Status TransformerBlock::Backward(const float* dy, float* dx) {
   Add(dmid_.data<float>(), dy, dmid_.data<float>(), rows * d);
 
   // Attention half: dx = dx_mid + layernorm1'(Wqkv'(attention'(dx_mid Wo^T))).
-  MPIMOE_RETURN_IF_ERROR(ops::MatmulF32(*ctx_, rows, d, d, false, true, dmid_.data<float>(),
-                                        wo_.value.data<float>(), datt_.data<float>()));
+  MPIMOE_RETURN_IF_ERROR(ops::MatmulF32(*ctx_, rows, d, d, false, true,
+                                        dmid_.data<float>(), wo_.value.data<float>(),
+                                        datt_.data<float>()));
   MPIMOE_RETURN_IF_ERROR(AccumulateWeightGrad(*ctx_, rows, d, d, att_.data<float>(),
-                                              dmid_.data<float>(), wo_.grad.data<float>()));
-  MPIMOE_RETURN_IF_ERROR(attention_.Backward(*ctx_, datt_.data<float>(), dqkv_.data<float>()));
+                                              dmid_.data<float>(),
+                                              wo_.grad.data<float>()));
+  MPIMOE_RETURN_IF_ERROR(
+      attention_.Backward(*ctx_, datt_.data<float>(), dqkv_.data<float>()));
   MPIMOE_RETURN_IF_ERROR(AccumulateWeightGrad(*ctx_, rows, d, 3 * d, h1_.data<float>(),
-                                              dqkv_.data<float>(), wqkv_.grad.data<float>()));
-  MPIMOE_RETURN_IF_ERROR(ops::MatmulF32(*ctx_, rows, 3 * d, d, false, true, dqkv_.data<float>(),
-                                        wqkv_.value.data<float>(), dh1_.data<float>()));
+                                              dqkv_.data<float>(),
+                                              wqkv_.grad.data<float>()));
+  MPIMOE_RETURN_IF_ERROR(ops::MatmulF32(*ctx_, rows, 3 * d, d, false, true,
+                                        dqkv_.data<float>(), wqkv_.value.data<float>(),
+                                        dh1_.data<float>()));
   ops::LayerNormBackward(dh1_.data<float>(), x_, ln1_gain_.value.data<float>(),
                          mean1_.data<float>(), rstd1_.data<float>(), rows, d, dx,
                          ln1_gain_.grad.data<float>(), ln1_bias_.grad.data<float>());
@@ -207,7 +224,8 @@ int64_t TransformerBlock::TrainFlops(const BlockOptions& options, int64_t rows,
   if (options.use_moe) {
     flops += 3 * 2 * rows * d * options.moe.num_experts;  // router
     flops += moe::FfnTrainFlops(
-        moe::FfnDims{options.moe.d_model, options.moe.d_ffn, options.moe.activation}, ffn_rows);
+        moe::FfnDims{options.moe.d_model, options.moe.d_ffn, options.moe.activation},
+        ffn_rows);
   } else {
     flops += moe::FfnTrainFlops(options.dense, rows);
   }

@@ -2,6 +2,8 @@
 // backward (embeddings, attention, MoE and dense blocks, layernorms, LM head, auxiliary
 // losses) against central finite differences of the loss, the learning-rate schedule,
 // clipping, and that training on the synthetic tasks lowers the loss.
+#include "runtime/train/model.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,7 +12,6 @@
 
 #include "parallel/self_communicator.h"
 #include "runtime/train/config_loader.h"
-#include "runtime/train/model.h"
 #include "runtime/train/optimizer.h"
 #include "runtime/train/trainer.h"
 
@@ -18,24 +19,30 @@ namespace mpimoe::train {
 namespace {
 
 TrainConfig TinyConfig() {
-  auto config = ParseTrainConfig(R"pb(
-    model {
-      seq_len: 8
-      d_model: 8
-      num_layers: 2
-      num_heads: 2
-      dense_layers: 1
-      moe { num_experts: 3 top_k: 2 d_ffn: 12 aux_loss_coef: 0.1 z_loss_coef: 0.01 }
-    }
-    data { global_batch_size: 3 synthetic { num_symbols: 4 tasks: COPY tasks: SORT } }
-    run { seed: 5 }
-  )pb", "tiny.textproto", {});
+  auto config = ParseTrainConfig(
+      R"pb(
+        model {
+          seq_len: 8
+          d_model: 8
+          num_layers: 2
+          num_heads: 2
+          dense_layers: 1
+          moe { num_experts: 3 top_k: 2 d_ffn: 12 aux_loss_coef: 0.1 z_loss_coef: 0.01 }
+        }
+        data {
+          global_batch_size: 3
+          synthetic { num_symbols: 4 tasks: COPY tasks: SORT }
+        }
+        run { seed: 5 }
+      )pb",
+      "tiny.textproto", {});
   EXPECT_TRUE(config.ok()) << config.status().ToString();
   return *config;
 }
 
 // Loss of the model on `batch`, and the routing it chose (to skip top-k flips).
-double LossAndRouting(MoeTransformer& model, const Batch& batch, std::vector<int32_t>* routing) {
+double LossAndRouting(MoeTransformer& model, const Batch& batch,
+                      std::vector<int32_t>* routing) {
   StepLosses losses;
   PhaseTimes times;
   EXPECT_TRUE(model.ForwardBackward(batch, false, &losses, &times).ok());
@@ -93,7 +100,8 @@ TEST(ModelTest, BackwardMatchesFiniteDifferences) {
         continue;
       }
       const double numeric = (plus - minus) / (2.0 * eps);
-      EXPECT_NEAR(grads[i][static_cast<size_t>(j)], numeric, 3e-3 + 3e-2 * std::abs(numeric))
+      EXPECT_NEAR(grads[i][static_cast<size_t>(j)], numeric,
+                  3e-3 + 3e-2 * std::abs(numeric))
           << p.name << "[" << j << "]";
       ++checked;
     }
@@ -110,7 +118,7 @@ TEST(OptimizerTest, WarmupThenCosineDecay) {
   AdamWOptimizer optimizer(o, 111, {});
   EXPECT_FLOAT_EQ(optimizer.LearningRate(1), 0.1f);
   EXPECT_FLOAT_EQ(optimizer.LearningRate(10), 1.0f);
-  EXPECT_FLOAT_EQ(optimizer.LearningRate(11), 1.0f);      // decay starts at the top
+  EXPECT_FLOAT_EQ(optimizer.LearningRate(11), 1.0f);     // decay starts at the top
   EXPECT_NEAR(optimizer.LearningRate(61), 0.55f, 1e-6);  // half way: mean of max and min
   EXPECT_NEAR(optimizer.LearningRate(111), 0.1f, 1e-6);  // the last step: the minimum
   EXPECT_GT(optimizer.LearningRate(30), optimizer.LearningRate(31));
