@@ -67,4 +67,19 @@ inline Status MatmulF32(OpsContext& ctx, int64_t m, int64_t k, int64_t n,
   return Matmul(ctx, desc, a, b, nullptr, c);
 }
 
+// A weight gradient: grad[m, n] += a^T b for a: [rows, m], b: [rows, n] f32. The
+// reduction runs over the rows, a runtime dimension (any row count, one primitive).
+inline Status AccumulateWeightGradF32(OpsContext& ctx, int64_t rows, int64_t m, int64_t n,
+                                      const float* a, const float* b, float* grad) {
+  MatmulDesc desc;
+  desc.m = m;
+  desc.k = rows;
+  desc.n = n;
+  desc.transpose_a = true;
+  desc.runtime_m = false;
+  desc.runtime_k = true;
+  desc.accumulate = true;
+  return Matmul(ctx, desc, a, b, nullptr, grad);
+}
+
 }  // namespace mpimoe::ops

@@ -54,12 +54,7 @@ class AlltoallSubcommand final : public Subcommand {
   }
 
   Status Validate() const override {
-    if (options_.top_k > options_.experts) {
-      return InvalidArgumentError("--top-k (" + std::to_string(options_.top_k) +
-                                  ") must not exceed --experts (" +
-                                  std::to_string(options_.experts) + ")");
-    }
-    return Status::Ok();
+    return ValidateTopK(options_.top_k, options_.experts);
   }
 
   Status Run(BenchContext& context) override;

@@ -114,6 +114,15 @@ int Main(int argc, char** argv) {
 
 }  // namespace
 
+Status ValidateTopK(int64_t top_k, int64_t experts) {
+  if (top_k > experts) {
+    return InvalidArgumentError("--top-k (" + std::to_string(top_k) +
+                                ") must not exceed --experts (" +
+                                std::to_string(experts) + ")");
+  }
+  return Status::Ok();
+}
+
 Status ValidateThreads(int64_t threads) {
   if (threads > std::numeric_limits<int>::max()) {
     return InvalidArgumentError("--threads: too large, got " + std::to_string(threads));

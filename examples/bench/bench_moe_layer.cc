@@ -100,11 +100,7 @@ class MoeLayerSubcommand final : public Subcommand {
   }
 
   Status Validate() const override {
-    if (options_.top_k > options_.experts) {
-      return InvalidArgumentError("--top-k (" + std::to_string(options_.top_k) +
-                                  ") must not exceed --experts (" +
-                                  std::to_string(options_.experts) + ")");
-    }
+    MPIMOE_RETURN_IF_ERROR(ValidateTopK(options_.top_k, options_.experts));
     return ValidateThreads(options_.threads);
   }
 

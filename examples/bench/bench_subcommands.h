@@ -44,6 +44,8 @@ class Subcommand {
 
 // InvalidArgument if --threads does not fit an OpenMP thread count (int), else OK.
 Status ValidateThreads(int64_t threads);
+// InvalidArgument if --top-k exceeds --experts, else OK.
+Status ValidateTopK(int64_t top_k, int64_t experts);
 
 // Expert-FFN forward+backward GFLOP/s against one large oneDNN f32 matmul (the peak).
 std::unique_ptr<Subcommand> NewGemmSubcommand();

@@ -32,15 +32,8 @@ Status FfnBackward(ops::OpsContext& ctx, const FfnDims& dims, const FfnWeights& 
   const int64_t d = dims.d_model;
   const int64_t f = dims.d_ffn;
   // dW2 += a^T dy: [f, n] x [n, d]; the reduction runs over the (runtime) rows.
-  ops::MatmulDesc dw;
-  dw.transpose_a = true;
-  dw.runtime_m = false;
-  dw.runtime_k = true;
-  dw.accumulate = true;
-  dw.m = f;
-  dw.k = n;
-  dw.n = d;
-  MPIMOE_RETURN_IF_ERROR(ops::Matmul(ctx, dw, saved.a, dy, nullptr, grads.w2));
+  MPIMOE_RETURN_IF_ERROR(
+      ops::AccumulateWeightGradF32(ctx, n, f, d, saved.a, dy, grads.w2));
   // da = dy W2^T: [n, d] x [d, f]
   MPIMOE_RETURN_IF_ERROR(ops::MatmulF32(ctx, n, d, f, false, true, dy, w.w2, scratch.da));
   if (dims.activation == Activation::kSwiglu) {
@@ -49,15 +42,14 @@ Status FfnBackward(ops::OpsContext& ctx, const FfnDims& dims, const FfnWeights& 
     ops::GeluBackward(saved.h1, scratch.da, scratch.dh1, n * f);
   }
   // dW1 += x^T dh1: [d, n] x [n, f]
-  dw.m = d;
-  dw.k = n;
-  dw.n = f;
-  MPIMOE_RETURN_IF_ERROR(ops::Matmul(ctx, dw, x, scratch.dh1, nullptr, grads.w1));
+  MPIMOE_RETURN_IF_ERROR(
+      ops::AccumulateWeightGradF32(ctx, n, d, f, x, scratch.dh1, grads.w1));
   // dx = dh1 W1^T: [n, f] x [f, d]
   MPIMOE_RETURN_IF_ERROR(
       ops::MatmulF32(ctx, n, f, d, false, true, scratch.dh1, w.w1, dx));
   if (dims.activation == Activation::kSwiglu) {
-    MPIMOE_RETURN_IF_ERROR(ops::Matmul(ctx, dw, x, scratch.dh3, nullptr, grads.w3));
+    MPIMOE_RETURN_IF_ERROR(
+        ops::AccumulateWeightGradF32(ctx, n, d, f, x, scratch.dh3, grads.w3));
     MPIMOE_RETURN_IF_ERROR(ops::MatmulF32(ctx, n, f, d, false, true, scratch.dh3, w.w3,
                                           dx,
                                           /*accumulate=*/true));

@@ -162,16 +162,9 @@ Status Router::Backward(const float* dgates, float* dx) {
     }
   }
   // dWr += x^T dlogits: [d, T] x [T, E]; dx += dlogits Wr^T: [T, E] x [E, d].
-  ops::MatmulDesc dw;
-  dw.m = d;
-  dw.k = num_tokens;
-  dw.n = num_experts;
-  dw.transpose_a = true;
-  dw.runtime_m = false;
-  dw.runtime_k = true;
-  dw.accumulate = true;
-  MPIMOE_RETURN_IF_ERROR(ops::Matmul(*ctx_, dw, x_.data<float>(), dlogits_.data<float>(),
-                                     nullptr, weight_.grad.data<float>()));
+  MPIMOE_RETURN_IF_ERROR(
+      ops::AccumulateWeightGradF32(*ctx_, num_tokens, d, num_experts, x_.data<float>(),
+                                   dlogits_.data<float>(), weight_.grad.data<float>()));
   return ops::MatmulF32(*ctx_, num_tokens, num_experts, d, false, true,
                         dlogits_.data<float>(), weight_.value.data<float>(), dx,
                         /*accumulate=*/true);

@@ -33,6 +33,17 @@ SequenceRange RankSlice(int64_t global_batch, int rank, int world_size) {
   return {rank * global_batch / world_size, (rank + 1) * global_batch / world_size};
 }
 
+SequenceRange ShapeBatchSlice(int64_t global_batch, int64_t seq_len, int rank,
+                              int world_size, Batch* batch) {
+  const SequenceRange range = RankSlice(global_batch, rank, world_size);
+  const int64_t count = range.end - range.begin;
+  batch->num_sequences = count;
+  batch->seq_len = seq_len;
+  batch->tokens.resize(static_cast<size_t>(count * seq_len));
+  batch->targets.resize(static_cast<size_t>(count * seq_len));
+  return range;
+}
+
 int32_t SyntheticVocabSize(const DataSection& data) {
   const int32_t num_tasks =
       data.tasks.empty() ? kNumSyntheticTasks : static_cast<int32_t>(data.tasks.size());

@@ -83,6 +83,11 @@ struct SequenceRange {
 };
 SequenceRange RankSlice(int64_t global_batch, int rank, int world_size);
 
+// Sizes `batch` for rank `rank`'s slice of a global batch of `global_batch` sequences of
+// `seq_len` tokens (vectors reused) and returns the slice.
+SequenceRange ShapeBatchSlice(int64_t global_batch, int64_t seq_len, int rank,
+                              int world_size, Batch* batch);
+
 // The vocabulary the synthetic data needs for `data` (num_symbols + 2 + tasks; empty
 // tasks count as all four).
 int32_t SyntheticVocabSize(const DataSection& data);

@@ -205,16 +205,8 @@ Status MoeTransformer::ForwardBackward(const Batch& batch, bool backward,
   ops::CrossEntropyBackward(logits_.data<float>(), batch.targets.data(),
                             lse_.data<float>(), dloss_.data<float>(), rows, vocab,
                             dlogits);
-  ops::MatmulDesc dw;
-  dw.m = d;
-  dw.k = rows;
-  dw.n = vocab;
-  dw.transpose_a = true;
-  dw.runtime_m = false;
-  dw.runtime_k = true;
-  dw.accumulate = true;
-  MPIMOE_RETURN_IF_ERROR(ops::Matmul(*ctx_, dw, hf_.data<float>(), dlogits, nullptr,
-                                     lm_head_.grad.data<float>()));
+  MPIMOE_RETURN_IF_ERROR(ops::AccumulateWeightGradF32(
+      *ctx_, rows, d, vocab, hf_.data<float>(), dlogits, lm_head_.grad.data<float>()));
   MPIMOE_RETURN_IF_ERROR(ops::MatmulF32(*ctx_, rows, vocab, d, false, true, dlogits,
                                         lm_head_.value.data<float>(),
                                         dhf_.data<float>()));

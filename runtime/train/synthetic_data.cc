@@ -77,12 +77,9 @@ std::string SyntheticDataset::Describe() const {
 
 void SyntheticDataset::FillBatch(uint64_t stream, int64_t batch_index, int rank,
                                  int world_size, Batch* batch) const {
-  const SequenceRange range = RankSlice(global_batch_, rank, world_size);
+  const SequenceRange range =
+      ShapeBatchSlice(global_batch_, seq_len_, rank, world_size, batch);
   const int64_t count = range.end - range.begin;
-  batch->num_sequences = count;
-  batch->seq_len = seq_len_;
-  batch->tokens.resize(static_cast<size_t>(count * seq_len_));
-  batch->targets.resize(static_cast<size_t>(count * seq_len_));
   for (int64_t q = 0; q < count; ++q) {
     const uint64_t sequence_seed =
         MixSeed(seed_, {stream, static_cast<uint64_t>(batch_index),

@@ -126,13 +126,7 @@ TextDataset::TextDataset(const DataSection& data, int32_t seq_len, uint64_t seed
 }
 
 SequenceRange TextDataset::PrepareBatch(int rank, int world_size, Batch* batch) const {
-  const SequenceRange range = RankSlice(global_batch_, rank, world_size);
-  const int64_t count = range.end - range.begin;
-  batch->num_sequences = count;
-  batch->seq_len = seq_len_;
-  batch->tokens.resize(static_cast<size_t>(count * seq_len_));
-  batch->targets.resize(static_cast<size_t>(count * seq_len_));
-  return range;
+  return ShapeBatchSlice(global_batch_, seq_len_, rank, world_size, batch);
 }
 
 void TextDataset::FillWindow(int64_t offset, int32_t* tokens, int32_t* targets) const {

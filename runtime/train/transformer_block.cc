@@ -12,20 +12,6 @@ namespace {
 enum SeedTag : uint64_t { kBlockSeed = 0x626c6f636bull, kMoeSeed = 0x6d6f65ull };
 enum WeightTag : uint64_t { kWqkv = 1, kWo = 2, kDense = 3 };
 
-// grad[m, n] += a^T b for a: [rows, m], b: [rows, n] (a weight gradient; rows runtime).
-Status AccumulateWeightGrad(ops::OpsContext& ctx, int64_t rows, int64_t m, int64_t n,
-                            const float* a, const float* b, float* grad) {
-  ops::MatmulDesc desc;
-  desc.m = m;
-  desc.k = rows;
-  desc.n = n;
-  desc.transpose_a = true;
-  desc.runtime_m = false;
-  desc.runtime_k = true;
-  desc.accumulate = true;
-  return ops::Matmul(ctx, desc, a, b, nullptr, grad);
-}
-
 void Fill(Parameter& p, float value) {
   float* v = p.value.data<float>();
   for (int64_t i = 0; i < p.value.numel(); ++i) v[i] = value;
@@ -195,14 +181,14 @@ Status TransformerBlock::Backward(const float* dy, float* dx) {
   MPIMOE_RETURN_IF_ERROR(ops::MatmulF32(*ctx_, rows, d, d, false, true,
                                         dmid_.data<float>(), wo_.value.data<float>(),
                                         datt_.data<float>()));
-  MPIMOE_RETURN_IF_ERROR(AccumulateWeightGrad(*ctx_, rows, d, d, att_.data<float>(),
-                                              dmid_.data<float>(),
-                                              wo_.grad.data<float>()));
+  MPIMOE_RETURN_IF_ERROR(
+      ops::AccumulateWeightGradF32(*ctx_, rows, d, d, att_.data<float>(),
+                                   dmid_.data<float>(), wo_.grad.data<float>()));
   MPIMOE_RETURN_IF_ERROR(
       attention_.Backward(*ctx_, datt_.data<float>(), dqkv_.data<float>()));
-  MPIMOE_RETURN_IF_ERROR(AccumulateWeightGrad(*ctx_, rows, d, 3 * d, h1_.data<float>(),
-                                              dqkv_.data<float>(),
-                                              wqkv_.grad.data<float>()));
+  MPIMOE_RETURN_IF_ERROR(
+      ops::AccumulateWeightGradF32(*ctx_, rows, d, 3 * d, h1_.data<float>(),
+                                   dqkv_.data<float>(), wqkv_.grad.data<float>()));
   MPIMOE_RETURN_IF_ERROR(ops::MatmulF32(*ctx_, rows, 3 * d, d, false, true,
                                         dqkv_.data<float>(), wqkv_.value.data<float>(),
                                         dh1_.data<float>()));
