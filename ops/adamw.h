@@ -1,4 +1,5 @@
-// AdamW optimizer step with decoupled weight decay (Loshchilov & Hutter):
+// AdamW optimizer step with decoupled weight decay (Loshchilov & Hutter), on the
+// scaled gradient g = grad_scale * grad (gradient clipping folds into the step):
 //   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
 //   p -= lr * (mhat / (sqrt(vhat) + eps) + weight_decay * p),
 // with bias-corrected mhat = m / (1 - b1^step), vhat = v / (1 - b2^step).
@@ -17,6 +18,7 @@ struct AdamWOptions {
   float beta2 = 0.999f;
   float eps = 1e-8f;
   float weight_decay = 0.0f;
+  float grad_scale = 1.0f;  // every gradient is multiplied by this first (clipping)
 };
 
 //   param, m, v: [n] f32 (in/out); grad: [n] f32; step: 1-based count of steps taken

@@ -39,17 +39,12 @@ void AdamWOptimizer::Step(int64_t step, float grad_scale) {
   adam.beta1 = options_.beta1;
   adam.beta2 = options_.beta2;
   adam.eps = options_.eps;
+  adam.grad_scale = grad_scale;
   for (size_t i = 0; i < params_.size(); ++i) {
     Parameter& p = *params_[i];
-    float* grad = p.grad.data<float>();
-    const int64_t n = p.value.numel();
-    if (grad_scale != 1.0f) {
-#pragma omp parallel for simd schedule(static)
-      for (int64_t j = 0; j < n; ++j) grad[j] *= grad_scale;
-    }
     adam.weight_decay = p.value.rank() >= 2 ? options_.weight_decay : 0.0f;
-    ops::AdamWStep(adam, step, p.value.data<float>(), grad, m_[i].data<float>(),
-                   v_[i].data<float>(), n);
+    ops::AdamWStep(adam, step, p.value.data<float>(), p.grad.data<float>(),
+                   m_[i].data<float>(), v_[i].data<float>(), p.value.numel());
   }
 }
 

@@ -28,8 +28,8 @@ class AdamWOptimizer {
 
   float LearningRate(int64_t step) const;
 
-  // Multiplies every gradient by grad_scale (clipping; 1 = none) and takes AdamW step
-  // `step` (1-based) at LearningRate(step).
+  // Takes AdamW step `step` on the gradients scaled by grad_scale (clipping; 1 = none;
+  // the stored gradients are not modified), 1-based, at LearningRate(step).
   void Step(int64_t step, float grad_scale);
 
   // The clip factor for a global gradient norm: min(1, grad_clip / norm) (1 when

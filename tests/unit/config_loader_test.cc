@@ -159,8 +159,8 @@ TEST_F(ConfigLoaderTest, QuickstartConfigLoads) {
   EXPECT_EQ(config->model.moe.num_experts, 8);
   EXPECT_EQ(config->model.moe.top_k, 2);
   EXPECT_EQ(config->model.seq_len, 34);
-  EXPECT_EQ(config->data.global_batch_size, 32);
-  EXPECT_EQ(config->run.steps, 800);
+  EXPECT_EQ(config->data.global_batch_size, 64);
+  EXPECT_EQ(config->run.steps, 600);
   EXPECT_TRUE(ValidateForWorldSize(*config, 2).ok());
 }
 

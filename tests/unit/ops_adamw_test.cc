@@ -20,8 +20,9 @@ struct RefAdamW {
     const double c1 = 1.0 - std::pow(b1, static_cast<double>(step));
     const double c2 = 1.0 - std::pow(b2, static_cast<double>(step));
     for (size_t i = 0; i < p.size(); ++i) {
-      m[i] = b1 * m[i] + (1.0 - b1) * g[i];
-      v[i] = b2 * v[i] + (1.0 - b2) * double{g[i]} * g[i];
+      const double gi = double{g[i]} * o.grad_scale;
+      m[i] = b1 * m[i] + (1.0 - b1) * gi;
+      v[i] = b2 * v[i] + (1.0 - b2) * gi * gi;
       const double mhat = m[i] / c1;
       const double vhat = v[i] / c2;
       p[i] -= lr * (mhat / (std::sqrt(vhat) + eps) + wd * p[i]);
@@ -97,6 +98,14 @@ TEST(AdamWTest, MatchesDoubleReferenceWithWeightDecay) {
   o.lr = 1e-2f;
   o.weight_decay = 0.1f;
   RunAndCompare(o, /*first_step=*/1, /*num_steps=*/8, /*seed=*/1, false);
+}
+
+TEST(AdamWTest, MatchesDoubleReferenceWithGradScale) {
+  AdamWOptions o;
+  o.lr = 1e-2f;
+  o.weight_decay = 0.05f;
+  o.grad_scale = 0.25f;  // as clipping would set it
+  RunAndCompare(o, 1, 8, 4, false);
 }
 
 TEST(AdamWTest, MatchesDoubleReferenceLargeEpsNoDecay) {
