@@ -23,6 +23,39 @@ std::vector<int32_t> Plan::HomeBuckets() const {
   return buckets;
 }
 
+std::vector<std::vector<int32_t>> Plan::ExpertCopies() const {
+  std::vector<std::vector<int32_t>> copies(static_cast<size_t>(num_experts));
+  const std::vector<int32_t> home = HomeBuckets();
+  for (int32_t e = 0; e < num_experts; ++e)
+    copies[static_cast<size_t>(e)].push_back(home[static_cast<size_t>(e)]);
+  int32_t bucket = 0;
+  for (int32_t r = 0; r < world_size; ++r) {
+    for (int32_t s = 0; s < num_slots(r); ++s, ++bucket) {
+      if (!IsHome(r, s)) {
+        copies[static_cast<size_t>(
+                   rank_slots[static_cast<size_t>(r)][static_cast<size_t>(s)])]
+            .push_back(bucket);
+      }
+    }
+  }
+  return copies;
+}
+
+bool Plan::IsHome(int rank, int slot) const {
+  const int32_t e = rank_slots[static_cast<size_t>(rank)][static_cast<size_t>(slot)];
+  const ExpertHome& home = homes[static_cast<size_t>(e)];
+  return home.rank == rank && home.slot == slot;
+}
+
+std::vector<int32_t> Plan::ReplicasPerRank() const {
+  std::vector<int32_t> replicas(static_cast<size_t>(world_size), 0);
+  for (int32_t r = 0; r < world_size; ++r) {
+    for (int32_t s = 0; s < num_slots(r); ++s)
+      replicas[static_cast<size_t>(r)] += IsHome(r, s) ? 0 : 1;
+  }
+  return replicas;
+}
+
 int32_t Plan::max_slots_per_rank() const {
   int32_t most = 0;
   for (int32_t r = 0; r < world_size; ++r) most = std::max(most, num_slots(r));
@@ -37,8 +70,8 @@ Status Plan::Validate() const {
       rank_slots.size() != static_cast<size_t>(world_size)) {
     return InvalidArgumentError("plan arrays do not match num_experts/world_size");
   }
-  std::vector<int32_t> seen(static_cast<size_t>(num_experts), 0);
   for (int32_t r = 0; r < world_size; ++r) {
+    std::vector<int32_t> on_rank(static_cast<size_t>(num_experts), 0);
     for (int32_t s = 0; s < num_slots(r); ++s) {
       const int32_t e = rank_slots[static_cast<size_t>(r)][static_cast<size_t>(s)];
       if (e < 0 || e >= num_experts) {
@@ -46,21 +79,20 @@ Status Plan::Validate() const {
                                     std::to_string(s) + " holds unknown expert " +
                                     std::to_string(e));
       }
-      const ExpertHome& home = homes[static_cast<size_t>(e)];
-      if (home.rank != r || home.slot != s) {
-        return InvalidArgumentError(
-            "expert " + std::to_string(e) + " sits in rank " + std::to_string(r) +
-            " slot " + std::to_string(s) + " but its home says rank " +
-            std::to_string(home.rank) + " slot " + std::to_string(home.slot));
+      if (++on_rank[static_cast<size_t>(e)] > 1) {
+        return InvalidArgumentError("rank " + std::to_string(r) +
+                                    " holds two copies of expert " + std::to_string(e));
       }
-      ++seen[static_cast<size_t>(e)];
     }
   }
   for (int32_t e = 0; e < num_experts; ++e) {
-    if (seen[static_cast<size_t>(e)] != 1) {
-      return InvalidArgumentError("expert " + std::to_string(e) + " has " +
-                                  std::to_string(seen[static_cast<size_t>(e)]) +
-                                  " homes");
+    const ExpertHome& home = homes[static_cast<size_t>(e)];
+    if (home.rank < 0 || home.rank >= world_size || home.slot < 0 ||
+        home.slot >= num_slots(home.rank) ||
+        rank_slots[static_cast<size_t>(home.rank)][static_cast<size_t>(home.slot)] != e) {
+      return InvalidArgumentError("expert " + std::to_string(e) + "'s home (rank " +
+                                  std::to_string(home.rank) + " slot " +
+                                  std::to_string(home.slot) + ") does not hold it");
     }
   }
   return Status::Ok();
@@ -77,6 +109,24 @@ std::string Plan::DebugString() const {
     s += "]";
   }
   return s;
+}
+
+QuotaTable HomeOnlyQuotas(const Plan& plan, const std::vector<int64_t>& counts) {
+  QuotaTable quotas;
+  quotas.num_experts = plan.num_experts;
+  quotas.world_size = plan.world_size;
+  const std::vector<std::vector<int32_t>> copies = plan.ExpertCopies();
+  quotas.rows.resize(static_cast<size_t>(plan.num_experts));
+  for (int32_t e = 0; e < plan.num_experts; ++e) {
+    std::vector<int64_t>& rows = quotas.rows[static_cast<size_t>(e)];
+    rows.assign(
+        copies[static_cast<size_t>(e)].size() * static_cast<size_t>(plan.world_size), 0);
+    for (int32_t s = 0; s < plan.world_size; ++s) {
+      rows[static_cast<size_t>(s)] =
+          counts[static_cast<size_t>(s * plan.num_experts + e)];
+    }
+  }
+  return quotas;
 }
 
 Plan StaticPlan(int32_t num_experts, int32_t world_size) {

@@ -47,8 +47,15 @@ TEST(PlanTest, UnevenSplitGivesFirstRanksOneMore) {
 
 TEST(PlanTest, ValidateRejectsBrokenPlans) {
   Plan plan = StaticPlan(4, 2);
-  plan.rank_slots[1].push_back(0);  // expert 0 twice
-  EXPECT_FALSE(plan.Validate().ok());
+  plan.rank_slots[1].push_back(0);  // a replica of expert 0 on rank 1: fine
+  EXPECT_TRUE(plan.Validate().ok()) << plan.Validate().ToString();
+  EXPECT_FALSE(plan.IsHome(1, 2));
+  EXPECT_EQ(plan.ExpertCopies()[0], (std::vector<int32_t>{0, 4}));
+  EXPECT_EQ(plan.ReplicasPerRank(), (std::vector<int32_t>{0, 1}));
+  plan.rank_slots[0].push_back(0);  // a second copy of expert 0 on its home rank
+  Status twice = plan.Validate();
+  EXPECT_FALSE(twice.ok());
+  EXPECT_NE(twice.message().find("two copies of expert 0"), std::string::npos) << twice.ToString();
   plan = StaticPlan(4, 2);
   plan.homes[3].slot = 0;  // home disagrees with the slot table
   EXPECT_FALSE(plan.Validate().ok());
@@ -57,6 +64,20 @@ TEST(PlanTest, ValidateRejectsBrokenPlans) {
   Status s = plan.Validate();
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("unknown expert 9"), std::string::npos);
+}
+
+TEST(PlanTest, HomeOnlyQuotasSendEverythingHome) {
+  Plan plan = StaticPlan(3, 2);
+  plan.rank_slots[1].push_back(0);  // expert 0 replicated on rank 1
+  ASSERT_TRUE(plan.Validate().ok());
+  const std::vector<int64_t> counts = {5, 1, 2,   // source rank 0, experts 0..2
+                                       7, 0, 4};  // source rank 1
+  const QuotaTable q = HomeOnlyQuotas(plan, counts);
+  EXPECT_EQ(q.get(0, 0, 0), 5);
+  EXPECT_EQ(q.get(0, 0, 1), 7);
+  EXPECT_EQ(q.get(0, 1, 0), 0);  // the replica gets nothing
+  EXPECT_EQ(q.get(0, 1, 1), 0);
+  EXPECT_EQ(q.get(2, 0, 1), 4);
 }
 
 }  // namespace
