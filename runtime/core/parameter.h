@@ -1,9 +1,11 @@
-// Parameter: a named trainable tensor with its gradient.
+// Parameter: a named trainable tensor with its gradient and its optimizer state.
 //
 // Layers own their Parameters and expose pointers to them (for the optimizer, gradient
 // sync, checkpoints and gradient checks). Backward passes *accumulate* into `grad`
-// (+=); whoever runs the step zeroes gradients first (ZeroGrad). Both tensors are f32
-// with the same shape.
+// (+=); whoever runs the step zeroes gradients first (ZeroGrad). The optimizer state
+// (AdamW's two moments, allocated on the first step, and the number of steps taken)
+// lives here too, so that moving an expert to another rank moves its whole training
+// state with it. All tensors are f32 with the same shape.
 //
 // Thread-safety: none; owned by one layer.
 #pragma once
@@ -33,6 +35,9 @@ struct Parameter {
   std::string name;
   Tensor value;
   Tensor grad;
+  Tensor moment1;               // AdamW m (empty until the first optimizer step)
+  Tensor moment2;               // AdamW v
+  int64_t optimizer_steps = 0;  // optimizer steps applied to this parameter
 };
 
 inline void ZeroGrad(const std::vector<Parameter*>& params) {

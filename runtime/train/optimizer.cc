@@ -5,14 +5,8 @@
 
 namespace mpimoe::train {
 
-AdamWOptimizer::AdamWOptimizer(const OptimizerSection& options, int64_t total_steps,
-                               std::vector<Parameter*> params)
-    : options_(options), total_steps_(total_steps), params_(std::move(params)) {
-  for (Parameter* p : params_) {
-    m_.push_back(Tensor::Zeros(DType::kF32, p->value.shape()));
-    v_.push_back(Tensor::Zeros(DType::kF32, p->value.shape()));
-  }
-}
+AdamWOptimizer::AdamWOptimizer(const OptimizerSection& options, int64_t total_steps)
+    : options_(options), total_steps_(total_steps) {}
 
 float AdamWOptimizer::LearningRate(int64_t step) const {
   const double lr = options_.lr;
@@ -33,18 +27,23 @@ float AdamWOptimizer::ClipScale(double global_norm) const {
   return static_cast<float>(options_.grad_clip / global_norm);
 }
 
-void AdamWOptimizer::Step(int64_t step, float grad_scale) {
+void AdamWOptimizer::Step(int64_t step, float grad_scale,
+                          const std::vector<Parameter*>& params) {
   ops::AdamWOptions adam;
   adam.lr = LearningRate(step);
   adam.beta1 = options_.beta1;
   adam.beta2 = options_.beta2;
   adam.eps = options_.eps;
   adam.grad_scale = grad_scale;
-  for (size_t i = 0; i < params_.size(); ++i) {
-    Parameter& p = *params_[i];
-    adam.weight_decay = p.value.rank() >= 2 ? options_.weight_decay : 0.0f;
-    ops::AdamWStep(adam, step, p.value.data<float>(), p.grad.data<float>(),
-                   m_[i].data<float>(), v_[i].data<float>(), p.value.numel());
+  for (Parameter* p : params) {
+    if (p->moment1.numel() != p->value.numel() || p->moment1.shape() != p->value.shape()) {
+      p->moment1 = Tensor::Zeros(DType::kF32, p->value.shape());
+      p->moment2 = Tensor::Zeros(DType::kF32, p->value.shape());
+    }
+    adam.weight_decay = p->value.rank() >= 2 ? options_.weight_decay : 0.0f;
+    ++p->optimizer_steps;
+    ops::AdamWStep(adam, p->optimizer_steps, p->value.data<float>(), p->grad.data<float>(),
+                   p->moment1.data<float>(), p->moment2.data<float>(), p->value.numel());
   }
 }
 

@@ -6,7 +6,9 @@
 //
 // Every rank runs the optimizer on the parameters it holds: replicated parameters (the
 // same gradients everywhere after the all-reduce, so they stay identical) and its home
-// experts. The moments live here, one pair per parameter.
+// experts (never replicas). The moments and step count live in each Parameter, so an
+// expert that moves to another rank keeps them; the optimizer itself holds only its
+// options and schedule.
 //
 // Thread-safety: one host thread (the update is OpenMP-parallel).
 #pragma once
@@ -23,14 +25,14 @@ namespace mpimoe::train {
 
 class AdamWOptimizer {
  public:
-  AdamWOptimizer(const OptimizerSection& options, int64_t total_steps,
-                 std::vector<Parameter*> params);
+  AdamWOptimizer(const OptimizerSection& options, int64_t total_steps);
 
   float LearningRate(int64_t step) const;
 
-  // Takes AdamW step `step` on the gradients scaled by grad_scale (clipping; 1 = none;
-  // the stored gradients are not modified), 1-based, at LearningRate(step).
-  void Step(int64_t step, float grad_scale);
+  // Updates `params` with training step `step`'s learning rate (1-based) on their
+  // gradients scaled by grad_scale (clipping; 1 = none; the stored gradients are not
+  // modified). Bias correction uses each parameter's own step count.
+  void Step(int64_t step, float grad_scale, const std::vector<Parameter*>& params);
 
   // The clip factor for a global gradient norm: min(1, grad_clip / norm) (1 when
   // clipping is off or the norm is not positive).
@@ -39,8 +41,6 @@ class AdamWOptimizer {
  private:
   OptimizerSection options_;
   int64_t total_steps_;
-  std::vector<Parameter*> params_;
-  std::vector<Tensor> m_, v_;
 };
 
 }  // namespace mpimoe::train

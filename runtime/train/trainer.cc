@@ -37,8 +37,7 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& config,
   trainer->grad_sync_ = std::make_unique<GradSync>(
       comm, trainer->replicated_,
       static_cast<int64_t>(config.parallel.grad_bucket_kb) * 1024);
-  trainer->optimizer_ =
-      std::make_unique<AdamWOptimizer>(config.optimizer, config.run.steps, trainer->all_);
+  trainer->optimizer_ = std::make_unique<AdamWOptimizer>(config.optimizer, config.run.steps);
   return trainer;
 }
 
@@ -75,7 +74,7 @@ Status Trainer::Step(StepRecord* record) {
           .WithContext("grad norm"));
   record->grad_norm = std::sqrt(SumOfSquares(replicated_) + expert_sq);
   record->lr = optimizer_->LearningRate(step);
-  optimizer_->Step(step, optimizer_->ClipScale(record->grad_norm));
+  optimizer_->Step(step, optimizer_->ClipScale(record->grad_norm), all_);
   record->phases.Add(Phase::kOptimizer, watch.ElapsedMs());
   record->step_ms = total.ElapsedMs();
   ++next_step_;

@@ -115,7 +115,7 @@ TEST(OptimizerTest, WarmupThenCosineDecay) {
   o.lr = 1.0f;
   o.min_lr_ratio = 0.1f;
   o.warmup_steps = 10;
-  AdamWOptimizer optimizer(o, 111, {});
+  AdamWOptimizer optimizer(o, 111);
   EXPECT_FLOAT_EQ(optimizer.LearningRate(1), 0.1f);
   EXPECT_FLOAT_EQ(optimizer.LearningRate(10), 1.0f);
   EXPECT_FLOAT_EQ(optimizer.LearningRate(11), 1.0f);     // decay starts at the top
@@ -125,7 +125,7 @@ TEST(OptimizerTest, WarmupThenCosineDecay) {
   EXPECT_FLOAT_EQ(optimizer.ClipScale(4.0), 0.25f * o.grad_clip);
   EXPECT_FLOAT_EQ(optimizer.ClipScale(0.5), 1.0f);
   o.grad_clip = 0.0f;
-  EXPECT_FLOAT_EQ(AdamWOptimizer(o, 10, {}).ClipScale(100.0), 1.0f);
+  EXPECT_FLOAT_EQ(AdamWOptimizer(o, 10).ClipScale(100.0), 1.0f);
 }
 
 TEST(OptimizerTest, DecaysMatricesButNotVectors) {
@@ -139,8 +139,9 @@ TEST(OptimizerTest, DecaysMatricesButNotVectors) {
     for (int i = 0; i < 4; ++i) p->value.data<float>()[i] = 1.0f;
     p->grad.SetZero();
   }
-  AdamWOptimizer optimizer(o, 1, {&matrix, &vector});
-  optimizer.Step(1, 1.0f);
+  AdamWOptimizer optimizer(o, 1);
+  optimizer.Step(1, 1.0f, {&matrix, &vector});
+  EXPECT_EQ(matrix.optimizer_steps, 1);
   // Zero gradients: only decay moves a parameter, by lr * weight_decay * p.
   EXPECT_FLOAT_EQ(matrix.value.data<float>()[0], 1.0f - 0.1f * 0.5f);
   EXPECT_FLOAT_EQ(vector.value.data<float>()[0], 1.0f);
