@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "parallel/communicator.h"
+#include "parallel/plan.h"
 #include "runtime/core/status.h"
 
 namespace mpimoe::moe {
@@ -44,8 +45,14 @@ class Dispatcher {
   virtual int64_t num_local_slots() const = 0;
   // Logical expert processed by each local slot: [num_local_slots].
   virtual const std::vector<int32_t>& local_slot_experts() const = 0;
-  // Bucket that the rows of each logical expert go to: [num_experts].
+  // Bucket of each logical expert's home: [num_experts].
   virtual const std::vector<int32_t>& expert_buckets() const = 0;
+  // Buckets of each expert's copies, home first: [num_experts][copies].
+  virtual const std::vector<std::vector<int32_t>>& expert_copies() const = 0;
+  // The placement the buckets follow, and switching to another one (every rank of the
+  // group switches to the same plan between steps).
+  virtual const parallel::Plan& plan() const = 0;
+  virtual Status SetPlan(const parallel::Plan& plan) = 0;
 
   // Describes the exchange of rows laid out by `send_bucket_offsets` ([num_buckets + 1]
   // int64) into `handle`. Collective: every rank of the group calls it.

@@ -18,15 +18,27 @@ StatusOr<std::unique_ptr<ExpertParallelDispatcher>> ExpertParallelDispatcher::Cr
 
 ExpertParallelDispatcher::ExpertParallelDispatcher(parallel::Communicator* comm,
                                                    const parallel::Plan& plan)
-    : comm_(comm),
-      plan_(plan),
-      max_slots_(plan.max_slots_per_rank()),
-      bucket_begins_(plan.BucketBegins()),
-      local_slot_experts_(plan.rank_slots[static_cast<size_t>(comm->rank())]),
-      expert_buckets_(plan.HomeBuckets()) {
-  const size_t ranks = static_cast<size_t>(comm->size());
-  send_slot_rows_.resize(ranks * static_cast<size_t>(max_slots_));
-  recv_slot_rows_.resize(ranks * static_cast<size_t>(max_slots_));
+    : comm_(comm) {
+  SetPlan(plan).IgnoreError();  // validated by Create
+}
+
+Status ExpertParallelDispatcher::SetPlan(const parallel::Plan& plan) {
+  MPIMOE_RETURN_IF_ERROR(plan.Validate());
+  if (plan.world_size != comm_->size()) {
+    return InvalidArgumentError("plan is for " + std::to_string(plan.world_size) +
+                                " ranks, the communicator has " +
+                                std::to_string(comm_->size()));
+  }
+  plan_ = plan;
+  max_slots_ = plan.max_slots_per_rank();
+  bucket_begins_ = plan.BucketBegins();
+  local_slot_experts_ = plan.rank_slots[static_cast<size_t>(comm_->rank())];
+  expert_buckets_ = plan.HomeBuckets();
+  expert_copies_ = plan.ExpertCopies();
+  const size_t ranks = static_cast<size_t>(comm_->size());
+  send_slot_rows_.assign(ranks * static_cast<size_t>(max_slots_), 0);
+  recv_slot_rows_.assign(ranks * static_cast<size_t>(max_slots_), 0);
+  return Status::Ok();
 }
 
 Status ExpertParallelDispatcher::Prepare(const int64_t* send_bucket_offsets,

@@ -36,7 +36,12 @@ class ExpertParallelDispatcher final : public Dispatcher {
     return local_slot_experts_;
   }
   const std::vector<int32_t>& expert_buckets() const override { return expert_buckets_; }
-  const parallel::Plan& plan() const { return plan_; }
+  const std::vector<std::vector<int32_t>>& expert_copies() const override {
+    return expert_copies_;
+  }
+  const parallel::Plan& plan() const override { return plan_; }
+  // InvalidArgument if the plan is invalid or for another world size.
+  Status SetPlan(const parallel::Plan& plan) override;
   parallel::Communicator& comm() { return *comm_; }
 
   Status Prepare(const int64_t* send_bucket_offsets, DispatchHandle* handle) override;
@@ -53,10 +58,11 @@ class ExpertParallelDispatcher final : public Dispatcher {
 
   parallel::Communicator* comm_;
   parallel::Plan plan_;
-  int32_t max_slots_;
+  int32_t max_slots_ = 0;
   std::vector<int64_t> bucket_begins_;  // [P + 1]
   std::vector<int32_t> local_slot_experts_;
   std::vector<int32_t> expert_buckets_;
+  std::vector<std::vector<int32_t>> expert_copies_;
   // Scratch reused every step.
   std::vector<int64_t> send_slot_rows_;  // [P * max_slots]
   std::vector<int64_t> recv_slot_rows_;  // [P * max_slots]

@@ -9,9 +9,12 @@ enum WeightTag : uint64_t { kW1 = 1, kW2 = 2, kW3 = 3 };
 }  // namespace
 
 Experts::Experts(const FfnDims& dims, const std::vector<int32_t>& slot_experts,
-                 uint64_t seed, ops::OpsContext* ctx, const std::string& name)
+                 uint64_t seed, ops::OpsContext* ctx, const std::string& name,
+                 const std::vector<bool>& slot_is_home)
     : dims_(dims),
       slot_experts_(slot_experts),
+      slot_is_home_(slot_is_home.empty() ? std::vector<bool>(slot_experts.size(), true)
+                                         : slot_is_home),
       ctx_(ctx),
       slot_offsets_(slot_experts.size() + 1, 0),
       rows_per_slot_(slot_experts.size(), 0) {
@@ -19,6 +22,7 @@ Experts::Experts(const FfnDims& dims, const std::vector<int32_t>& slot_experts,
   const int64_t f = dims.d_ffn;
   const float std_in = 1.0f / std::sqrt(static_cast<float>(d));
   const float std_out = 1.0f / std::sqrt(static_cast<float>(f));
+  MPIMOE_CHECK(slot_is_home_.size() == slot_experts_.size());
   for (int32_t expert : slot_experts) {
     const std::string prefix = name + "." + std::to_string(expert) + ".";
     const uint64_t id = static_cast<uint64_t>(expert);
@@ -43,12 +47,33 @@ FfnWeights Experts::WeightsOf(const Slot& slot) const {
   return w;
 }
 
+std::vector<Parameter*> Experts::SlotParameters(int64_t s) {
+  Slot& slot = slots_[static_cast<size_t>(s)];
+  std::vector<Parameter*> params{slot.w1.get()};
+  if (slot.w3) params.push_back(slot.w3.get());
+  params.push_back(slot.w2.get());
+  return params;
+}
+
+int64_t Experts::expert_numel() const {
+  const int64_t matrices = dims_.activation == Activation::kSwiglu ? 3 : 2;
+  return matrices * dims_.d_model * dims_.d_ffn;
+}
+
 std::vector<Parameter*> Experts::Parameters() {
   std::vector<Parameter*> params;
-  for (Slot& slot : slots_) {
-    params.push_back(slot.w1.get());
-    if (slot.w3) params.push_back(slot.w3.get());
-    params.push_back(slot.w2.get());
+  for (int64_t s = 0; s < num_slots(); ++s) {
+    if (!is_home(s)) continue;
+    for (Parameter* p : SlotParameters(s)) params.push_back(p);
+  }
+  return params;
+}
+
+std::vector<Parameter*> Experts::ReplicaParameters() {
+  std::vector<Parameter*> params;
+  for (int64_t s = 0; s < num_slots(); ++s) {
+    if (is_home(s)) continue;
+    for (Parameter* p : SlotParameters(s)) params.push_back(p);
   }
   return params;
 }

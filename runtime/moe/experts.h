@@ -26,9 +26,12 @@ namespace mpimoe::moe {
 
 class Experts {
  public:
-  // Parameters are named "<name>.<expert id>.w1|w2|w3".
+  // Parameters are named "<name>.<expert id>.w1|w2|w3". slot_is_home[s] says whether
+  // slot s is its expert's home (trained here) or a replica (a read-only copy whose
+  // gradients go to the home); empty = all homes.
   Experts(const FfnDims& dims, const std::vector<int32_t>& slot_experts, uint64_t seed,
-          ops::OpsContext* ctx, const std::string& name = "experts");
+          ops::OpsContext* ctx, const std::string& name = "experts",
+          const std::vector<bool>& slot_is_home = {});
 
   //   x: [N, d] f32, rows grouped by slot; slot_offsets: [num_slots + 1] int64 with
   //   slot_offsets[num_slots] == N; y: [N, d] f32 (out)
@@ -48,7 +51,15 @@ class Experts {
   Parameter& w1(int64_t s) { return *slots_[static_cast<size_t>(s)].w1; }
   Parameter& w2(int64_t s) { return *slots_[static_cast<size_t>(s)].w2; }
   Parameter* w3(int64_t s) { return slots_[static_cast<size_t>(s)].w3.get(); }
+  bool is_home(int64_t s) const { return slot_is_home_[static_cast<size_t>(s)]; }
+  // Slot s's weights in a fixed order: w1, w3 (SwiGLU), w2.
+  std::vector<Parameter*> SlotParameters(int64_t s);
+  // Floats of one expert's weights (all of SlotParameters).
+  int64_t expert_numel() const;
+  // The weights this rank trains: its home slots' (replicas are not included).
   std::vector<Parameter*> Parameters();
+  // The replica slots' weights.
+  std::vector<Parameter*> ReplicaParameters();
 
  private:
   struct Slot {
@@ -58,6 +69,7 @@ class Experts {
 
   FfnDims dims_;
   std::vector<int32_t> slot_experts_;
+  std::vector<bool> slot_is_home_;
   ops::OpsContext* ctx_;
   std::vector<Slot> slots_;
 

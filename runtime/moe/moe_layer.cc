@@ -66,6 +66,12 @@ RouterOptions RouterOptionsOf(const MoeLayerOptions& o) {
   r.name = o.name + ".router";
   return r;
 }
+std::vector<bool> SlotIsHome(const parallel::Plan& plan, int rank) {
+  std::vector<bool> is_home(static_cast<size_t>(plan.num_slots(rank)));
+  for (int32_t s = 0; s < plan.num_slots(rank); ++s)
+    is_home[static_cast<size_t>(s)] = plan.IsHome(rank, s);
+  return is_home;
+}
 FfnDims FfnDimsOf(const MoeLayerOptions& o) {
   return FfnDims{o.d_model, o.d_ffn, o.activation};
 }
@@ -79,12 +85,16 @@ MoeLayer::MoeLayer(const MoeLayerOptions& options, ops::OpsContext* ctx,
       dispatcher_(dispatcher),
       router_(RouterOptionsOf(options), ctx, comm),
       experts_(FfnDimsOf(options), dispatcher->local_slot_experts(), options.seed, ctx,
-               options.name + ".experts"),
+               options.name + ".experts", SlotIsHome(dispatcher->plan(), comm->rank())),
       bucket_offsets_(static_cast<size_t>(dispatcher->num_buckets()) + 1, 0),
       choice_counts_(static_cast<size_t>(options.top_k * options.num_experts), 0),
       all_choice_counts_(
           static_cast<size_t>(comm->size() * options.top_k * options.num_experts), 0),
-      expert_fill_(static_cast<size_t>(options.num_experts), 0) {
+      expert_fill_(static_cast<size_t>(options.num_experts), 0),
+      local_counts_(static_cast<size_t>(options.num_experts), 0),
+      copy_cursor_(static_cast<size_t>(options.num_experts), 0),
+      copy_left_(static_cast<size_t>(options.num_experts), 0) {
+  stats_.global_counts.assign(static_cast<size_t>(comm->size() * options.num_experts), 0);
   stats_.routes_per_expert.assign(static_cast<size_t>(options.num_experts), 0);
   stats_.rows_per_expert.assign(static_cast<size_t>(options.num_experts), 0);
 }
@@ -100,17 +110,14 @@ float MoeLayer::AuxLossTerm() const {
          options_.z_loss_coef * stats_.losses.z_loss;
 }
 
-Status MoeLayer::AssignBuckets() {
+Status MoeLayer::KeepRoutes() {
   const int64_t k = options_.top_k;
   const int64_t num_experts = options_.num_experts;
   const int64_t num_routes = num_tokens_ * k;
   const int32_t* expert_of_route = router_.topk_idx();
-  const std::vector<int32_t>& expert_bucket = dispatcher_->expert_buckets();
-  int32_t* bucket = bucket_of_route_.data<int32_t>();
+  int32_t* kept = bucket_of_route_.data<int32_t>();
   if (options_.capacity_factor <= 0.0) {
-    for (int64_t r = 0; r < num_routes; ++r) {
-      bucket[r] = expert_bucket[static_cast<size_t>(expert_of_route[r])];
-    }
+    std::copy_n(expert_of_route, num_routes, kept);
     return Status::Ok();
   }
   // Where this rank's routes stand in the global priority order (j, rank, t): per
@@ -143,7 +150,7 @@ Status MoeLayer::AssignBuckets() {
       const int64_t r = t * k + j;
       const int32_t e = expert_of_route[r];
       int64_t& fill = expert_fill_[static_cast<size_t>(e)];
-      bucket[r] = fill < capacity ? expert_bucket[static_cast<size_t>(e)] : -1;
+      kept[r] = fill < capacity ? e : -1;
       ++fill;
     }
     // Then the routes of higher ranks at this j, before any route of choice j + 1.
@@ -154,6 +161,56 @@ Status MoeLayer::AssignBuckets() {
       }
     }
   }
+  return Status::Ok();
+}
+
+Status MoeLayer::AssignBuckets() {
+  const int64_t num_experts = options_.num_experts;
+  const int64_t num_routes = num_tokens_ * options_.top_k;
+  MPIMOE_RETURN_IF_ERROR(KeepRoutes());
+  // Kept routes per (source rank, expert), all-gathered: the quotas' input.
+  int32_t* bucket = bucket_of_route_.data<int32_t>();
+  std::fill(local_counts_.begin(), local_counts_.end(), 0);
+  for (int64_t r = 0; r < num_routes; ++r) {
+    if (bucket[r] >= 0) ++local_counts_[static_cast<size_t>(bucket[r])];
+  }
+  MPIMOE_RETURN_IF_ERROR(parallel::Allgather(*comm_,
+                                             std::span<const int64_t>(local_counts_),
+                                             std::span<int64_t>(stats_.global_counts))
+                             .WithContext("expert counts"));
+  const parallel::Plan& plan = dispatcher_->plan();
+  quotas_ = quota_function_ ? quota_function_(plan, stats_.global_counts)
+                            : parallel::HomeOnlyQuotas(plan, stats_.global_counts);
+  // This rank's routes of expert e, in token order, fill copy 0's quota, then copy 1's.
+  const int me = comm_->rank();
+  const std::vector<std::vector<int32_t>>& copies = dispatcher_->expert_copies();
+  for (int64_t e = 0; e < num_experts; ++e) {
+    copy_cursor_[static_cast<size_t>(e)] = 0;
+    copy_left_[static_cast<size_t>(e)] = quotas_.get(static_cast<int32_t>(e), 0, me);
+  }
+  for (int64_t r = 0; r < num_routes; ++r) {
+    const int32_t e = bucket[r];
+    if (e < 0) continue;
+    const size_t eu = static_cast<size_t>(e);
+    while (copy_left_[eu] == 0) {
+      ++copy_cursor_[eu];
+      MPIMOE_CHECK_MSG(copy_cursor_[eu] < static_cast<int32_t>(copies[eu].size()),
+                       "quotas do not cover this rank's routes of an expert");
+      copy_left_[eu] = quotas_.get(e, copy_cursor_[eu], me);
+    }
+    bucket[r] = copies[eu][static_cast<size_t>(copy_cursor_[eu])];
+    --copy_left_[eu];
+  }
+  return Status::Ok();
+}
+
+Status MoeLayer::ApplyPlan(const parallel::Plan& plan, ExpertSync* sync) {
+  Experts next(FfnDimsOf(options_), plan.rank_slots[static_cast<size_t>(comm_->rank())],
+               options_.seed, ctx_, options_.name + ".experts",
+               SlotIsHome(plan, comm_->rank()));
+  MPIMOE_RETURN_IF_ERROR(sync->Migrate(dispatcher_->plan(), experts_, plan, next));
+  MPIMOE_RETURN_IF_ERROR(dispatcher_->SetPlan(plan));
+  experts_ = std::move(next);
   return Status::Ok();
 }
 

@@ -33,6 +33,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -42,6 +43,7 @@
 #include "runtime/core/status.h"
 #include "runtime/core/tensor.h"
 #include "runtime/moe/dispatcher.h"
+#include "runtime/moe/expert_sync.h"
 #include "runtime/moe/experts.h"
 #include "runtime/moe/ffn.h"
 #include "runtime/moe/router.h"
@@ -71,6 +73,7 @@ struct MoeStepStats {
   RouterLosses losses;
   std::vector<int64_t> routes_per_expert;  // [E] local routes that chose each expert
   std::vector<int64_t> rows_per_expert;    // [E] local rows kept after the capacity rule
+  std::vector<int64_t> global_counts;      // [P * E] kept routes of each rank per expert
   int64_t dropped_routes = 0;
   // Wall time of the last Forward's phases: routing (router + its Allreduce), dispatch
   // (layout, count exchange, rows to experts), experts, combine (rows back, weighted
@@ -101,6 +104,19 @@ class MoeLayer {
   //   Collective.
   Status Backward(const TensorView& dy, const TensorView& dx);
 
+  // How each step's routes of an expert are split among its copies (replicas), from the
+  // all-gathered kept-route counts [P * E]; unset = everything to the home. Must give
+  // every rank the same table (it is called on every rank with the same inputs).
+  using QuotaFunction = std::function<parallel::QuotaTable(
+      const parallel::Plan& plan, const std::vector<int64_t>& counts)>;
+  void SetQuotaFunction(QuotaFunction fn) { quota_function_ = std::move(fn); }
+
+  // Switches to `plan` between steps (right after an optimizer step): experts move with
+  // their weights and optimizer state, replicas are created from their homes (see
+  // expert_sync.h). Collective over the group.
+  Status ApplyPlan(const parallel::Plan& plan, ExpertSync* sync);
+  Dispatcher& dispatcher() { return *dispatcher_; }
+
   // aux_loss_coef * aux + z_loss_coef * z_loss of the last Forward.
   float AuxLossTerm() const;
   const MoeStepStats& stats() const { return stats_; }
@@ -114,6 +130,9 @@ class MoeLayer {
  private:
   MoeLayer(const MoeLayerOptions& options, ops::OpsContext* ctx,
            parallel::Communicator* comm, Dispatcher* dispatcher);
+  // Capacity rule: kept expert of each route (or -1) into bucket_of_route_.
+  Status KeepRoutes();
+  // Kept routes -> buckets of expert copies, by the quotas.
   Status AssignBuckets();
 
   MoeLayerOptions options_;
@@ -135,6 +154,12 @@ class MoeLayer {
   std::vector<int64_t> choice_counts_;      // [k * E]
   std::vector<int64_t> all_choice_counts_;  // [P * k * E]
   std::vector<int64_t> expert_fill_;        // [E] rows ahead of this rank's next route
+  // Quotas: local kept routes per expert, the table, and the copy being filled.
+  std::vector<int64_t> local_counts_;  // [E]
+  std::vector<int32_t> copy_cursor_;   // [E]
+  std::vector<int64_t> copy_left_;     // [E]
+  parallel::QuotaTable quotas_;
+  QuotaFunction quota_function_;
   DispatchHandle handle_;
 
   // Row workspaces: send side [num_send_rows, d], expert side [num_recv_rows, d].
