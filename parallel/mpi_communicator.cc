@@ -251,7 +251,9 @@ Status MpiCommunicator::ExchangeBlocks(const void* send, const BlockTransfer* se
     const BlockTransfer& b = recvs[i];
     if (b.peer < 0 || b.peer >= size_ || b.count < 0) {
       return InvalidArgumentError("ExchangeBlocks on rank " + std::to_string(rank_) +
-                                  ": bad receive block " + std::to_string(i));
+                                  ": bad receive block " + std::to_string(i) + " (peer " +
+                                  std::to_string(b.peer) + ", " +
+                                  std::to_string(b.count) + " elements)");
     }
     if (b.peer == rank_) continue;
     for (int64_t done = 0; done < b.count; done += max_chunk_elements_) {
@@ -267,7 +269,9 @@ Status MpiCommunicator::ExchangeBlocks(const void* send, const BlockTransfer* se
     const BlockTransfer& b = sends[i];
     if (b.peer < 0 || b.peer >= size_ || b.count < 0) {
       return InvalidArgumentError("ExchangeBlocks on rank " + std::to_string(rank_) +
-                                  ": bad send block " + std::to_string(i));
+                                  ": bad send block " + std::to_string(i) + " (peer " +
+                                  std::to_string(b.peer) + ", " +
+                                  std::to_string(b.count) + " elements)");
     }
     if (b.peer == rank_) {
       while (self_recv < num_recvs && recvs[self_recv].peer != rank_) ++self_recv;

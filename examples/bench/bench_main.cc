@@ -42,6 +42,8 @@ constexpr SubcommandEntry kSubcommands[] = {
      NewAlltoallSubcommand},
     {"train", "a config's training step: tokens/s and model FLOP utilisation (mfu)",
      NewTrainSubcommand},
+    {"balancer", "balancer planning quality on simulated Zipf routing (--simulate R)",
+     NewBalancerSubcommand},
 };
 
 // Set by Main for the helpers below: only rank 0 prints usage and help.

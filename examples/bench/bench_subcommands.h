@@ -56,5 +56,7 @@ std::unique_ptr<Subcommand> NewMoeLayerSubcommand();
 std::unique_ptr<Subcommand> NewAlltoallSubcommand();
 // A config's training step: tokens/s and model FLOP utilisation.
 std::unique_ptr<Subcommand> NewTrainSubcommand();
+// Balancer planning quality on simulated skewed routing (--simulate R, no MPI).
+std::unique_ptr<Subcommand> NewBalancerSubcommand();
 
 }  // namespace mpimoe::bench

@@ -235,18 +235,15 @@ Status MoeLayer::Forward(const TensorView& x, const TensorView& y) {
   row_route_.Resize(DType::kI32, {num_routes});
   route_row_.Resize(DType::kI32, {num_routes});
   MPIMOE_RETURN_IF_ERROR(AssignBuckets());
+  // The plan (and so the number of buckets) may have changed since the last step.
   const int64_t num_buckets = dispatcher_->num_buckets();
+  bucket_offsets_.resize(static_cast<size_t>(num_buckets) + 1);
   num_rows_ = ops::BuildBucketLayout(
       bucket_of_route_.data<int32_t>(), num_routes, num_buckets, bucket_offsets_.data(),
       row_route_.data<int32_t>(), route_row_.data<int32_t>());
   stats_.losses = router_.losses();
   stats_.routes_per_expert = router_.routes_per_expert();
-  const std::vector<int32_t>& expert_bucket = dispatcher_->expert_buckets();
-  for (int64_t e = 0; e < options_.num_experts; ++e) {
-    const size_t b = static_cast<size_t>(expert_bucket[static_cast<size_t>(e)]);
-    stats_.rows_per_expert[static_cast<size_t>(e)] =
-        bucket_offsets_[b + 1] - bucket_offsets_[b];
-  }
+  stats_.rows_per_expert = local_counts_;
   stats_.dropped_routes = num_routes - num_rows_;
 
   // 3. Dispatch.

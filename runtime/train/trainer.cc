@@ -29,20 +29,30 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& config,
   std::unique_ptr<Trainer> trainer(new Trainer(config, comm));
   MPIMOE_ASSIGN_OR_RETURN(trainer->dataset_, MakeDataset(config));
   MPIMOE_ASSIGN_OR_RETURN(trainer->model_, MoeTransformer::Create(config, ctx, comm));
-  trainer->replicated_ = trainer->model_->ReplicatedParameters();
-  trainer->experts_ = trainer->model_->ExpertParameters();
-  trainer->all_ = trainer->replicated_;
-  trainer->all_.insert(trainer->all_.end(), trainer->experts_.begin(),
-                       trainer->experts_.end());
+  trainer->CollectParameters();
   trainer->grad_sync_ = std::make_unique<GradSync>(
       comm, trainer->replicated_,
       static_cast<int64_t>(config.parallel.grad_bucket_kb) * 1024);
-  trainer->optimizer_ = std::make_unique<AdamWOptimizer>(config.optimizer, config.run.steps);
+  trainer->optimizer_ =
+      std::make_unique<AdamWOptimizer>(config.optimizer, config.run.steps);
   return trainer;
 }
 
 Trainer::Trainer(const TrainConfig& config, parallel::Communicator* comm)
-    : config_(config), comm_(comm) {}
+    : config_(config), comm_(comm), expert_sync_(comm) {}
+
+void Trainer::CollectParameters() {
+  replicated_ = model_->ReplicatedParameters();
+  experts_ = model_->ExpertParameters();
+  replicas_.clear();
+  for (moe::MoeLayer* layer : model_->MoeLayers()) {
+    for (Parameter* p : layer->experts().ReplicaParameters()) replicas_.push_back(p);
+  }
+  trained_ = replicated_;
+  trained_.insert(trained_.end(), experts_.begin(), experts_.end());
+  all_ = trained_;
+  all_.insert(all_.end(), replicas_.begin(), replicas_.end());
+}
 
 Status Trainer::Step(StepRecord* record) {
   const int64_t step = next_step_;
@@ -50,6 +60,7 @@ Status Trainer::Step(StepRecord* record) {
   record->phases.Clear();
   Stopwatch total;
   dataset_->TrainBatch(step, comm_->rank(), comm_->size(), &batch_);
+  CollectParameters();  // a plan applied since the last step may have moved experts
   ZeroGrad(all_);
   MPIMOE_RETURN_IF_ERROR(
       model_->ForwardBackward(batch_, /*backward=*/true, &record->losses, &record->phases)
@@ -63,6 +74,14 @@ Status Trainer::Step(StepRecord* record) {
 
   Stopwatch watch;
   MPIMOE_RETURN_IF_ERROR(grad_sync_->AllReduce());
+  // Replicas' expert gradients join their homes' before anything reads them.
+  record->placement = PlacementRecord();
+  std::vector<moe::MoeLayer*> layers = model_->MoeLayers();
+  for (moe::MoeLayer* layer : layers) {
+    MPIMOE_RETURN_IF_ERROR(expert_sync_.ReduceReplicaGradients(layer->dispatcher().plan(),
+                                                               layer->experts()));
+    record->placement.replica_grad_bytes += expert_sync_.last_bytes_sent();
+  }
   record->phases.Add(Phase::kGradSync, watch.ElapsedMs());
 
   // Global norm: replicated gradients are identical everywhere now (count them once);
@@ -74,7 +93,35 @@ Status Trainer::Step(StepRecord* record) {
           .WithContext("grad norm"));
   record->grad_norm = std::sqrt(SumOfSquares(replicated_) + expert_sq);
   record->lr = optimizer_->LearningRate(step);
-  optimizer_->Step(step, optimizer_->ClipScale(record->grad_norm), all_);
+  optimizer_->Step(step, optimizer_->ClipScale(record->grad_norm), trained_);
+  // Replicas take their homes' new weights; then the placement may change (right after
+  // the optimizer step, so the moved optimizer state is final for this step).
+  for (moe::MoeLayer* layer : layers) {
+    MPIMOE_RETURN_IF_ERROR(
+        expert_sync_.RefreshReplicas(layer->dispatcher().plan(), layer->experts()));
+    record->placement.replica_refresh_bytes += expert_sync_.last_bytes_sent();
+  }
+  if (plan_controller_) {
+    bool changed = false;
+    for (size_t l = 0; l < layers.size(); ++l) {
+      moe::MoeLayer* layer = layers[l];
+      std::string decision;
+      Stopwatch planner;
+      const parallel::Plan next =
+          plan_controller_(step, static_cast<int>(l), layer->dispatcher().plan(),
+                           layer->stats().global_counts, &decision);
+      record->placement.planner_us += planner.ElapsedSeconds() * 1e6;
+      if (next == layer->dispatcher().plan()) continue;
+      MPIMOE_RETURN_IF_ERROR(layer->ApplyPlan(next, &expert_sync_)
+                                 .WithContext("layer " + std::to_string(l) + " re-plan"));
+      record->placement.migration_bytes += expert_sync_.last_bytes_sent();
+      ++record->placement.plan_changes;
+      record->placement.decisions.push_back("moe layer " + std::to_string(l) + ": " +
+                                            decision);
+      changed = true;
+    }
+    if (changed) CollectParameters();
+  }
   record->phases.Add(Phase::kOptimizer, watch.ElapsedMs());
   record->step_ms = total.ElapsedMs();
   ++next_step_;

@@ -13,11 +13,16 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "ops/ops_context.h"
 #include "parallel/communicator.h"
+#include "parallel/plan.h"
 #include "runtime/core/status.h"
+#include "runtime/moe/expert_sync.h"
 #include "runtime/train/config.h"
 #include "runtime/train/data.h"
 #include "runtime/train/grad_sync.h"
@@ -27,6 +32,25 @@
 
 namespace mpimoe::train {
 
+// Decides the placement of MoE layer `layer` for the steps after `step`, from the
+// layer's current plan and the step's all-gathered kept-route counts [P * E]. Called on
+// every rank after every optimizer step, it must return the same plan everywhere;
+// returning `current` keeps the placement. `decision` gets a human-readable note when
+// the plan changes (for the metrics log).
+using PlanController = std::function<parallel::Plan(
+    int64_t step, int layer, const parallel::Plan& current,
+    const std::vector<int64_t>& counts, std::string* decision)>;
+
+// What the placement machinery did in a step.
+struct PlacementRecord {
+  int64_t replica_grad_bytes = 0;     // replica gradients sent to homes (this rank)
+  int64_t replica_refresh_bytes = 0;  // home weights sent to replicas (this rank)
+  int64_t migration_bytes = 0;        // expert state moved by re-plans (this rank)
+  int32_t plan_changes = 0;           // MoE layers whose plan changed
+  double planner_us = 0.0;            // time in the plan controller
+  std::vector<std::string> decisions;
+};
+
 struct StepRecord {
   int64_t step = 0;
   StepLosses losses;
@@ -34,6 +58,7 @@ struct StepRecord {
   double grad_norm = 0.0;  // before clipping
   double step_ms = 0.0;    // this rank's wall time of the whole step
   PhaseTimes phases;
+  PlacementRecord placement;
 };
 
 class Trainer {
@@ -44,6 +69,11 @@ class Trainer {
 
   // Runs step next_step() and advances. Fails (InvalidArgument) on a non-finite loss.
   Status Step(StepRecord* record);
+  // Installs the placement controller (none: the static placement forever).
+  void SetPlanController(PlanController controller) {
+    plan_controller_ = std::move(controller);
+  }
+
   // Mean cross-entropy over the held-out evaluation batches (global). Collective.
   StatusOr<double> Evaluate();
 
@@ -65,7 +95,12 @@ class Trainer {
   std::unique_ptr<MoeTransformer> model_;
   std::unique_ptr<GradSync> grad_sync_;
   std::unique_ptr<AdamWOptimizer> optimizer_;
-  std::vector<Parameter*> replicated_, experts_, all_;
+  // Parameter lists; the expert ones change when a plan moves experts.
+  void CollectParameters();
+
+  std::vector<Parameter*> replicated_, experts_, replicas_, trained_, all_;
+  moe::ExpertSync expert_sync_;
+  PlanController plan_controller_;
   Batch batch_;
   int64_t next_step_ = 1;
 };

@@ -1,0 +1,46 @@
+// LoadForecast: the balancer's per-expert load forecast, an exponential moving average
+// kept in integer fixed point so that every rank, fed the same all-gathered counts,
+// holds bitwise the same forecast (no floating point, no platform-dependent rounding).
+//
+// The state is one Q16 value per logical expert (kFracBits fractional bits). The first
+// observation sets it to the observed totals; each later one applies
+//   f += ((count << kFracBits) - f) >> shift
+// (an arithmetic shift, so the update is well defined for falling loads), i.e. an EMA
+// with weight 2^-shift on the newest step. Loads() rounds to whole routes.
+//
+// Ownership: a value; the Balancer owns one. Thread-safety: a value, not synchronised.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace mpimoe::parallel {
+
+// Per-expert totals of all-gathered counts: counts[s * E + e] -> totals[e].
+std::vector<int64_t> ExpertTotals(const std::vector<int64_t>& counts, int32_t num_experts,
+                                  int32_t world_size);
+
+class LoadForecast {
+ public:
+  static constexpr int kFracBits = 16;
+
+  // shift in [0, 30]; 0 means "the last step only".
+  LoadForecast(int32_t num_experts, int32_t shift);
+
+  // Folds one step's per-expert totals (size num_experts, each >= 0) into the EMA.
+  void Observe(const std::vector<int64_t>& expert_totals);
+
+  bool empty() const { return steps_ == 0; }
+  int64_t steps() const { return steps_; }
+  // The forecast in whole routes per step (rounded half up): [num_experts].
+  std::vector<int64_t> Loads() const;
+  // The raw Q16 state: [num_experts].
+  const std::vector<int64_t>& fixed_point() const { return state_; }
+
+ private:
+  int32_t shift_;
+  int64_t steps_ = 0;
+  std::vector<int64_t> state_;
+};
+
+}  // namespace mpimoe::parallel
