@@ -95,6 +95,9 @@ class Balancer {
 
   const Plan& plan() const { return plan_; }
   const BalancerOptions& options() const { return options_; }
+  // Replaces the cost model (e.g. refitted from measured expert times). Every rank must
+  // pass the same values.
+  void SetCostModel(const CostModel& cost) { options_.cost = cost; }
   // Feeds one step's all-gathered counts: counts[s * E + e] = routes of source rank s
   // for expert e. Updates the forecast; on re-plan steps may change plan() (version
   // increments). Deterministic.

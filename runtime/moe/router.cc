@@ -46,6 +46,14 @@ Status Router::Forward(const TensorView& x) {
   MPIMOE_RETURN_IF_ERROR(ops::MatmulF32(*ctx_, num_tokens, d, num_experts, false, false,
                                         x.data<float>(), weight_.value.data<float>(),
                                         logits_.data<float>()));
+  if (!logit_bias_.empty()) {
+    MPIMOE_CHECK(static_cast<int64_t>(logit_bias_.size()) == num_experts);
+    float* logits = logits_.data<float>();
+    for (int64_t t = 0; t < num_tokens; ++t) {
+      for (int64_t e = 0; e < num_experts; ++e)
+        logits[t * num_experts + e] += logit_bias_[static_cast<size_t>(e)];
+    }
+  }
   ops::LogSumExpRows(logits_.data<float>(), lse_.data<float>(), num_tokens, num_experts);
   ops::SoftmaxForward(logits_.data<float>(), probs_.data<float>(), num_tokens,
                       num_experts);

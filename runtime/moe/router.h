@@ -70,6 +70,9 @@ class Router {
   const float* gates() const { return gates_.data<float>(); }            // [T, k]
   const float* probs() const { return probs_.data<float>(); }            // [T, E]
   const RouterLosses& losses() const { return losses_; }
+  // A fixed bias added to every token's logits before the softmax: [E], or empty for
+  // none. For load-imbalance experiments only (it changes the model); no gradient.
+  void SetLogitBias(std::vector<float> bias) { logit_bias_ = std::move(bias); }
   // [E] number of the local T*k routes that chose each expert in the last Forward.
   const std::vector<int64_t>& routes_per_expert() const { return routes_per_expert_; }
   // [E] the same over all ranks of the group, and the group's token count.
@@ -99,8 +102,9 @@ class Router {
       routes_per_expert_;               // [E] local routes that chose e (before drops)
   std::vector<int64_t> global_routes_;  // [E] over the group
   int64_t global_tokens_ = 0;
-  std::vector<double> stats_;    // [2E + 2] all-reduced sums (see Forward)
-  std::vector<float> aux_grad_;  // [E] d(weighted aux)/d probs[:, e]
+  std::vector<double> stats_;  // [2E + 2] all-reduced sums (see Forward)
+  std::vector<float> aux_grad_;
+  std::vector<float> logit_bias_;  // [E] or empty  // [E] d(weighted aux)/d probs[:, e]
   RouterLosses losses_;
   // Backward scratch.
   Tensor dprobs_;   // [T, E]

@@ -25,6 +25,8 @@ struct MoeSection {
   bool normalize_gates = true;
   float aux_loss_coef = 0.01f;
   float z_loss_coef = 0.001f;
+  float skew = 0.0f;  // experiments only: Zipf router bias (changes the model)
+  int32_t skew_drift_steps = 0;
 };
 
 struct ModelSection {
@@ -80,12 +82,26 @@ struct ParallelSection {
   int32_t grad_bucket_kb = 4096;
 };
 
+struct BalancerSection {
+  std::string policy = "cost_aware";  // static | greedy_place | replicate | cost_aware
+  int32_t replica_slots_per_rank = 1;
+  int32_t replan_interval = 10;
+  float imbalance_high = 1.1f;
+  float imbalance_low = 1.05f;
+  int32_t plan_lifetime_steps = 100;
+  float kappa = 1.0f;
+  float min_relative_gain = 0.01f;
+  int32_t ema_shift = 3;
+  bool fit_cost_online = false;
+};
+
 struct TrainConfig {
   ModelSection model;
   DataSection data;
   OptimizerSection optimizer;
   RunSection run;
   ParallelSection parallel;
+  BalancerSection balancer;
 };
 
 }  // namespace mpimoe::train

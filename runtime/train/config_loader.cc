@@ -436,6 +436,8 @@ TrainConfig FromProto(const pbc::TrainConfig& p) {
   c.model.moe.normalize_gates = moe.normalize_gates();
   c.model.moe.aux_loss_coef = moe.aux_loss_coef();
   c.model.moe.z_loss_coef = moe.z_loss_coef();
+  c.model.moe.skew = moe.skew();
+  c.model.moe.skew_drift_steps = moe.skew_drift_steps();
   c.model.dense_layers.assign(m.dense_layers().begin(), m.dense_layers().end());
   c.model.dense_d_ffn = m.dense_d_ffn();
   c.model.layernorm_eps = m.layernorm_eps();
@@ -476,6 +478,19 @@ TrainConfig FromProto(const pbc::TrainConfig& p) {
   c.parallel.world_size = par.world_size();
   c.parallel.threads_per_rank = par.threads_per_rank();
   c.parallel.grad_bucket_kb = par.grad_bucket_kb();
+
+  const pbc::BalancerConfig& b = p.balancer();
+  c.balancer.policy = pbc::BalancerPolicy_Name(b.policy());
+  for (char& ch : c.balancer.policy) ch = static_cast<char>(std::tolower(ch));
+  c.balancer.replica_slots_per_rank = b.replica_slots_per_rank();
+  c.balancer.replan_interval = b.replan_interval();
+  c.balancer.imbalance_high = b.imbalance_high();
+  c.balancer.imbalance_low = b.imbalance_low();
+  c.balancer.plan_lifetime_steps = b.plan_lifetime_steps();
+  c.balancer.kappa = b.kappa();
+  c.balancer.min_relative_gain = b.min_relative_gain();
+  c.balancer.ema_shift = b.ema_shift();
+  c.balancer.fit_cost_online = b.fit_cost_online();
   return c;
 }
 
@@ -497,6 +512,8 @@ pbc::TrainConfig ToProto(const TrainConfig& c) {
   moe->set_normalize_gates(c.model.moe.normalize_gates);
   moe->set_aux_loss_coef(c.model.moe.aux_loss_coef);
   moe->set_z_loss_coef(c.model.moe.z_loss_coef);
+  moe->set_skew(c.model.moe.skew);
+  moe->set_skew_drift_steps(c.model.moe.skew_drift_steps);
   for (int32_t layer : c.model.dense_layers) m->add_dense_layers(layer);
   m->set_dense_d_ffn(c.model.dense_d_ffn);
   m->set_layernorm_eps(c.model.layernorm_eps);
@@ -535,6 +552,22 @@ pbc::TrainConfig ToProto(const TrainConfig& c) {
   par->set_world_size(c.parallel.world_size);
   par->set_threads_per_rank(c.parallel.threads_per_rank);
   par->set_grad_bucket_kb(c.parallel.grad_bucket_kb);
+
+  pbc::BalancerConfig* b = p.mutable_balancer();
+  std::string policy = c.balancer.policy;
+  for (char& ch : policy) ch = static_cast<char>(std::toupper(ch));
+  pbc::BalancerPolicy policy_value = pbc::COST_AWARE;
+  pbc::BalancerPolicy_Parse(policy, &policy_value);
+  b->set_policy(policy_value);
+  b->set_replica_slots_per_rank(c.balancer.replica_slots_per_rank);
+  b->set_replan_interval(c.balancer.replan_interval);
+  b->set_imbalance_high(c.balancer.imbalance_high);
+  b->set_imbalance_low(c.balancer.imbalance_low);
+  b->set_plan_lifetime_steps(c.balancer.plan_lifetime_steps);
+  b->set_kappa(c.balancer.kappa);
+  b->set_min_relative_gain(c.balancer.min_relative_gain);
+  b->set_ema_shift(c.balancer.ema_shift);
+  b->set_fit_cost_online(c.balancer.fit_cost_online);
   return p;
 }
 
@@ -715,6 +748,21 @@ void Validate(const TrainConfig& c, Checker& check) {
   }
   check.NonNegative("parallel.threads_per_rank", p.threads_per_rank);
   check.Positive("parallel.grad_bucket_kb", p.grad_bucket_kb);
+
+  check.NonNegativeReal("model.moe.skew", m.moe.skew);
+  check.NonNegative("model.moe.skew_drift_steps", m.moe.skew_drift_steps);
+  const BalancerSection& b = c.balancer;
+  check.NonNegative("balancer.replica_slots_per_rank", b.replica_slots_per_rank);
+  check.Positive("balancer.replan_interval", b.replan_interval);
+  check.RealInRange("balancer.imbalance_low", b.imbalance_low, 1, true, 1e9, false);
+  if (check.ok() && b.imbalance_high < b.imbalance_low) {
+    check.Fail("balancer.imbalance_high", "must be >= balancer.imbalance_low");
+  }
+  check.Positive("balancer.plan_lifetime_steps", b.plan_lifetime_steps);
+  check.PositiveReal("balancer.kappa", b.kappa);
+  check.RealInRange("balancer.min_relative_gain", b.min_relative_gain, 0, true, 1, false);
+  check.RealInRange("balancer.ema_shift", static_cast<float>(b.ema_shift), 0, true, 16,
+                    true);
 }
 
 // The run name a config file gives by default: its base name without extension.

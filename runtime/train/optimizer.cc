@@ -36,14 +36,16 @@ void AdamWOptimizer::Step(int64_t step, float grad_scale,
   adam.eps = options_.eps;
   adam.grad_scale = grad_scale;
   for (Parameter* p : params) {
-    if (p->moment1.numel() != p->value.numel() || p->moment1.shape() != p->value.shape()) {
+    if (p->moment1.numel() != p->value.numel() ||
+        p->moment1.shape() != p->value.shape()) {
       p->moment1 = Tensor::Zeros(DType::kF32, p->value.shape());
       p->moment2 = Tensor::Zeros(DType::kF32, p->value.shape());
     }
     adam.weight_decay = p->value.rank() >= 2 ? options_.weight_decay : 0.0f;
     ++p->optimizer_steps;
-    ops::AdamWStep(adam, p->optimizer_steps, p->value.data<float>(), p->grad.data<float>(),
-                   p->moment1.data<float>(), p->moment2.data<float>(), p->value.numel());
+    ops::AdamWStep(adam, p->optimizer_steps, p->value.data<float>(),
+                   p->grad.data<float>(), p->moment1.data<float>(),
+                   p->moment2.data<float>(), p->value.numel());
   }
 }
 

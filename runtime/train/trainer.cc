@@ -4,6 +4,7 @@
 
 #include "parallel/collectives.h"
 #include "runtime/core/timer.h"
+#include "runtime/train/expert_placement.h"
 
 namespace mpimoe::train {
 namespace {
@@ -35,11 +36,17 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& config,
       static_cast<int64_t>(config.parallel.grad_bucket_kb) * 1024);
   trainer->optimizer_ =
       std::make_unique<AdamWOptimizer>(config.optimizer, config.run.steps);
+  MPIMOE_ASSIGN_OR_RETURN(
+      trainer->placement_,
+      ExpertPlacement::Create(config, *trainer->model_, comm->size()));
+  trainer->plan_controller_ = trainer->placement_->Controller();
   return trainer;
 }
 
 Trainer::Trainer(const TrainConfig& config, parallel::Communicator* comm)
     : config_(config), comm_(comm), expert_sync_(comm) {}
+
+Trainer::~Trainer() = default;
 
 void Trainer::CollectParameters() {
   replicated_ = model_->ReplicatedParameters();
@@ -61,6 +68,7 @@ Status Trainer::Step(StepRecord* record) {
   Stopwatch total;
   dataset_->TrainBatch(step, comm_->rank(), comm_->size(), &batch_);
   CollectParameters();  // a plan applied since the last step may have moved experts
+  placement_->ApplySkew(step, *model_);
   ZeroGrad(all_);
   MPIMOE_RETURN_IF_ERROR(
       model_->ForwardBackward(batch_, /*backward=*/true, &record->losses, &record->phases)
@@ -100,6 +108,18 @@ Status Trainer::Step(StepRecord* record) {
     MPIMOE_RETURN_IF_ERROR(
         expert_sync_.RefreshReplicas(layer->dispatcher().plan(), layer->experts()));
     record->placement.replica_refresh_bytes += expert_sync_.last_bytes_sent();
+  }
+  // With balancer.fit_cost_online, every replan_interval steps: refit the balancer's cost
+  // model from this step's measured expert time per row (summed over ranks: the same
+  // numbers everywhere, but timing-dependent, so not bitwise reproducible run to run).
+  if (config_.balancer.fit_cost_online && step % config_.balancer.replan_interval == 0) {
+    double sums[2] = {record->phases.Get(Phase::kExperts), 0.0};
+    for (moe::MoeLayer* layer : layers) {
+      for (int64_t rows : layer->experts().rows_per_slot())
+        sums[1] += static_cast<double>(rows);
+    }
+    MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(*comm_, std::span<double>(sums)));
+    placement_->ObserveExpertCost(sums[0], static_cast<int64_t>(sums[1]));
   }
   if (plan_controller_) {
     bool changed = false;

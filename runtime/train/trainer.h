@@ -66,10 +66,11 @@ class Trainer {
   static StatusOr<std::unique_ptr<Trainer>> Create(const TrainConfig& config,
                                                    ops::OpsContext* ctx,
                                                    parallel::Communicator* comm);
+  ~Trainer();
 
   // Runs step next_step() and advances. Fails (InvalidArgument) on a non-finite loss.
   Status Step(StepRecord* record);
-  // Installs the placement controller (none: the static placement forever).
+  // Installs a placement controller, replacing the balancer's (config `balancer`).
   void SetPlanController(PlanController controller) {
     plan_controller_ = std::move(controller);
   }
@@ -101,6 +102,7 @@ class Trainer {
   std::vector<Parameter*> replicated_, experts_, replicas_, trained_, all_;
   moe::ExpertSync expert_sync_;
   PlanController plan_controller_;
+  std::unique_ptr<class ExpertPlacement> placement_;
   Batch batch_;
   int64_t next_step_ = 1;
 };

@@ -124,6 +124,7 @@ RunResult Train(bool rotate_plans) {
   RunResult run;
   auto config = ParseTrainConfig(kConfig, "placement.textproto", {});
   EXPECT_TRUE(config.ok()) << config.status().ToString();
+  config->balancer.policy = "static";  // the reference placement, or the test's plans
   ops::OpsContext ctx;
   auto trainer = Trainer::Create(*config, &ctx, &World());
   EXPECT_TRUE(trainer.ok()) << trainer.status().ToString();
@@ -197,6 +198,7 @@ TEST(PlacementTest, ReplanningEveryStepKeepsTheMath) {
 TEST(PlacementTest, HomeMoveCarriesOptimizerStateAndReplicasMatchHomes) {
   auto config = ParseTrainConfig(kConfig, "placement.textproto", {});
   ASSERT_TRUE(config.ok());
+  config->balancer.policy = "static";  // the first steps on the static placement
   ops::OpsContext ctx;
   auto trainer = Trainer::Create(*config, &ctx, &World());
   ASSERT_TRUE(trainer.ok());
@@ -205,8 +207,13 @@ TEST(PlacementTest, HomeMoveCarriesOptimizerStateAndReplicasMatchHomes) {
   const auto values = GatherExperts(**trainer, Field::kValue);
   const auto m1 = GatherExperts(**trainer, Field::kMoment1);
   const auto m2 = GatherExperts(**trainer, Field::kMoment2);
+  // From here on the placement is the test's: keep whatever plan a layer has.
+  (*trainer)->SetPlanController([](int64_t, int, const parallel::Plan& current,
+                                   const std::vector<int64_t>&,
+                                   std::string*) { return current; });
   moe::ExpertSync sync(&World());
   for (moe::MoeLayer* layer : (*trainer)->model().MoeLayers()) {
+    layer->SetQuotaFunction(EvenQuotas);
     EXPECT_TRUE(layer->ApplyPlan(RandomPlan(77, World().size()), &sync).ok());
   }
   EXPECT_EQ(GatherExperts(**trainer, Field::kValue), values);
@@ -245,6 +252,57 @@ TEST(PlacementTest, HomeMoveCarriesOptimizerStateAndReplicasMatchHomes) {
   EXPECT_TRUE(
       parallel::AllreduceInPlace(World(), std::span<int64_t>(&replicas_checked, 1)).ok());
   if (World().size() > 1) EXPECT_GT(replicas_checked, 0);
+}
+
+// The real balancer, forced to re-plan whenever it can (every step, no thresholds), on
+// skewed routing, against the static placement: the same training.
+TEST(PlacementTest, CostAwareReplanningEveryStepKeepsTheMath) {
+  auto train = [](const std::vector<std::string>& overrides, int64_t* plan_changes) {
+    std::vector<std::string> all = {"model.moe.skew=1.5", "run.steps=20"};
+    all.insert(all.end(), overrides.begin(), overrides.end());
+    auto config = ParseTrainConfig(kConfig, "placement.textproto", all);
+    EXPECT_TRUE(config.ok()) << config.status().ToString();
+    ops::OpsContext ctx;
+    auto trainer = Trainer::Create(*config, &ctx, &World());
+    EXPECT_TRUE(trainer.ok()) << trainer.status().ToString();
+    std::vector<double> losses;
+    *plan_changes = 0;
+    for (int s = 0; s < 20; ++s) {
+      StepRecord record;
+      EXPECT_TRUE((*trainer)->Step(&record).ok());
+      losses.push_back(record.losses.total());
+      *plan_changes += record.placement.plan_changes;
+    }
+    return std::make_pair(losses, GatherExperts(**trainer, Field::kValue));
+  };
+  int64_t static_changes = 0, balanced_changes = 0;
+  const auto fixed = train({"balancer.policy=STATIC"}, &static_changes);
+  const auto balanced = train({"balancer.policy=COST_AWARE", "balancer.replan_interval=1",
+                               "balancer.imbalance_high=1", "balancer.imbalance_low=1",
+                               "balancer.min_relative_gain=0", "balancer.kappa=0.000001",
+                               "balancer.replica_slots_per_rank=2"},
+                              &balanced_changes);
+  EXPECT_EQ(static_changes, 0);
+  if (World().size() > 1)
+    EXPECT_GT(balanced_changes, 0) << "the balancer never re-planned";
+  for (size_t s = 0; s < fixed.first.size(); ++s) {
+    EXPECT_NEAR(balanced.first[s], fixed.first[s], 1e-5 * std::abs(fixed.first[s]))
+        << "step " << s + 1;
+  }
+  for (size_t l = 0; l < fixed.second.size(); ++l) {
+    EXPECT_LE(RelativeDifference(balanced.second[l], fixed.second[l]), 1e-5)
+        << "layer " << l;
+  }
+  // Bitwise reproducible.
+  int64_t again_changes = 0;
+  const auto again = train({"balancer.policy=COST_AWARE", "balancer.replan_interval=1",
+                            "balancer.imbalance_high=1", "balancer.imbalance_low=1",
+                            "balancer.min_relative_gain=0", "balancer.kappa=0.000001",
+                            "balancer.replica_slots_per_rank=2"},
+                           &again_changes);
+  EXPECT_EQ(again.first, balanced.first);
+  EXPECT_EQ(again.second, balanced.second);
+  EXPECT_EQ(again_changes, balanced_changes);
 }
 
 }  // namespace

@@ -1,0 +1,121 @@
+#include "runtime/train/expert_placement.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "runtime/core/random.h"
+
+namespace mpimoe::train {
+namespace {
+
+// Row-cost unit of the cost model: fixed costs are expressed in these (1000 = one row).
+constexpr int64_t kRowCost = 1000;
+// Memory and interconnect bandwidth the fixed costs assume (bytes per second): one
+// socket's streaming bandwidth and shared-memory MPI between ranks of a node.
+constexpr double kMemoryBandwidth = 10e9;
+constexpr double kNetworkBandwidth = 5e9;
+// Until a measurement arrives: seconds per expert row at 100 GFLOP/s.
+constexpr double kDefaultFlops = 100e9;
+enum SeedTag : uint64_t { kSkewSeed = 0x736b6577ull };
+
+}  // namespace
+
+ExpertPlacement::ExpertPlacement(const TrainConfig& config, int world_size)
+    : config_(config), world_size_(world_size) {}
+
+parallel::CostModel ExpertPlacement::CostFor(double seconds_per_row) const {
+  const MoeSection& moe = config_.model.moe;
+  const double matrices = moe.activation == moe::Activation::kSwiglu ? 3.0 : 2.0;
+  const double weight_bytes = 4.0 * matrices * config_.model.d_model * moe.d_ffn;
+  auto rows = [&](double seconds) {
+    return static_cast<int64_t>(std::llround(seconds / seconds_per_row * kRowCost));
+  };
+  parallel::CostModel cost;
+  cost.row_cost = kRowCost;
+  // An active copy streams its weights and gradients: read W, read and write dW.
+  cost.copy_cost = rows(3.0 * weight_bytes / kMemoryBandwidth);
+  // A replica costs a refresh (W out) and its gradient partial (dW back) every step.
+  cost.replica_refresh_cost = rows(2.0 * weight_bytes / kNetworkBandwidth);
+  cost.replica_create_cost = rows(weight_bytes / kNetworkBandwidth);
+  // A home move carries W and both AdamW moments.
+  cost.home_move_cost = rows(3.0 * weight_bytes / kNetworkBandwidth);
+  return cost;
+}
+
+StatusOr<std::unique_ptr<ExpertPlacement>> ExpertPlacement::Create(
+    const TrainConfig& config, MoeTransformer& model, int world_size) {
+  std::unique_ptr<ExpertPlacement> placement(new ExpertPlacement(config, world_size));
+  const MoeSection& moe = config.model.moe;
+  const double matrices = moe.activation == moe::Activation::kSwiglu ? 3.0 : 2.0;
+  const double flops_per_row = 6.0 * matrices * config.model.d_model * moe.d_ffn;
+  placement->cost_ = placement->CostFor(flops_per_row / kDefaultFlops);
+
+  const BalancerSection& b = config.balancer;
+  parallel::BalancerOptions options;
+  MPIMOE_ASSIGN_OR_RETURN(options.policy, parallel::ParseBalancerPolicy(b.policy));
+  options.replica_slots_per_rank = b.replica_slots_per_rank;
+  options.replan_interval = b.replan_interval;
+  options.imbalance_high = b.imbalance_high;
+  options.imbalance_low = b.imbalance_low;
+  options.ema_shift = b.ema_shift;
+  options.plan_lifetime_steps = b.plan_lifetime_steps;
+  options.kappa = b.kappa;
+  options.min_relative_gain = b.min_relative_gain;
+  options.cost = placement->cost_;
+  MPIMOE_RETURN_IF_ERROR(
+      parallel::ValidateBalancerOptions(options).WithContext("balancer"));
+  for (moe::MoeLayer* layer : model.MoeLayers()) {
+    auto balancer =
+        std::make_unique<parallel::Balancer>(options, moe.num_experts, world_size);
+    parallel::Balancer* raw = balancer.get();
+    layer->SetQuotaFunction(
+        [raw](const parallel::Plan&, const std::vector<int64_t>& counts) {
+          return raw->Quotas(counts);
+        });
+    placement->balancers_.push_back(std::move(balancer));
+  }
+
+  // Skew: a fixed random popularity ranking of the experts.
+  placement->popularity_.resize(static_cast<size_t>(moe.num_experts));
+  std::iota(placement->popularity_.begin(), placement->popularity_.end(), 0);
+  Rng rng(MixSeed(config.run.seed, {kSkewSeed}));
+  for (int32_t i = moe.num_experts - 1; i > 0; --i) {
+    std::swap(placement->popularity_[static_cast<size_t>(i)],
+              placement->popularity_[rng.Below(static_cast<uint64_t>(i) + 1)]);
+  }
+  return placement;
+}
+
+PlanController ExpertPlacement::Controller() {
+  return [this](int64_t step, int layer, const parallel::Plan&,
+                const std::vector<int64_t>& counts, std::string* decision) {
+    parallel::Balancer& balancer = *balancers_[static_cast<size_t>(layer)];
+    const parallel::PlanDecision d = balancer.Observe(step, counts);
+    if (d.changed) *decision = d.reason;
+    return balancer.plan();
+  };
+}
+
+void ExpertPlacement::ApplySkew(int64_t step, MoeTransformer& model) const {
+  const MoeSection& moe = config_.model.moe;
+  if (moe.skew <= 0.0f) return;
+  const int64_t shift = moe.skew_drift_steps > 0 ? (step - 1) / moe.skew_drift_steps : 0;
+  std::vector<float> bias(static_cast<size_t>(moe.num_experts));
+  for (int32_t e = 0; e < moe.num_experts; ++e) {
+    const int64_t rank = (popularity_[static_cast<size_t>(e)] + shift) % moe.num_experts;
+    bias[static_cast<size_t>(e)] = -moe.skew * std::log(static_cast<float>(rank + 1));
+  }
+  for (moe::MoeLayer* layer : model.MoeLayers()) layer->router().SetLogitBias(bias);
+}
+
+void ExpertPlacement::ObserveExpertCost(double expert_ms_sum, int64_t expert_rows_sum) {
+  if (expert_rows_sum <= 0 || expert_ms_sum <= 0.0) return;
+  // The forward's expert time; the backward costs about twice the forward.
+  const double seconds_per_row =
+      3.0 * expert_ms_sum * 1e-3 / static_cast<double>(expert_rows_sum);
+  cost_ = CostFor(seconds_per_row);
+  for (auto& balancer : balancers_) balancer->SetCostModel(cost_);
+}
+
+}  // namespace mpimoe::train

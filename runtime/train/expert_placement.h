@@ -1,0 +1,66 @@
+// ExpertPlacement: the training side of the dynamic load balancer.
+//
+// It owns one parallel::Balancer per MoE layer (config section `balancer`), gives each
+// MoE layer the balancer's quota function (how a step's rows of a replicated expert are
+// split among its copies) and gives the Trainer a PlanController that feeds every
+// step's all-gathered counts to the layer's balancer and returns its plan. The
+// balancer's cost model comes from the expert shapes (weights bytes vs. FLOPs per row,
+// at an assumed 100 GFLOP/s); with balancer.fit_cost_online it is refitted every
+// balancer.replan_interval steps from the measured expert time per row, summed over
+// ranks so that every rank holds the same numbers.
+//
+// It also applies the experiment-only router skew (model.moe.skew): a fixed logit bias
+// making expert popularity Zipf(skew), whose ranking rotates every skew_drift_steps.
+//
+// Ownership: owns the balancers; borrows nothing between calls. Thread-safety: one host
+// thread; every call is made identically on every rank.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "parallel/balancer.h"
+#include "parallel/communicator.h"
+#include "runtime/core/status.h"
+#include "runtime/train/config.h"
+#include "runtime/train/model.h"
+#include "runtime/train/trainer.h"
+
+namespace mpimoe::train {
+
+class ExpertPlacement {
+ public:
+  // Builds the balancers for `model`'s MoE layers and installs their quota functions.
+  static StatusOr<std::unique_ptr<ExpertPlacement>> Create(const TrainConfig& config,
+                                                           MoeTransformer& model,
+                                                           int world_size);
+
+  // The controller to install with Trainer::SetPlanController (the object must outlive
+  // the trainer's use of it).
+  PlanController Controller();
+
+  // Sets every MoE router's skew bias for `step` (nothing when model.moe.skew is 0).
+  void ApplySkew(int64_t step, MoeTransformer& model) const;
+
+  // Refits the cost model from one step's expert time and rows, summed over ranks.
+  void ObserveExpertCost(double expert_ms_sum, int64_t expert_rows_sum);
+
+  const parallel::Balancer& balancer(int layer) const {
+    return *balancers_[static_cast<size_t>(layer)];
+  }
+  const parallel::CostModel& cost() const { return cost_; }
+
+ private:
+  ExpertPlacement(const TrainConfig& config, int world_size);
+  // Fixed costs (weights streaming, refresh, migration) in rows, for `seconds_per_row`.
+  parallel::CostModel CostFor(double seconds_per_row) const;
+
+  TrainConfig config_;
+  int world_size_;
+  std::vector<std::unique_ptr<parallel::Balancer>> balancers_;
+  parallel::CostModel cost_;
+  std::vector<int32_t> popularity_;  // [E] popularity rank of each expert under skew
+};
+
+}  // namespace mpimoe::train
