@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "parallel/collectives.h"
+#include "parallel/quota_split.h"
 #include "runtime/core/atomic_file.h"
 #include "runtime/core/json_line.h"
 #include "runtime/core/process_stats.h"
@@ -40,36 +41,67 @@ std::string PhaseObject(const PhaseTimes& phases) {
 }
 
 // What all ranks contribute to a logged step: expert rows computed and bytes sent.
+// Placement traffic since the last logged step, on this rank.
+struct PlacementTotals {
+  int64_t replica_bytes = 0;    // refresh + gradient partials
+  int64_t migration_bytes = 0;  // re-plans
+  int64_t plan_changes = 0;
+  double planner_us = 0.0;
+  std::vector<std::string> decisions;
+};
+
 struct RankLoad {
   std::vector<int64_t> rows;  // [P]
   int64_t a2a_bytes = 0;
+  int64_t replica_bytes = 0;
+  int64_t migration_bytes = 0;
   double imbalance = 1.0;
 };
 
 Status GatherRankLoad(parallel::Communicator& comm, MoeTransformer& model,
-                      RankLoad* load) {
-  int64_t mine[2] = {0, 0};
+                      const PlacementTotals& totals, RankLoad* load) {
+  constexpr size_t kFields = 4;
+  int64_t mine[kFields] = {0, 0, totals.replica_bytes, totals.migration_bytes};
   for (moe::MoeLayer* layer : model.MoeLayers()) {
     for (int64_t rows : layer->experts().rows_per_slot()) mine[0] += rows;
     mine[1] += layer->stats().a2a_bytes_sent;
   }
-  std::vector<int64_t> all(static_cast<size_t>(2 * comm.size()));
-  MPIMOE_RETURN_IF_ERROR(parallel::Allgather(comm, std::span<const int64_t>(mine, 2),
+  std::vector<int64_t> all(kFields * static_cast<size_t>(comm.size()));
+  MPIMOE_RETURN_IF_ERROR(parallel::Allgather(comm, std::span<const int64_t>(mine, kFields),
                                              std::span<int64_t>(all)));
   load->rows.assign(static_cast<size_t>(comm.size()), 0);
-  load->a2a_bytes = 0;
+  load->a2a_bytes = load->replica_bytes = load->migration_bytes = 0;
   int64_t max_rows = 0, sum_rows = 0;
   for (int r = 0; r < comm.size(); ++r) {
-    const int64_t rows = all[static_cast<size_t>(2 * r)];
-    load->rows[static_cast<size_t>(r)] = rows;
-    load->a2a_bytes += all[static_cast<size_t>(2 * r + 1)];
-    max_rows = std::max(max_rows, rows);
-    sum_rows += rows;
+    const int64_t* f = all.data() + kFields * static_cast<size_t>(r);
+    load->rows[static_cast<size_t>(r)] = f[0];
+    load->a2a_bytes += f[1];
+    load->replica_bytes += f[2];
+    load->migration_bytes += f[3];
+    max_rows = std::max(max_rows, f[0]);
+    sum_rows += f[0];
   }
   load->imbalance = sum_rows > 0 ? static_cast<double>(max_rows) * comm.size() /
                                        static_cast<double>(sum_rows)
                                  : 1.0;
   return Status::Ok();
+}
+
+// The worst placement-only imbalance over the MoE layers (expert loads from the
+// router's global counts).
+double PlacementBoundOf(const std::vector<std::vector<int64_t>>& expert_tokens, int ranks) {
+  double bound = 1.0;
+  for (const std::vector<int64_t>& loads : expert_tokens) {
+    bound = std::max(bound, parallel::PlacementBound(loads, ranks));
+  }
+  return bound;
+}
+
+std::string JsonString(const std::string& text) {
+  JsonLine line;
+  line.AddString("s", text);
+  const std::string object = line.str();  // {"s":"..."}
+  return object.substr(5, object.size() - 6);
 }
 
 std::string FormatDuration(double seconds) {
@@ -136,10 +168,20 @@ StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions&
   const int64_t steps = config.run.steps;
   const double tokens_per_step = static_cast<double>(trainer->global_tokens_per_step());
   Stopwatch run_watch;
+  PlacementTotals placement;
   for (int64_t step = 1; step <= steps; ++step) {
     StepRecord record;
     MPIMOE_RETURN_IF_ERROR(trainer->Step(&record));
     summary.losses.push_back(record.losses.total());
+    placement.replica_bytes +=
+        record.placement.replica_refresh_bytes + record.placement.replica_grad_bytes;
+    placement.migration_bytes += record.placement.migration_bytes;
+    placement.plan_changes += record.placement.plan_changes;
+    placement.planner_us += record.placement.planner_us;
+    for (const std::string& d : record.placement.decisions) {
+      placement.decisions.push_back("step " + std::to_string(step) + ", " + d);
+      if (root && options.print_progress) std::printf("re-plan at step %lld: %s\n", static_cast<long long>(step), d.c_str());
+    }
     if (step > config.run.warmup_steps_for_timing)
       step_seconds.push_back(record.step_ms / 1e3);
 
@@ -152,7 +194,7 @@ StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions&
     RankLoad load;
     std::vector<std::vector<int64_t>> expert_tokens;
     if (log) {
-      MPIMOE_RETURN_IF_ERROR(GatherRankLoad(*comm, trainer->model(), &load));
+      MPIMOE_RETURN_IF_ERROR(GatherRankLoad(*comm, trainer->model(), placement, &load));
       for (moe::MoeLayer* layer : trainer->model().MoeLayers()) {
         expert_tokens.push_back(layer->router().global_routes_per_expert());
       }
@@ -185,10 +227,24 @@ StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions&
           .AddRaw("expert_tokens", tokens_json)
           .AddRaw("expert_rows_per_rank", IntArray(load.rows))
           .AddDouble("rank_imbalance", load.imbalance)
-          .AddInt("a2a_bytes", load.a2a_bytes);
+          .AddDouble("placement_bound", PlacementBoundOf(expert_tokens, comm->size()))
+          .AddInt("a2a_bytes", load.a2a_bytes)
+          .AddInt("replica_bytes", load.replica_bytes)
+          .AddInt("migration_bytes", load.migration_bytes)
+          .AddInt("plan_changes", placement.plan_changes)
+          .AddDouble("planner_us", placement.planner_us);
+      if (!placement.decisions.empty()) {
+        std::string replans = "[";
+        for (size_t i = 0; i < placement.decisions.size(); ++i) {
+          if (i > 0) replans += ",";
+          replans += JsonString(placement.decisions[i]);
+        }
+        line.AddRaw("replans", replans + "]");
+      }
       std::fprintf(metrics.get(), "%s\n", line.str().c_str());
       std::fflush(metrics.get());
     }
+    placement = PlacementTotals();
     if (root && options.print_progress) {
       const double elapsed = run_watch.ElapsedSeconds();
       const double eta =
