@@ -21,8 +21,10 @@
 // step), replica_create_cost = 64 rows and home_move_cost = 192 rows (one-off copies;
 // a home move carries weights plus two Adam moments).
 //
-// Without --simulate the MPI mode is not implemented here (added by the trainer
-// integration): Run returns Unimplemented.
+// Without --simulate (under mpirun) it trains a small MoE transformer with forced
+// Zipf skew through the real trainer (bench_balancer_mpi.cc).
+#include "examples/bench/bench_balancer.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -40,21 +42,6 @@
 
 namespace mpimoe::bench {
 namespace {
-
-struct BalancerBenchOptions {
-  int64_t simulate = 0;
-  int64_t experts = 64;
-  int64_t top_k = 2;
-  double skew = 1.0;
-  int64_t drift = 0;
-  int64_t slots = 1;
-  int64_t steps = 200;
-  int64_t warmup = 20;
-  int64_t routes_per_rank = 16384;
-  int64_t replan_interval = 10;
-  int64_t seed = 1;
-  bool json = false;
-};
 
 constexpr parallel::BalancerPolicy kPolicies[] = {
     parallel::BalancerPolicy::kStatic, parallel::BalancerPolicy::kGreedyPlace,
@@ -156,6 +143,12 @@ class BalancerSubcommand final : public Subcommand {
     flags->AddInt("seed", &o.seed, "seed of the popularity permutation and sampling",
                   Bound::kNonNegative);
     flags->AddBool("json", &o.json, "print one JSON line instead of a summary");
+    flags->AddChoice("policy", &o.policy,
+                     {"static", "greedy_place", "replicate", "cost_aware"},
+                     "MPI mode: the policy measured against static and uniform routing");
+    flags->AddInt("tokens", &o.tokens, "MPI mode: tokens per rank per step");
+    flags->AddInt("d-model", &o.d_model, "MPI mode: model dimension d");
+    flags->AddInt("d-ffn", &o.d_ffn, "MPI mode: expert hidden dimension f");
   }
 
   Status Validate() const override {
@@ -180,11 +173,7 @@ class BalancerSubcommand final : public Subcommand {
 
 Status BalancerSubcommand::Run(BenchContext& context) {
   const BalancerBenchOptions& o = options_;
-  if (o.simulate == 0) {
-    return UnimplementedError(
-        "balancer: only --simulate is implemented here; the MPI mode is added by the "
-        "trainer integration");
-  }
+  if (o.simulate == 0) return RunBalancerMpi(o, context);
   if (!context.is_root()) return Status::Ok();
   const int32_t ranks = static_cast<int32_t>(o.simulate);
   const int32_t experts = static_cast<int32_t>(o.experts);

@@ -4,8 +4,6 @@
 #include <cmath>
 #include <numeric>
 
-#include "runtime/core/random.h"
-
 namespace mpimoe::train {
 namespace {
 
@@ -17,7 +15,6 @@ constexpr double kMemoryBandwidth = 10e9;
 constexpr double kNetworkBandwidth = 5e9;
 // Until a measurement arrives: seconds per expert row at 100 GFLOP/s.
 constexpr double kDefaultFlops = 100e9;
-enum SeedTag : uint64_t { kSkewSeed = 0x736b6577ull };
 
 }  // namespace
 
@@ -76,14 +73,10 @@ StatusOr<std::unique_ptr<ExpertPlacement>> ExpertPlacement::Create(
     placement->balancers_.push_back(std::move(balancer));
   }
 
-  // Skew: a fixed random popularity ranking of the experts.
+  // Skew: expert e has popularity rank e, so under the static (contiguous) placement the
+  // hot experts share the first rank(s): the case a balancer exists for.
   placement->popularity_.resize(static_cast<size_t>(moe.num_experts));
   std::iota(placement->popularity_.begin(), placement->popularity_.end(), 0);
-  Rng rng(MixSeed(config.run.seed, {kSkewSeed}));
-  for (int32_t i = moe.num_experts - 1; i > 0; --i) {
-    std::swap(placement->popularity_[static_cast<size_t>(i)],
-              placement->popularity_[rng.Below(static_cast<uint64_t>(i) + 1)]);
-  }
   return placement;
 }
 

@@ -67,8 +67,8 @@ Status GatherRankLoad(parallel::Communicator& comm, MoeTransformer& model,
     mine[1] += layer->stats().a2a_bytes_sent;
   }
   std::vector<int64_t> all(kFields * static_cast<size_t>(comm.size()));
-  MPIMOE_RETURN_IF_ERROR(parallel::Allgather(comm, std::span<const int64_t>(mine, kFields),
-                                             std::span<int64_t>(all)));
+  MPIMOE_RETURN_IF_ERROR(parallel::Allgather(
+      comm, std::span<const int64_t>(mine, kFields), std::span<int64_t>(all)));
   load->rows.assign(static_cast<size_t>(comm.size()), 0);
   load->a2a_bytes = load->replica_bytes = load->migration_bytes = 0;
   int64_t max_rows = 0, sum_rows = 0;
@@ -89,7 +89,8 @@ Status GatherRankLoad(parallel::Communicator& comm, MoeTransformer& model,
 
 // The worst placement-only imbalance over the MoE layers (expert loads from the
 // router's global counts).
-double PlacementBoundOf(const std::vector<std::vector<int64_t>>& expert_tokens, int ranks) {
+double PlacementBoundOf(const std::vector<std::vector<int64_t>>& expert_tokens,
+                        int ranks) {
   double bound = 1.0;
   for (const std::vector<int64_t>& loads : expert_tokens) {
     bound = std::max(bound, parallel::PlacementBound(loads, ranks));
@@ -180,7 +181,9 @@ StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions&
     placement.planner_us += record.placement.planner_us;
     for (const std::string& d : record.placement.decisions) {
       placement.decisions.push_back("step " + std::to_string(step) + ", " + d);
-      if (root && options.print_progress) std::printf("re-plan at step %lld: %s\n", static_cast<long long>(step), d.c_str());
+      if (root && options.print_progress)
+        std::printf("re-plan at step %lld: %s\n", static_cast<long long>(step),
+                    d.c_str());
     }
     if (step > config.run.warmup_steps_for_timing)
       step_seconds.push_back(record.step_ms / 1e3);

@@ -1,0 +1,37 @@
+// The options of `mpimoe-bench balancer`, shared by its simulation (bench_balancer.cc)
+// and MPI (bench_balancer_mpi.cc) modes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "examples/bench/bench_subcommands.h"
+#include "runtime/core/status.h"
+
+namespace mpimoe::bench {
+
+struct BalancerBenchOptions {
+  int64_t simulate = 0;
+  int64_t experts = 64;
+  int64_t top_k = 2;
+  double skew = 1.0;
+  int64_t drift = 0;
+  int64_t slots = 1;
+  int64_t steps = 200;
+  int64_t warmup = 20;
+  int64_t routes_per_rank = 16384;
+  int64_t replan_interval = 10;
+  int64_t seed = 1;
+  bool json = false;
+  // MPI mode only.
+  std::string policy = "cost_aware";
+  int64_t tokens = 1024;  // tokens per rank per step
+  int64_t d_model = 256;
+  int64_t d_ffn = 1024;
+};
+
+// MPI mode: trains a small MoE transformer with forced skew through the real trainer on
+// `context.world`, for the chosen policy, the static placement and uniform routing.
+Status RunBalancerMpi(const BalancerBenchOptions& o, BenchContext& context);
+
+}  // namespace mpimoe::bench
