@@ -99,6 +99,9 @@ QuotaTable Balancer::Quotas(const std::vector<int64_t>& counts) const {
 }
 
 bool Balancer::DueForCheck(int64_t step) const {
+  // The first check waits for replan_interval observations: a forecast of one or two
+  // noisy steps is no reason to move anything.
+  if (observations_ < options_.replan_interval) return false;
   return !checked_ || step - last_check_step_ >= options_.replan_interval;
 }
 
@@ -111,6 +114,7 @@ PlanDecision Balancer::Observe(int64_t step, const std::vector<int64_t>& counts)
   Stopwatch watch;
   const int32_t world = plan_.world_size;
   forecast_.Observe(ExpertTotals(counts, plan_.num_experts, world));
+  ++observations_;
   const std::vector<int64_t> loads = forecast_.Loads();
   const double before = Imbalance(layout_, loads);
   const std::string policy(BalancerPolicyName(options_.policy));

@@ -126,6 +126,7 @@ class Balancer {
   LoadForecast forecast_;
   bool active_ = false;  // cost_aware hysteresis state
   bool checked_ = false;
+  int64_t observations_ = 0;  // Observe calls so far
   int64_t last_check_step_ = 0;
   std::deque<CopyLayout> recent_;  // layouts replaced recently, newest first
   double planner_us_ = 0.0;
