@@ -18,10 +18,12 @@
 #include "runtime/train/config_loader.h"
 #include "runtime/train/trainer.h"
 #include "tests/mpi/mpi_test_env.h"
+#include "tests/mpi/test_compare.h"
 
 namespace mpimoe::train {
 namespace {
 
+using mpimoe::testing::RelativeDifference;
 using mpimoe::testing::World;
 
 constexpr int kSteps = 12;
@@ -159,15 +161,6 @@ RunResult Train(bool rotate_plans) {
   }
   run.experts = GatherExperts(**trainer, Field::kValue);
   return run;
-}
-
-double RelativeDifference(const std::vector<float>& a, const std::vector<float>& b) {
-  double diff = 0.0, scale = 0.0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    diff = std::max(diff, std::abs(static_cast<double>(a[i]) - b[i]));
-    scale = std::max(scale, std::abs(static_cast<double>(b[i])));
-  }
-  return scale > 0.0 ? diff / scale : diff;
 }
 
 TEST(PlacementTest, ReplanningEveryStepKeepsTheMath) {
