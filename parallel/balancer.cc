@@ -148,6 +148,10 @@ PlanDecision Balancer::Observe(int64_t step, const std::vector<int64_t>& counts)
       }
       break;
     case BalancerPolicy::kCostAware: {
+      if (observations_ < options_.replan_interval) {
+        decision.reason = "cost_aware: warming up the forecast";
+        break;
+      }
       const bool was_active = active_;
       if (before > options_.imbalance_high) {
         active_ = true;
