@@ -61,8 +61,17 @@ struct Plan {
   Status Validate() const;
   std::string DebugString() const;
   bool operator==(const Plan& other) const {
-    return num_experts == other.num_experts && world_size == other.world_size &&
-           rank_slots == other.rank_slots;  // homes follow from the slots (Validate)
+    if (num_experts != other.num_experts || world_size != other.world_size ||
+        rank_slots != other.rank_slots || homes.size() != other.homes.size()) {
+      return false;
+    }
+    // Which copy is the home matters too: swapping it moves optimizer state.
+    for (size_t e = 0; e < homes.size(); ++e) {
+      if (homes[e].rank != other.homes[e].rank || homes[e].slot != other.homes[e].slot) {
+        return false;
+      }
+    }
+    return true;
   }
 };
 

@@ -82,7 +82,7 @@ StatusOr<MpiRunStats> TrainAndMeasure(const BalancerBenchOptions& o,
     MPIMOE_RETURN_IF_ERROR(trainer->Step(&record));
     double rows = 0.0;
     for (moe::MoeLayer* layer : trainer->model().MoeLayers()) {
-      for (int64_t r : layer->experts().rows_per_slot()) rows += static_cast<double>(r);
+      rows += static_cast<double>(layer->stats().rows_computed);
     }
     const double mine[2] = {rows, record.phases.Get(train::Phase::kExperts)};
     MPIMOE_RETURN_IF_ERROR(parallel::Allgather(world, std::span<const double>(mine, 2),

@@ -205,6 +205,13 @@ Status MoeLayer::AssignBuckets() {
 }
 
 Status MoeLayer::ApplyPlan(const parallel::Plan& plan, ExpertSync* sync) {
+  MPIMOE_RETURN_IF_ERROR(plan.Validate());
+  if (plan.world_size != comm_->size() || plan.num_experts != options_.num_experts) {
+    return InvalidArgumentError(
+        "ApplyPlan: the plan is for " + std::to_string(plan.num_experts) +
+        " experts on " + std::to_string(plan.world_size) + " ranks, the layer has " +
+        std::to_string(options_.num_experts) + " on " + std::to_string(comm_->size()));
+  }
   Experts next(FfnDimsOf(options_), plan.rank_slots[static_cast<size_t>(comm_->rank())],
                options_.seed, ctx_, options_.name + ".experts",
                SlotIsHome(plan, comm_->rank()));
@@ -274,6 +281,7 @@ Status MoeLayer::Forward(const TensorView& x, const TensorView& y) {
       recv_in_.data<float>(), handle_.recv_slot_offsets.data(), recv_out_.data<float>()));
 
   stats_.experts_ms = phase.ElapsedMs();
+  stats_.rows_computed = handle_.num_recv_rows;
   phase.Restart();
 
   // 5. Combine.

@@ -22,7 +22,9 @@
 //
 // Distribution: the Router is replicated; auxiliary losses are over the group's tokens
 // (see router.h). Experts live where the Dispatcher's plan puts them; their weight
-// gradients stay on their home rank. A layer over P ranks computes, for the same global
+// gradients stay where they were computed (a replica's are summed into its home by
+// ExpertSync::ReduceReplicaGradients, which the trainer calls). A layer over P ranks
+// computes, for the same global
 // tokens, the same outputs and gradients as one rank (up to summation order), with
 // replicated-parameter gradients summed over ranks.
 //
@@ -85,6 +87,9 @@ struct MoeStepStats {
   // Bytes this rank sends to other ranks in the last Forward and the Backward that
   // replays it (rows out and back, twice).
   int64_t a2a_bytes_sent = 0;
+  // Rows this rank's expert slots computed in the last Forward (kept even if a re-plan
+  // replaces the slots afterwards).
+  int64_t rows_computed = 0;
 };
 
 class MoeLayer {

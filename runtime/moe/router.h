@@ -102,9 +102,9 @@ class Router {
       routes_per_expert_;               // [E] local routes that chose e (before drops)
   std::vector<int64_t> global_routes_;  // [E] over the group
   int64_t global_tokens_ = 0;
-  std::vector<double> stats_;  // [2E + 2] all-reduced sums (see Forward)
-  std::vector<float> aux_grad_;
-  std::vector<float> logit_bias_;  // [E] or empty  // [E] d(weighted aux)/d probs[:, e]
+  std::vector<double> stats_;      // [2E + 2] all-reduced sums (see Forward)
+  std::vector<float> aux_grad_;    // [E] d(weighted aux)/d probs[:, e]
+  std::vector<float> logit_bias_;  // [E] or empty
   RouterLosses losses_;
   // Backward scratch.
   Tensor dprobs_;   // [T, E]

@@ -66,9 +66,10 @@ StatusOr<std::unique_ptr<ExpertPlacement>> ExpertPlacement::Create(
     auto balancer =
         std::make_unique<parallel::Balancer>(options, moe.num_experts, world_size);
     parallel::Balancer* raw = balancer.get();
+    // Quotas for the plan the layer actually has (normally the balancer's).
     layer->SetQuotaFunction(
-        [raw](const parallel::Plan&, const std::vector<int64_t>& counts) {
-          return raw->Quotas(counts);
+        [raw](const parallel::Plan& plan, const std::vector<int64_t>& counts) {
+          return parallel::SplitQuotas(plan, counts, raw->options().cost);
         });
     placement->balancers_.push_back(std::move(balancer));
   }

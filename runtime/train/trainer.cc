@@ -115,8 +115,7 @@ Status Trainer::Step(StepRecord* record) {
   if (config_.balancer.fit_cost_online && step % config_.balancer.replan_interval == 0) {
     double sums[2] = {record->phases.Get(Phase::kExperts), 0.0};
     for (moe::MoeLayer* layer : layers) {
-      for (int64_t rows : layer->experts().rows_per_slot())
-        sums[1] += static_cast<double>(rows);
+      sums[1] += static_cast<double>(layer->stats().rows_computed);
     }
     MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(*comm_, std::span<double>(sums)));
     placement_->ObserveExpertCost(sums[0], static_cast<int64_t>(sums[1]));

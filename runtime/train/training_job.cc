@@ -63,7 +63,7 @@ Status GatherRankLoad(parallel::Communicator& comm, MoeTransformer& model,
   constexpr size_t kFields = 4;
   int64_t mine[kFields] = {0, 0, totals.replica_bytes, totals.migration_bytes};
   for (moe::MoeLayer* layer : model.MoeLayers()) {
-    for (int64_t rows : layer->experts().rows_per_slot()) mine[0] += rows;
+    mine[0] += layer->stats().rows_computed;
     mine[1] += layer->stats().a2a_bytes_sent;
   }
   std::vector<int64_t> all(kFields * static_cast<size_t>(comm.size()));
