@@ -1,5 +1,6 @@
 #include "runtime/moe/moe_layer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -178,12 +179,21 @@ Status MoeLayer::AssignBuckets() {
                                              std::span<const int64_t>(local_counts_),
                                              std::span<int64_t>(stats_.global_counts))
                              .WithContext("expert counts"));
+  const std::vector<std::vector<int32_t>>& copies = dispatcher_->expert_copies();
+  const bool replicated =
+      std::any_of(copies.begin(), copies.end(),
+                  [](const std::vector<int32_t>& c) { return c.size() > 1; });
+  if (!replicated) {  // every route goes to its expert's only copy; no quotas needed
+    for (int64_t r = 0; r < num_routes; ++r) {
+      if (bucket[r] >= 0) bucket[r] = copies[static_cast<size_t>(bucket[r])][0];
+    }
+    return Status::Ok();
+  }
   const parallel::Plan& plan = dispatcher_->plan();
   quotas_ = quota_function_ ? quota_function_(plan, stats_.global_counts)
                             : parallel::HomeOnlyQuotas(plan, stats_.global_counts);
   // This rank's routes of expert e, in token order, fill copy 0's quota, then copy 1's.
   const int me = comm_->rank();
-  const std::vector<std::vector<int32_t>>& copies = dispatcher_->expert_copies();
   for (int64_t e = 0; e < num_experts; ++e) {
     copy_cursor_[static_cast<size_t>(e)] = 0;
     copy_left_[static_cast<size_t>(e)] = quotas_.get(static_cast<int32_t>(e), 0, me);
