@@ -10,7 +10,11 @@
 // busy_max_over_mean (mean of max/mean per-rank expert compute time), migration_bytes
 // and replica_bytes (all ranks), plan_changes, planner_us (per step), and
 // recovered = (static_step_ms - step_ms) / (static_step_ms - uniform_step_ms).
+// cpu_* repeat the step times and recovered fraction from each rank's process CPU time
+// (slowest rank), which a shared machine's preemption disturbs less than wall time.
 // The skew is a router bias (model.moe.skew): it changes the model, as experiments do.
+#include <time.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -29,8 +33,18 @@ namespace {
 
 constexpr int64_t kSeqLen = 32;
 
+// CPU time of this process (all its threads), in ms. Open MPI polls while it waits, so
+// time spent waiting for a slower rank still counts; time the OS gives to other
+// processes does not.
+double ProcessCpuMs() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) * 1e-6;
+}
+
 struct MpiRunStats {
   double step_ms = 0.0;
+  double cpu_step_ms = 0.0;  // the same from each rank's CPU time (robust to preemption)
   double rank_imbalance = 0.0;
   double busy_max_over_mean = 0.0;
   int64_t migration_bytes = 0;
@@ -71,7 +85,7 @@ StatusOr<MpiRunStats> TrainAndMeasure(const BalancerBenchOptions& o,
   MPIMOE_ASSIGN_OR_RETURN(std::unique_ptr<train::Trainer> trainer,
                           train::Trainer::Create(config, &ctx, &world));
   MpiRunStats stats;
-  std::vector<double> step_ms;
+  std::vector<double> step_ms, cpu_step_ms;
   double imbalance_sum = 0.0, busy_sum = 0.0;
   int64_t measured = 0;
   const int ranks = world.size();
@@ -79,7 +93,9 @@ StatusOr<MpiRunStats> TrainAndMeasure(const BalancerBenchOptions& o,
   for (int64_t step = 0; step < o.steps; ++step) {
     MPIMOE_RETURN_IF_ERROR(parallel::Barrier(world));
     train::StepRecord record;
+    const double cpu_before = ProcessCpuMs();
     MPIMOE_RETURN_IF_ERROR(trainer->Step(&record));
+    double cpu_ms = ProcessCpuMs() - cpu_before;
     double rows = 0.0;
     for (moe::MoeLayer* layer : trainer->model().MoeLayers()) {
       rows += static_cast<double>(layer->stats().rows_computed);
@@ -93,6 +109,8 @@ StatusOr<MpiRunStats> TrainAndMeasure(const BalancerBenchOptions& o,
         record.placement.replica_refresh_bytes + record.placement.replica_grad_bytes};
     MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(
         world, std::span<double>(&step_time, 1), {parallel::ReduceOp::kMax}));
+    MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(
+        world, std::span<double>(&cpu_ms, 1), {parallel::ReduceOp::kMax}));
     MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(world, std::span<int64_t>(bytes)));
     stats.migration_bytes += bytes[0];
     stats.replica_bytes += bytes[1];
@@ -100,6 +118,7 @@ StatusOr<MpiRunStats> TrainAndMeasure(const BalancerBenchOptions& o,
     stats.planner_us += record.placement.planner_us;
     if (step < o.warmup) continue;
     step_ms.push_back(step_time);
+    cpu_step_ms.push_back(cpu_ms);
     double max_rows = 0.0, sum_rows = 0.0, max_busy = 0.0, sum_busy = 0.0;
     for (int r = 0; r < ranks; ++r) {
       max_rows = std::max(max_rows, per_rank[2 * static_cast<size_t>(r)]);
@@ -112,6 +131,7 @@ StatusOr<MpiRunStats> TrainAndMeasure(const BalancerBenchOptions& o,
     ++measured;
   }
   stats.step_ms = Median(step_ms);
+  stats.cpu_step_ms = Median(cpu_step_ms);
   stats.rank_imbalance = imbalance_sum / static_cast<double>(measured);
   stats.busy_max_over_mean = busy_sum / static_cast<double>(measured);
   stats.planner_us /= static_cast<double>(o.steps);
@@ -132,6 +152,9 @@ Status RunBalancerMpi(const BalancerBenchOptions& o, BenchContext& context) {
   }
   const double gap = fixed.step_ms - uniform.step_ms;
   const double recovered = gap > 0.0 ? (fixed.step_ms - policy.step_ms) / gap : 0.0;
+  const double cpu_gap = fixed.cpu_step_ms - uniform.cpu_step_ms;
+  const double cpu_recovered =
+      cpu_gap > 0.0 ? (fixed.cpu_step_ms - policy.cpu_step_ms) / cpu_gap : 0.0;
   if (!context.is_root()) return Status::Ok();
   JsonLine line;
   line.AddString("bench", "balancer")
@@ -151,6 +174,11 @@ Status RunBalancerMpi(const BalancerBenchOptions& o, BenchContext& context) {
       .AddDouble("uniform_step_ms", uniform.step_ms)
       .AddDouble("recovered", recovered)
       .AddDouble("step_over_uniform", policy.step_ms / uniform.step_ms)
+      .AddDouble("cpu_step_ms", policy.cpu_step_ms)
+      .AddDouble("static_cpu_step_ms", fixed.cpu_step_ms)
+      .AddDouble("uniform_cpu_step_ms", uniform.cpu_step_ms)
+      .AddDouble("cpu_recovered", cpu_recovered)
+      .AddDouble("cpu_step_over_uniform", policy.cpu_step_ms / uniform.cpu_step_ms)
       .AddDouble("rank_imbalance", policy.rank_imbalance)
       .AddDouble("static_rank_imbalance", fixed.rank_imbalance)
       .AddDouble("busy_max_over_mean", policy.busy_max_over_mean)
