@@ -243,41 +243,63 @@ Status MpiCommunicator::ExchangeBlocks(const void* send, const BlockTransfer* se
   // Blocks to and from oneself pair up in order and are copied; the rest go through
   // non-blocking point-to-point messages (chunked), which MPI keeps in order per pair
   // and tag, so the i-th block sent to a peer fills the i-th block it expects from us.
-  std::vector<MPI_Request>& requests = handle_->requests;
-  requests.clear();
-  const MPI_Datatype type = ToMpi(dtype);
-  int64_t self_recv = 0;
+  // Everything is checked before the first message is posted, so an error never leaves
+  // requests in flight (a failed post cancels the ones before it).
+  auto bad_block = [&](const char* kind, int64_t i, const BlockTransfer& b) {
+    return InvalidArgumentError("ExchangeBlocks on rank " + std::to_string(rank_) +
+                                ": bad " + kind + " block " + std::to_string(i) +
+                                " (peer " + std::to_string(b.peer) + ", " +
+                                std::to_string(b.count) + " elements)");
+  };
+  int64_t self_sends = 0, self_recvs = 0;
   for (int64_t i = 0; i < num_recvs; ++i) {
     const BlockTransfer& b = recvs[i];
-    if (b.peer < 0 || b.peer >= size_ || b.count < 0) {
-      return InvalidArgumentError("ExchangeBlocks on rank " + std::to_string(rank_) +
-                                  ": bad receive block " + std::to_string(i) + " (peer " +
-                                  std::to_string(b.peer) + ", " +
-                                  std::to_string(b.count) + " elements)");
+    if (b.peer < 0 || b.peer >= size_ || b.count < 0) return bad_block("receive", i, b);
+    self_recvs += b.peer == rank_ ? 1 : 0;
+  }
+  for (int64_t i = 0; i < num_sends; ++i) {
+    const BlockTransfer& b = sends[i];
+    if (b.peer < 0 || b.peer >= size_ || b.count < 0) return bad_block("send", i, b);
+    self_sends += b.peer == rank_ ? 1 : 0;
+  }
+  if (self_sends != self_recvs) {
+    return InvalidArgumentError("ExchangeBlocks on rank " + std::to_string(rank_) +
+                                ": blocks to itself do not pair up");
+  }
+  std::vector<MPI_Request>& requests = handle_->requests;
+  requests.clear();
+  auto abandon = [&requests](Status error) {
+    requests.pop_back();  // the request whose post failed was never started
+    for (MPI_Request& r : requests) {
+      MPI_Cancel(&r);
+      MPI_Request_free(&r);
     }
+    requests.clear();
+    return error;
+  };
+  const MPI_Datatype type = ToMpi(dtype);
+  for (int64_t i = 0; i < num_recvs; ++i) {
+    const BlockTransfer& b = recvs[i];
     if (b.peer == rank_) continue;
     for (int64_t done = 0; done < b.count; done += max_chunk_elements_) {
       const int n = static_cast<int>(std::min(max_chunk_elements_, b.count - done));
       requests.emplace_back();
-      MPIMOE_RETURN_IF_ERROR(
-          Check(MPI_Irecv(At(recv, b.offset + done, dtype), n, type, b.peer, kBlockTag,
-                          handle_->comm, &requests.back()),
-                "MPI_Irecv (ExchangeBlocks)"));
+      Status posted = Check(MPI_Irecv(At(recv, b.offset + done, dtype), n, type, b.peer,
+                                      kBlockTag, handle_->comm, &requests.back()),
+                            "MPI_Irecv (ExchangeBlocks)");
+      if (!posted.ok()) return abandon(std::move(posted));
     }
   }
+  int64_t self_recv = 0;
   for (int64_t i = 0; i < num_sends; ++i) {
     const BlockTransfer& b = sends[i];
-    if (b.peer < 0 || b.peer >= size_ || b.count < 0) {
-      return InvalidArgumentError("ExchangeBlocks on rank " + std::to_string(rank_) +
-                                  ": bad send block " + std::to_string(i) + " (peer " +
-                                  std::to_string(b.peer) + ", " +
-                                  std::to_string(b.count) + " elements)");
-    }
     if (b.peer == rank_) {
-      while (self_recv < num_recvs && recvs[self_recv].peer != rank_) ++self_recv;
-      if (self_recv == num_recvs || recvs[self_recv].count != b.count) {
-        return InvalidArgumentError("ExchangeBlocks on rank " + std::to_string(rank_) +
-                                    ": blocks to itself do not pair up");
+      while (recvs[self_recv].peer != rank_) ++self_recv;
+      if (recvs[self_recv].count != b.count) {
+        requests.emplace_back();
+        return abandon(InvalidArgumentError("ExchangeBlocks on rank " +
+                                            std::to_string(rank_) +
+                                            ": blocks to itself do not pair up"));
       }
       if (b.count > 0) {
         std::memmove(At(recv, recvs[self_recv].offset, dtype), At(send, b.offset, dtype),
@@ -289,10 +311,10 @@ Status MpiCommunicator::ExchangeBlocks(const void* send, const BlockTransfer* se
     for (int64_t done = 0; done < b.count; done += max_chunk_elements_) {
       const int n = static_cast<int>(std::min(max_chunk_elements_, b.count - done));
       requests.emplace_back();
-      MPIMOE_RETURN_IF_ERROR(
-          Check(MPI_Isend(At(send, b.offset + done, dtype), n, type, b.peer, kBlockTag,
-                          handle_->comm, &requests.back()),
-                "MPI_Isend (ExchangeBlocks)"));
+      Status posted = Check(MPI_Isend(At(send, b.offset + done, dtype), n, type, b.peer,
+                                      kBlockTag, handle_->comm, &requests.back()),
+                            "MPI_Isend (ExchangeBlocks)");
+      if (!posted.ok()) return abandon(std::move(posted));
     }
   }
   return Check(MPI_Waitall(static_cast<int>(requests.size()), requests.data(),
