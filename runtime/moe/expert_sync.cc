@@ -30,6 +30,15 @@ std::vector<std::vector<int32_t>> ReplicaRanks(const parallel::Plan& plan) {
   return ranks;
 }
 
+bool HasReplicas(const parallel::Plan& plan) {
+  for (int32_t r = 0; r < plan.world_size; ++r) {
+    for (int32_t s = 0; s < plan.num_slots(r); ++s) {
+      if (!plan.IsHome(r, s)) return true;
+    }
+  }
+  return false;
+}
+
 enum class Field { kValue, kGrad };
 
 void Pack(Experts& experts, int64_t slot, Field field, float* out) {
@@ -55,6 +64,8 @@ Status ExpertSync::Exchange() {
 }
 
 Status ExpertSync::ReduceReplicaGradients(const parallel::Plan& plan, Experts& experts) {
+  last_bytes_sent_ = 0;
+  if (!HasReplicas(plan)) return Status::Ok();  // the same answer on every rank
   const int me = comm_->rank();
   const int64_t numel = experts.expert_numel();
   const std::vector<int32_t> my_slot = SlotOfExpert(plan, me);
@@ -105,6 +116,8 @@ Status ExpertSync::ReduceReplicaGradients(const parallel::Plan& plan, Experts& e
 }
 
 Status ExpertSync::RefreshReplicas(const parallel::Plan& plan, Experts& experts) {
+  last_bytes_sent_ = 0;
+  if (!HasReplicas(plan)) return Status::Ok();  // the same answer on every rank
   const int me = comm_->rank();
   const int64_t numel = experts.expert_numel();
   const std::vector<int32_t> my_slot = SlotOfExpert(plan, me);
@@ -202,10 +215,11 @@ Status ExpertSync::Migrate(const parallel::Plan& from, Experts& current,
                       static_cast<size_t>(p->value.size_bytes()));
           dst += p->value.numel();
         }
-        if (b.count == home_block) {
+        if (to.homes[static_cast<size_t>(e)].rank == r &&
+            to.homes[static_cast<size_t>(e)].slot == s) {  // the new home: + AdamW state
           for (Parameter* p : params) {
             const int64_t n = p->value.numel();
-            if (p->moment1.numel() == n) {
+            if (p->moment1.shape() == p->value.shape()) {
               std::memcpy(dst, p->moment1.data<float>(),
                           static_cast<size_t>(n) * sizeof(float));
               std::memcpy(dst + numel, p->moment2.data<float>(),
@@ -237,7 +251,7 @@ Status ExpertSync::Migrate(const parallel::Plan& from, Experts& current,
                   static_cast<size_t>(p->value.size_bytes()));
       src += p->value.numel();
     }
-    if (b.count == home_block) {
+    if (to.IsHome(me, slot)) {
       int64_t steps = 0;
       std::memcpy(&steps, src + 2 * numel, sizeof(steps));
       for (Parameter* p : params) {
