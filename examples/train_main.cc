@@ -2,12 +2,22 @@
 // mpirun job.
 //
 //   mpirun -np P mpimoe-train CONFIG [--set path=value]... [--out DIR]
+//                                    [--resume DIR|latest]
 //
-// Exit codes: 0 done; 2 bad input (flags, config parse or validation error, data file,
-// world size) — reported by rank 0, nothing written, every rank exits 2; 1 a failure
-// while training — the whole job is aborted so that no rank waits for a failed one.
+// SIGTERM or SIGINT on any rank (a scheduler pre-empting the job, Ctrl-C): every rank
+// finishes its current step, a checkpoint is saved, and the job exits 0; resume it with
+// --resume latest.
+//
+// Exit codes: 0 done (or stopped by a signal, with a checkpoint); 2 bad input (flags,
+// config parse or validation error, data file, world size, a checkpoint that cannot be
+// resumed) — reported by rank 0, every rank exits 2; 3 a non-finite loss or gradient
+// stopped training (run.on_nonfinite), after saving the last good step; 1 any other
+// failure while training — the whole job is aborted so that no rank waits for a failed
+// one.
+#include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -16,23 +26,43 @@
 #include "parallel/mpi_communicator.h"
 #include "parallel/mpi_environment.h"
 #include "runtime/core/omp.h"
+#include "runtime/train/checkpoint.h"
 #include "runtime/train/config_loader.h"
 #include "runtime/train/data.h"
 #include "runtime/train/training_job.h"
 
 namespace {
 
+// Set by SIGTERM/SIGINT; read by the training loop at the end of each step.
+volatile std::sig_atomic_t g_stop_requested = 0;
+
+extern "C" void OnStopSignal(int) { g_stop_requested = 1; }
+
+void InstallStopHandlers() {
+  struct sigaction action {};
+  action.sa_handler = OnStopSignal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
+}
+
 constexpr char kUsage[] =
     "usage: mpirun -np P mpimoe-train CONFIG [--set path=value]... [--out DIR]\n"
     "  CONFIG             a training config (.textproto, schema configs/mpimoe.proto)\n"
     "  --set path=value   override one field, e.g. --set model.moe.num_experts=16\n"
     "                     (repeatable; lists: --set model.dense_layers=0,2)\n"
-    "  --out DIR          output directory (default runs/<name>-<timestamp>)\n";
+    "  --out DIR          output directory (default runs/<name>-<timestamp>; when\n"
+    "                     resuming, the run directory of the checkpoint)\n"
+    "  --resume DIR       continue from checkpoint DIR (OUT/checkpoints/step-N), or\n"
+    "  --resume latest    from the newest checkpoint in --out DIR (or run.out_dir)\n"
+    "SIGTERM/SIGINT: finish the step, save a checkpoint, exit 0.\n";
 
 struct Args {
   std::string config_path;
   std::vector<std::string> overrides;
   std::string out_dir;
+  std::string resume;
   bool help = false;
 };
 
@@ -41,13 +71,17 @@ mpimoe::Status ParseArgs(int argc, char** argv, Args* args) {
     const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
       args->help = true;
-    } else if (arg == "--set" || arg == "--out") {
+    } else if (arg == "--set" || arg == "--out" || arg == "--resume") {
       if (i + 1 >= argc) return mpimoe::InvalidArgumentError(arg + " needs a value");
-      (arg == "--set" ? args->overrides.emplace_back() : args->out_dir) = argv[++i];
+      (arg == "--set"   ? args->overrides.emplace_back()
+       : arg == "--out" ? args->out_dir
+                        : args->resume) = argv[++i];
     } else if (arg.rfind("--set=", 0) == 0) {
       args->overrides.push_back(arg.substr(6));
     } else if (arg.rfind("--out=", 0) == 0) {
       args->out_dir = arg.substr(6);
+    } else if (arg.rfind("--resume=", 0) == 0) {
+      args->resume = arg.substr(9);
     } else if (arg.rfind("--", 0) == 0) {
       return mpimoe::InvalidArgumentError("unknown flag " + arg);
     } else if (args->config_path.empty()) {
@@ -60,6 +94,53 @@ mpimoe::Status ParseArgs(int argc, char** argv, Args* args) {
   if (!args->help && args->config_path.empty()) {
     return mpimoe::InvalidArgumentError("missing CONFIG");
   }
+  return mpimoe::Status::Ok();
+}
+
+// The output directory and the checkpoint to resume from, decided by rank 0 (a
+// timestamped default must be the same on every rank) and broadcast.
+mpimoe::Status ResolveDirs(const Args& args, const mpimoe::train::TrainConfig& config,
+                           mpimoe::parallel::Communicator& comm, std::string* out_dir,
+                           std::string* resume_dir) {
+  namespace fs = std::filesystem;
+  mpimoe::Status status;
+  std::string joined;
+  if (comm.rank() == 0) {
+    *out_dir = args.out_dir.empty() ? config.run.out_dir : args.out_dir;
+    if (args.resume == "latest") {
+      if (out_dir->empty()) {
+        status = mpimoe::InvalidArgumentError(
+            "--resume latest needs the run directory: give --out DIR (or set "
+            "run.out_dir)");
+      } else {
+        auto latest = mpimoe::train::FindLatestCheckpoint(*out_dir);
+        if (latest.ok()) {
+          *resume_dir = *latest;
+        } else {
+          status = latest.status().WithContext("--resume latest");
+        }
+      }
+    } else if (!args.resume.empty()) {
+      *resume_dir = args.resume;
+      // OUT/checkpoints/step-N -> OUT
+      if (out_dir->empty()) {
+        *out_dir = fs::path(args.resume).lexically_normal().parent_path().parent_path();
+        if (out_dir->empty()) *out_dir = ".";
+      }
+    }
+    if (out_dir->empty()) *out_dir = mpimoe::train::DefaultOutputDir(config);
+    joined = *out_dir + '\n' + *resume_dir;
+  }
+  status = mpimoe::parallel::AgreeOnStatus(comm, status);
+  if (!status.ok()) return status;
+  int64_t size = static_cast<int64_t>(joined.size());
+  MPIMOE_RETURN_IF_ERROR(mpimoe::parallel::Bcast(comm, std::span<int64_t>(&size, 1)));
+  joined.resize(static_cast<size_t>(size));
+  MPIMOE_RETURN_IF_ERROR(
+      mpimoe::parallel::Bcast(comm, std::span<char>(joined.data(), joined.size())));
+  const size_t newline = joined.find('\n');
+  *out_dir = joined.substr(0, newline);
+  *resume_dir = joined.substr(newline + 1);
   return mpimoe::Status::Ok();
 }
 
@@ -96,6 +177,11 @@ int main(int argc, char** argv) {
   }
   if (status.ok()) status = train::ValidateForWorldSize(config, world->size());
   if (status.ok()) status = train::MakeDataset(config).status();
+  status = parallel::AgreeOnStatus(*world, status);
+  train::JobOptions options;
+  if (status.ok()) {
+    status = ResolveDirs(args, config, *world, &options.out_dir, &options.resume_from);
+  }
   const mpimoe::Status agreed = parallel::AgreeOnStatus(*world, status);
   if (!agreed.ok()) {
     if (root) {
@@ -109,10 +195,26 @@ int main(int argc, char** argv) {
 
   if (config.parallel.threads_per_rank > 0)
     mpimoe::SetNumThreads(config.parallel.threads_per_rank);
-  train::JobOptions options;
-  options.out_dir = args.out_dir.empty() ? train::DefaultOutputDir(config) : args.out_dir;
+  InstallStopHandlers();
+  options.stop_requested = &g_stop_requested;
   mpimoe::ops::OpsContext ctx;
   auto summary = train::RunTrainingJob(config, options, &ctx, &*world);
-  if (!summary.ok()) (*env)->Abort(1, "mpimoe-train: " + summary.status().ToString());
+  if (!summary.ok()) {
+    const mpimoe::Status& error = summary.status();
+    // Every rank returns these together, so no rank is left waiting: exit cleanly.
+    //   kAborted: a non-finite step stopped training (the last good step is saved);
+    //   a checkpoint that cannot be resumed is bad input.
+    if (error.code() == mpimoe::StatusCode::kAborted) {
+      if (root) std::fprintf(stderr, "mpimoe-train: %s\n", error.message().c_str());
+      return 3;
+    }
+    if (error.message().rfind(train::kResumeErrorContext, 0) == 0 &&
+        (error.code() == mpimoe::StatusCode::kInvalidArgument ||
+         error.code() == mpimoe::StatusCode::kNotFound)) {
+      if (root) std::fprintf(stderr, "mpimoe-train: %s\n", error.message().c_str());
+      return 2;
+    }
+    (*env)->Abort(1, "mpimoe-train: " + error.ToString());
+  }
   return 0;
 }

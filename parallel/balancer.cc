@@ -94,6 +94,62 @@ std::vector<int64_t> Balancer::ForecastLoads() const {
   return forecast_.empty() ? std::vector<int64_t>() : forecast_.Loads();
 }
 
+BalancerState Balancer::State() const {
+  BalancerState state;
+  state.plan = plan_;
+  state.forecast = forecast_.fixed_point();
+  state.forecast_steps = forecast_.steps();
+  state.active = active_;
+  state.checked = checked_;
+  state.observations = observations_;
+  state.last_check_step = last_check_step_;
+  state.recent.assign(recent_.begin(), recent_.end());
+  state.cost = options_.cost;
+  return state;
+}
+
+Status Balancer::Restore(const BalancerState& state) {
+  const Plan& p = state.plan;
+  if (p.num_experts != plan_.num_experts || p.world_size != plan_.world_size) {
+    return InvalidArgumentError("balancer state is for " + std::to_string(p.num_experts) +
+                                " experts on " + std::to_string(p.world_size) +
+                                " ranks, this balancer has " +
+                                std::to_string(plan_.num_experts) + " experts on " +
+                                std::to_string(plan_.world_size) + " ranks");
+  }
+  MPIMOE_RETURN_IF_ERROR(p.Validate().WithContext("balancer state plan"));
+  for (const CopyLayout& layout : state.recent) {
+    if (layout.num_experts() != p.num_experts ||
+        layout.replicas.size() != layout.home.size()) {
+      return InvalidArgumentError("balancer state: a recent layout has the wrong size");
+    }
+    for (size_t e = 0; e < layout.home.size(); ++e) {
+      if (layout.home[e] < 0 || layout.home[e] >= p.world_size) {
+        return InvalidArgumentError("balancer state: a recent layout has a bad rank");
+      }
+      for (int32_t r : layout.replicas[e]) {
+        if (r < 0 || r >= p.world_size) {
+          return InvalidArgumentError("balancer state: a recent layout has a bad rank");
+        }
+      }
+    }
+  }
+  if (static_cast<int>(state.recent.size()) > kRecentPlans) {
+    return InvalidArgumentError("balancer state: more than " +
+                                std::to_string(kRecentPlans) + " recent layouts");
+  }
+  MPIMOE_RETURN_IF_ERROR(forecast_.Restore(state.forecast, state.forecast_steps));
+  plan_ = p;
+  layout_ = LayoutOf(plan_);
+  active_ = state.active;
+  checked_ = state.checked;
+  observations_ = state.observations;
+  last_check_step_ = state.last_check_step;
+  recent_.assign(state.recent.begin(), state.recent.end());
+  options_.cost = state.cost;
+  return Status::Ok();
+}
+
 QuotaTable Balancer::Quotas(const std::vector<int64_t>& counts) const {
   return SplitQuotas(plan_, counts, options_.cost);
 }

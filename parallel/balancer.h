@@ -82,6 +82,21 @@ struct PlanDecision {
   double forecast_imbalance_before = 1.0, forecast_imbalance_after = 1.0;
 };
 
+// Everything a Balancer's future decisions depend on besides its options, for
+// checkpoints: a Balancer with the same options restored from State() decides exactly as
+// the original would have.
+struct BalancerState {
+  Plan plan;
+  std::vector<int64_t> forecast;  // LoadForecast fixed point: [num_experts]
+  int64_t forecast_steps = 0;
+  bool active = false;
+  bool checked = false;
+  int64_t observations = 0;
+  int64_t last_check_step = 0;
+  std::vector<CopyLayout> recent;  // newest first
+  CostModel cost;
+};
+
 class Balancer {
  public:
   static constexpr int kRecentPlans = 8;
@@ -108,6 +123,10 @@ class Balancer {
   double planner_us() const { return planner_us_; }
   // The forecast per expert in routes per step (empty before the first Observe).
   std::vector<int64_t> ForecastLoads() const;
+  // The decision state, and its restoration (InvalidArgument when `state` does not fit
+  // this balancer: expert count, world size, an invalid plan or layout).
+  BalancerState State() const;
+  Status Restore(const BalancerState& state);
 
  private:
   struct Candidate {

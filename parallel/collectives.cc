@@ -3,14 +3,23 @@
 namespace mpimoe::parallel {
 
 Status AgreeOnStatus(Communicator& comm, const Status& local) {
-  int32_t failed_ranks = local.ok() ? 0 : 1;
-  Status reduce = AllreduceInPlace(comm, std::span<int32_t>(&failed_ranks, 1));
-  if (!reduce.ok()) return reduce;
+  // The lowest failing rank speaks for all: its code and message go to every rank.
+  int32_t first = local.ok() ? comm.size() : comm.rank();
+  MPIMOE_RETURN_IF_ERROR(
+      AllreduceInPlace(comm, std::span<int32_t>(&first, 1), {ReduceOp::kMin}));
+  if (first == comm.size()) return Status::Ok();
+  std::string message = comm.rank() == first ? local.message() : std::string();
+  int64_t header[2] = {static_cast<int64_t>(local.code()),
+                       static_cast<int64_t>(message.size())};
+  MPIMOE_RETURN_IF_ERROR(Bcast(comm, std::span<int64_t>(header, 2), {first}));
+  message.resize(static_cast<size_t>(header[1]));
+  MPIMOE_RETURN_IF_ERROR(
+      Bcast(comm, std::span<char>(message.data(), message.size()), {first}));
+  if (comm.rank() == first) return local;
+  // A rank that failed itself keeps its own error; the others report rank `first`'s.
   if (!local.ok()) return local;
-  if (failed_ranks > 0) {
-    return InternalError(std::to_string(failed_ranks) + " other rank(s) failed");
-  }
-  return Status::Ok();
+  return Status(static_cast<StatusCode>(header[0]),
+                "rank " + std::to_string(first) + ": " + message);
 }
 
 }  // namespace mpimoe::parallel

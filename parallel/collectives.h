@@ -154,8 +154,10 @@ Status Recv(Communicator& comm, std::span<T> data, const PointToPointOptions& o)
 }
 
 // Every rank learns whether every rank is OK: returns the local status if it failed,
-// otherwise an error if any other rank failed. Use it before a collective that a failed
-// rank would skip, so that one failure cannot leave the others waiting.
+// otherwise the error of the lowest failing rank r, same code, message prefixed by
+// "rank r: " — so that rank 0 can report what went wrong elsewhere. Use it before a
+// collective that a failed rank would skip, so that one failure cannot leave the others
+// waiting.
 Status AgreeOnStatus(Communicator& comm, const Status& local);
 
 }  // namespace mpimoe::parallel

@@ -50,4 +50,19 @@ std::vector<int64_t> LoadForecast::Loads() const {
   return loads;
 }
 
+Status LoadForecast::Restore(const std::vector<int64_t>& fixed_point, int64_t steps) {
+  if (fixed_point.size() != state_.size()) {
+    return InvalidArgumentError("load forecast has " +
+                                std::to_string(fixed_point.size()) +
+                                " experts, expected " + std::to_string(state_.size()));
+  }
+  if (steps < 0) return InvalidArgumentError("load forecast steps must be >= 0");
+  for (int64_t v : fixed_point) {
+    if (v < 0) return InvalidArgumentError("load forecast values must be >= 0");
+  }
+  state_ = fixed_point;
+  steps_ = steps;
+  return Status::Ok();
+}
+
 }  // namespace mpimoe::parallel

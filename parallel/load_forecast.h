@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "runtime/core/status.h"
+
 namespace mpimoe::parallel {
 
 // Per-expert totals of all-gathered counts: counts[s * E + e] -> totals[e].
@@ -36,6 +38,9 @@ class LoadForecast {
   std::vector<int64_t> Loads() const;
   // The raw Q16 state: [num_experts].
   const std::vector<int64_t>& fixed_point() const { return state_; }
+  // Restores a state saved from fixed_point() and steps() (e.g. from a checkpoint).
+  // InvalidArgument if the size is not num_experts or a value is negative.
+  Status Restore(const std::vector<int64_t>& fixed_point, int64_t steps);
 
  private:
   int32_t shift_;

@@ -40,4 +40,15 @@ Status WriteFileAtomically(const std::string& path, std::string_view contents) {
   return Status::Ok();
 }
 
+Status SyncDirectory(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return IoError("cannot open directory " + dir + ": " + std::strerror(errno));
+  const int rc = ::fsync(fd);
+  const std::string why = rc != 0 ? std::strerror(errno) : "";
+  ::close(fd);
+  if (rc != 0) return IoError("cannot flush directory " + dir + ": " + why);
+  return Status::Ok();
+}
+
 }  // namespace mpimoe

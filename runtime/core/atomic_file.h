@@ -1,6 +1,7 @@
 // Writing result files so that nobody ever sees half of one: WriteFileAtomically writes
 // to "<path>.tmp.<pid>", flushes it to disk (fsync) and renames it over `path`. A crash
-// leaves either the old file or the new one, never a partial file.
+// leaves either the old file or the new one, never a partial file. (Durability of the
+// rename itself needs SyncDirectory on the parent.)
 //
 // Thread-safety: distinct paths may be written concurrently.
 #pragma once
@@ -13,5 +14,9 @@
 namespace mpimoe {
 
 Status WriteFileAtomically(const std::string& path, std::string_view contents);
+
+// Flushes a directory's entries (new names, renames) to disk: the step that makes a
+// rename durable. IoError naming the directory on failure.
+Status SyncDirectory(const std::string& dir);
 
 }  // namespace mpimoe

@@ -28,6 +28,8 @@ enum class StatusCode {
   kIoError,          // reading or writing failed
   kInternal,         // a library (oneDNN, MPI) reported a failure
   kUnimplemented,    // a valid request that this build does not support
+  kAborted,          // training stopped on its own numbers (e.g. a non-finite loss);
+                     // every rank of the job reports it at the same step
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -64,6 +66,7 @@ Status NotFoundError(std::string message);
 Status IoError(std::string message);
 Status InternalError(std::string message);
 Status UnimplementedError(std::string message);
+Status AbortedError(std::string message);
 
 // A value of type T or a non-OK Status explaining why there is none.
 template <typename T>

@@ -66,6 +66,9 @@ struct OptimizerSection {
   float grad_clip = 1.0f;
 };
 
+// What a step with a non-finite loss or gradient norm does (config run.on_nonfinite).
+enum class NonFiniteAction { kStop, kSkipStep };
+
 struct RunSection {
   std::string name;  // after loading: never empty
   int32_t steps = 200;
@@ -74,6 +77,10 @@ struct RunSection {
   int32_t eval_every = 50;
   std::string out_dir;  // empty = runs/<name>-<timestamp>
   int32_t warmup_steps_for_timing = 3;
+  int32_t checkpoint_every = 0;  // 0 = only at the end
+  int32_t keep_checkpoints = 3;  // 0 = all
+  NonFiniteAction on_nonfinite = NonFiniteAction::kStop;
+  int32_t max_skipped_steps = 10;
 };
 
 struct ParallelSection {

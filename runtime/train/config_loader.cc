@@ -30,6 +30,7 @@
 
 #include "mpimoe.pb.h"
 #include "runtime/train/data.h"
+#include "runtime/train/text_proto.h"
 
 namespace mpimoe::train {
 namespace {
@@ -83,51 +84,9 @@ std::string Quote(std::string_view s) {
 // ---------------------------------------------------------------------------------
 // Parsing.
 
-// Records parse errors as "<file>:<line>:<column>: <message>" (1-based positions).
-class ParseErrorCollector : public pb::io::ErrorCollector {
- public:
-  explicit ParseErrorCollector(std::string source) : source_(std::move(source)) {}
-
-  void AddError(int line, pb::io::ColumnNumber column,
-                const std::string& message) override {
-    std::string error = source_;
-    if (line >= 0) {
-      error += ":" + std::to_string(line + 1) + ":" + std::to_string(column + 1);
-    }
-    error += ": " + message;
-    errors_.push_back(std::move(error));
-  }
-
-  // Warnings (none are expected from this schema) do not fail a load.
-  void AddWarning(int, pb::io::ColumnNumber, const std::string&) override {}
-
-  // All errors, one a line; a generic message when the parser failed silently.
-  std::string Message() const {
-    if (errors_.empty()) return source_ + ": could not parse the config";
-    std::string out;
-    for (const std::string& error : errors_) {
-      if (!out.empty()) out += "\n";
-      out += error;
-    }
-    return out;
-  }
-
- private:
-  std::string source_;
-  std::vector<std::string> errors_;
-};
-
 Status ParseText(const std::string& text, const std::string& source_name,
                  pbc::TrainConfig* proto) {
-  ParseErrorCollector collector(source_name);
-  pb::TextFormat::Parser parser;
-  parser.RecordErrorsTo(&collector);
-  parser.AllowUnknownField(false);
-  parser.AllowUnknownExtension(false);
-  if (!parser.ParseFromString(text, proto)) {
-    return InvalidArgumentError(collector.Message());
-  }
-  return Status::Ok();
+  return ParseTextProto(text, source_name, proto);
 }
 
 // ---------------------------------------------------------------------------------
@@ -473,6 +432,12 @@ TrainConfig FromProto(const pbc::TrainConfig& p) {
   c.run.eval_every = r.eval_every();
   c.run.out_dir = r.out_dir();
   c.run.warmup_steps_for_timing = r.warmup_steps_for_timing();
+  c.run.checkpoint_every = r.checkpoint_every();
+  c.run.keep_checkpoints = r.keep_checkpoints();
+  c.run.on_nonfinite = r.on_nonfinite() == pbc::NONFINITE_SKIP_STEP
+                           ? NonFiniteAction::kSkipStep
+                           : NonFiniteAction::kStop;
+  c.run.max_skipped_steps = r.max_skipped_steps();
 
   const pbc::ParallelConfig& par = p.parallel();
   c.parallel.world_size = par.world_size();
@@ -547,6 +512,12 @@ pbc::TrainConfig ToProto(const TrainConfig& c) {
   r->set_eval_every(c.run.eval_every);
   r->set_out_dir(c.run.out_dir);
   r->set_warmup_steps_for_timing(c.run.warmup_steps_for_timing);
+  r->set_checkpoint_every(c.run.checkpoint_every);
+  r->set_keep_checkpoints(c.run.keep_checkpoints);
+  r->set_on_nonfinite(c.run.on_nonfinite == NonFiniteAction::kSkipStep
+                          ? pbc::NONFINITE_SKIP_STEP
+                          : pbc::NONFINITE_STOP);
+  r->set_max_skipped_steps(c.run.max_skipped_steps);
 
   pbc::ParallelConfig* par = p.mutable_parallel();
   par->set_world_size(c.parallel.world_size);
@@ -738,6 +709,9 @@ void Validate(const TrainConfig& c, Checker& check) {
   check.Positive("run.log_every", r.log_every);
   check.NonNegative("run.eval_every", r.eval_every);
   check.NonNegative("run.warmup_steps_for_timing", r.warmup_steps_for_timing);
+  check.NonNegative("run.checkpoint_every", r.checkpoint_every);
+  check.NonNegative("run.keep_checkpoints", r.keep_checkpoints);
+  check.Positive("run.max_skipped_steps", r.max_skipped_steps);
 
   const ParallelSection& p = c.parallel;
   check.NonNegative("parallel.world_size", p.world_size);
@@ -845,6 +819,34 @@ Status ValidateForWorldSize(const TrainConfig& config, int world_size) {
     return InvalidArgumentError(
         "data.global_batch_size: " + std::to_string(config.data.global_batch_size) +
         " is not divisible by the world size " + std::to_string(world_size));
+  }
+  return Status::Ok();
+}
+
+Status CheckResumeCompatible(const std::string& saved_config_text,
+                             const std::string& source_name, const TrainConfig& current) {
+  pbc::TrainConfig saved;
+  MPIMOE_RETURN_IF_ERROR(ParseText(saved_config_text, source_name, &saved));
+  const pbc::TrainConfig now = ToProto(current);
+  const std::string model_diff = DescribeDifferences(saved.model(), now.model());
+  if (!model_diff.empty()) {
+    return InvalidArgumentError(
+        source_name +
+        ": the checkpoint's model differs from the config's (model "
+        "fields must match to resume; the world size may differ):\n" +
+        model_diff);
+  }
+  const std::string seed_diff = saved.run().seed() == now.run().seed()
+                                    ? ""
+                                    : "run.seed: " + std::to_string(saved.run().seed()) +
+                                          " -> " + std::to_string(now.run().seed());
+  const std::string data_diff = DescribeDifferences(saved.data(), now.data());
+  if (!seed_diff.empty() || !data_diff.empty()) {
+    return InvalidArgumentError(
+        source_name +
+        ": the checkpoint's data or seed differ from the config's (a "
+        "resumed run must see the same batches):\n" +
+        seed_diff + (seed_diff.empty() || data_diff.empty() ? "" : "\n") + data_diff);
   }
   return Status::Ok();
 }

@@ -53,4 +53,11 @@ std::string EffectiveConfigText(const TrainConfig& config);
 // the field and the world size.
 Status ValidateForWorldSize(const TrainConfig& config, int world_size);
 
+// Whether a run of `current` may resume from a checkpoint saved with the effective
+// config `saved_config_text` (from `source_name`): the model (every field of `model`),
+// the data section and run.seed must be equal; everything else (steps, optimizer,
+// balancer, world size, ...) may change. InvalidArgument listing the differences.
+Status CheckResumeCompatible(const std::string& saved_config_text,
+                             const std::string& source_name, const TrainConfig& current);
+
 }  // namespace mpimoe::train

@@ -112,4 +112,13 @@ void ExpertPlacement::ObserveExpertCost(double expert_ms_sum, int64_t expert_row
   for (auto& balancer : balancers_) balancer->SetCostModel(cost_);
 }
 
+Status ExpertPlacement::RestoreBalancer(int layer, const parallel::BalancerState& state) {
+  if (layer < 0 || layer >= num_layers()) {
+    return InvalidArgumentError("no balancer for MoE layer " + std::to_string(layer));
+  }
+  MPIMOE_RETURN_IF_ERROR(balancers_[static_cast<size_t>(layer)]->Restore(state));
+  cost_ = state.cost;
+  return Status::Ok();
+}
+
 }  // namespace mpimoe::train

@@ -49,6 +49,9 @@ class ExpertPlacement {
   const parallel::Balancer& balancer(int layer) const {
     return *balancers_[static_cast<size_t>(layer)];
   }
+  int num_layers() const { return static_cast<int>(balancers_.size()); }
+  // Restores layer `layer`'s balancer (and the shared cost model) from a checkpoint.
+  Status RestoreBalancer(int layer, const parallel::BalancerState& state);
   const parallel::CostModel& cost() const { return cost_; }
 
  private:

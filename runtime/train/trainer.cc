@@ -73,11 +73,11 @@ Status Trainer::Step(StepRecord* record) {
   MPIMOE_RETURN_IF_ERROR(
       model_->ForwardBackward(batch_, /*backward=*/true, &record->losses, &record->phases)
           .WithContext("step " + std::to_string(step)));
+  // The loss is global (all-reduced in the model): every rank takes the same branch.
   if (!std::isfinite(record->losses.total())) {
-    return InvalidArgumentError("step " + std::to_string(step) +
-                                ": the loss is not finite (" +
-                                std::to_string(record->losses.total()) +
-                                "); lower optimizer.lr or check the data");
+    const Status verdict = NonFinite(step, "loss", record->losses.total(), record);
+    record->step_ms = total.ElapsedMs();
+    return verdict;
   }
 
   Stopwatch watch;
@@ -100,7 +100,15 @@ Status Trainer::Step(StepRecord* record) {
       parallel::AllreduceInPlace(*comm_, std::span<double>(&expert_sq, 1))
           .WithContext("grad norm"));
   record->grad_norm = std::sqrt(SumOfSquares(replicated_) + expert_sq);
+  // Global as well (replicated gradients are all-reduced, expert_sq summed).
+  if (!std::isfinite(record->grad_norm)) {
+    const Status verdict = NonFinite(step, "gradient norm", record->grad_norm, record);
+    record->step_ms = total.ElapsedMs();
+    return verdict;
+  }
+  skipped_in_a_row_ = 0;
   record->lr = optimizer_->LearningRate(step);
+  last_lr_ = record->lr;
   optimizer_->Step(step, optimizer_->ClipScale(record->grad_norm), trained_);
   // Replicas take their homes' new weights; then the placement may change (right after
   // the optimizer step, so the moved optimizer state is final for this step).
@@ -145,6 +153,35 @@ Status Trainer::Step(StepRecord* record) {
   record->step_ms = total.ElapsedMs();
   ++next_step_;
   return Status::Ok();
+}
+
+Status Trainer::NonFinite(int64_t step, const char* what, double value,
+                          StepRecord* record) {
+  const std::string text = "step " + std::to_string(step) + ": the " + what +
+                           " is not finite (" + std::to_string(value) + ")";
+  if (config_.run.on_nonfinite == NonFiniteAction::kSkipStep &&
+      skipped_in_a_row_ < config_.run.max_skipped_steps) {
+    record->skipped = true;
+    ++skipped_steps_;
+    ++skipped_in_a_row_;
+    ++next_step_;
+    return Status::Ok();
+  }
+  if (config_.run.on_nonfinite == NonFiniteAction::kSkipStep) {
+    return AbortedError(text + " after " + std::to_string(skipped_in_a_row_) +
+                        " skipped steps in a row (run.max_skipped_steps); lower "
+                        "optimizer.lr or check the data");
+  }
+  return AbortedError(text +
+                      "; lower optimizer.lr or check the data, or set "
+                      "run.on_nonfinite: NONFINITE_SKIP_STEP");
+}
+
+void Trainer::RestoreProgress(int64_t next_step, int64_t skipped_steps, float last_lr) {
+  next_step_ = next_step;
+  skipped_steps_ = skipped_steps;
+  skipped_in_a_row_ = 0;
+  last_lr_ = last_lr;
 }
 
 StatusOr<double> Trainer::Evaluate() {

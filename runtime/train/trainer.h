@@ -32,6 +32,8 @@
 
 namespace mpimoe::train {
 
+class ExpertPlacement;
+
 // Decides the placement of MoE layer `layer` for the steps after `step`, from the
 // layer's current plan and the step's all-gathered kept-route counts [P * E]. Called on
 // every rank after every optimizer step, it must return the same plan everywhere;
@@ -53,6 +55,9 @@ struct PlacementRecord {
 
 struct StepRecord {
   int64_t step = 0;
+  // The loss or the gradient norm was not finite and run.on_nonfinite skipped the
+  // update: weights, optimizer state and placement are as before the step.
+  bool skipped = false;
   StepLosses losses;
   float lr = 0.0f;
   double grad_norm = 0.0;  // before clipping
@@ -68,7 +73,10 @@ class Trainer {
                                                    parallel::Communicator* comm);
   ~Trainer();
 
-  // Runs step next_step() and advances. Fails (InvalidArgument) on a non-finite loss.
+  // Runs step next_step() and advances. A non-finite loss or gradient norm (the same
+  // verdict on every rank: both are global) either skips the update (run.on_nonfinite =
+  // skip_step; record->skipped) or fails with kAborted, leaving weights, optimizer state
+  // and placement as after the last good step and next_step() unchanged.
   Status Step(StepRecord* record);
   // Installs a placement controller, replacing the balancer's (config `balancer`).
   void SetPlanController(PlanController controller) {
@@ -79,6 +87,18 @@ class Trainer {
   StatusOr<double> Evaluate();
 
   int64_t next_step() const { return next_step_; }
+  // Steps whose update was skipped (non-finite), in total and in a row just now.
+  int64_t skipped_steps() const { return skipped_steps_; }
+  // The learning rate of the last step run (0 before the first).
+  float last_lr() const { return last_lr_; }
+
+  // Checkpoint support (runtime/train/checkpoint.h): the step counters a resumed run
+  // continues from, the placement machinery, and re-reading the parameter lists after
+  // experts were re-placed or loaded.
+  void RestoreProgress(int64_t next_step, int64_t skipped_steps, float last_lr);
+  ExpertPlacement& placement() { return *placement_; }
+  moe::ExpertSync& expert_sync() { return expert_sync_; }
+  void RefreshParameterLists() { CollectParameters(); }
   MoeTransformer& model() { return *model_; }
   const Dataset& dataset() const { return *dataset_; }
   const TrainConfig& config() const { return config_; }
@@ -98,13 +118,18 @@ class Trainer {
   std::unique_ptr<AdamWOptimizer> optimizer_;
   // Parameter lists; the expert ones change when a plan moves experts.
   void CollectParameters();
+  // A non-finite `what` at `step`: skips the update or fails, per run.on_nonfinite.
+  Status NonFinite(int64_t step, const char* what, double value, StepRecord* record);
 
   std::vector<Parameter*> replicated_, experts_, replicas_, trained_, all_;
   moe::ExpertSync expert_sync_;
   PlanController plan_controller_;
-  std::unique_ptr<class ExpertPlacement> placement_;
+  std::unique_ptr<ExpertPlacement> placement_;
   Batch batch_;
   int64_t next_step_ = 1;
+  int64_t skipped_steps_ = 0;
+  int64_t skipped_in_a_row_ = 0;
+  float last_lr_ = 0.0f;
 };
 
 }  // namespace mpimoe::train

@@ -12,6 +12,7 @@
 #include "runtime/core/json_line.h"
 #include "runtime/core/process_stats.h"
 #include "runtime/core/timer.h"
+#include "runtime/train/checkpoint.h"
 #include "runtime/train/config_loader.h"
 #include "runtime/train/trainer.h"
 
@@ -105,6 +106,26 @@ std::string JsonString(const std::string& text) {
   return object.substr(5, object.size() - 6);
 }
 
+// Keeps the records of steps <= `last_step` in an existing metrics file (a resumed run
+// continues after its checkpoint; later records belonged to the interrupted run).
+Status TrimMetrics(const std::string& path, int64_t last_step) {
+  std::FILE* in = std::fopen(path.c_str(), "r");
+  if (in == nullptr) return Status::Ok();  // nothing to keep
+  std::string kept, line;
+  char buffer[4096];
+  while (std::fgets(buffer, sizeof(buffer), in) != nullptr) {
+    line += buffer;
+    if (line.empty() || line.back() != '\n') continue;  // a longer line: read on
+    long long step = 0;
+    if (std::sscanf(line.c_str(), "{\"step\":%lld", &step) == 1 && step <= last_step) {
+      kept += line;
+    }
+    line.clear();
+  }
+  std::fclose(in);
+  return WriteFileAtomically(path, kept);
+}
+
 std::string FormatDuration(double seconds) {
   char buffer[32];
   if (seconds >= 3600) {
@@ -138,6 +159,17 @@ StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions&
   Stopwatch wall;
   MPIMOE_ASSIGN_OR_RETURN(std::unique_ptr<Trainer> trainer,
                           Trainer::Create(config, ctx, comm));
+  if (!options.resume_from.empty()) {
+    auto resumed = LoadCheckpoint(options.resume_from, *trainer, *comm);
+    if (!resumed.ok()) return resumed.status().WithContext(kResumeErrorContext);
+    const CheckpointInfo& loaded = *resumed;
+    if (root && options.print_progress) {
+      std::printf("mpimoe-train: resumed from %s (step %lld, %.1f MB in %.2f s)\n",
+                  loaded.dir.c_str(), static_cast<long long>(loaded.step),
+                  static_cast<double>(loaded.total_bytes) / 1e6, loaded.seconds);
+    }
+  }
+  const int64_t first_step = trainer->next_step();
 
   std::unique_ptr<std::FILE, FileCloser> metrics;
   if (write) {
@@ -150,7 +182,8 @@ StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions&
     MPIMOE_RETURN_IF_ERROR(WriteFileAtomically(options.out_dir + "/config.textproto",
                                                EffectiveConfigText(config)));
     const std::string metrics_path = options.out_dir + "/metrics.jsonl";
-    metrics.reset(std::fopen(metrics_path.c_str(), "w"));
+    if (first_step > 1) MPIMOE_RETURN_IF_ERROR(TrimMetrics(metrics_path, first_step - 1));
+    metrics.reset(std::fopen(metrics_path.c_str(), first_step > 1 ? "a" : "w"));
     if (!metrics) return IoError("cannot create " + metrics_path);
   }
   if (root && options.print_progress) {
@@ -164,16 +197,53 @@ StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions&
   }
 
   JobSummary summary;
+  summary.first_step = first_step;
   summary.model_flops_per_step = trainer->model().TrainFlopsPerStep();
+  // Checkpoints (collective: every rank writes its shard).
+  std::vector<double> save_seconds;
+  int64_t checkpoint_bytes = 0;
+  int64_t last_saved_step = -1;
+  auto save = [&]() -> Status {
+    if (!options.write_outputs) return Status::Ok();
+    MPIMOE_ASSIGN_OR_RETURN(
+        const CheckpointInfo info,
+        SaveCheckpoint(*trainer, options.out_dir, config.run.keep_checkpoints, *comm));
+    save_seconds.push_back(info.seconds);
+    checkpoint_bytes = info.total_bytes;
+    last_saved_step = info.step;
+    summary.last_checkpoint = info.dir;
+    if (root && options.print_progress) {
+      std::printf("checkpoint %s: %.1f MB in %.2f s\n", info.dir.c_str(),
+                  static_cast<double>(info.total_bytes) / 1e6, info.seconds);
+      std::fflush(stdout);
+    }
+    return Status::Ok();
+  };
   std::vector<double> step_seconds;
   const int64_t steps = config.run.steps;
   const double tokens_per_step = static_cast<double>(trainer->global_tokens_per_step());
   Stopwatch run_watch;
   PlacementTotals placement;
-  for (int64_t step = 1; step <= steps; ++step) {
+  for (int64_t step = first_step; step <= steps; ++step) {
+    if (options.before_step) options.before_step(step, *trainer);
     StepRecord record;
-    MPIMOE_RETURN_IF_ERROR(trainer->Step(&record));
+    const Status stepped = trainer->Step(&record);
+    if (stepped.code() == StatusCode::kAborted) {
+      // Every rank sees the same non-finite verdict; the state is the last good step's.
+      const Status saved = save();
+      return stepped.WithContext(
+          saved.ok() ? (options.write_outputs
+                            ? "the last good step is saved in " + summary.last_checkpoint
+                            : std::string("no checkpoint written"))
+                     : "saving the last good step failed too (" + saved.ToString() + ")");
+    }
+    MPIMOE_RETURN_IF_ERROR(stepped);
     summary.losses.push_back(record.losses.total());
+    if (record.skipped && root && options.print_progress) {
+      std::printf(
+          "step %lld skipped: the loss or gradient is not finite (%lld skipped)\n",
+          static_cast<long long>(step), static_cast<long long>(trainer->skipped_steps()));
+    }
     placement.replica_bytes +=
         record.placement.replica_refresh_bytes + record.placement.replica_grad_bytes;
     placement.migration_bytes += record.placement.migration_bytes;
@@ -185,85 +255,118 @@ StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions&
         std::printf("re-plan at step %lld: %s\n", static_cast<long long>(step),
                     d.c_str());
     }
-    if (step > config.run.warmup_steps_for_timing)
+    if (step >= first_step + config.run.warmup_steps_for_timing && !record.skipped)
       step_seconds.push_back(record.step_ms / 1e3);
 
-    const bool last = step == steps;
-    const bool log = step == 1 || last || step % config.run.log_every == 0;
-    const bool eval =
-        last || (config.run.eval_every > 0 && step % config.run.eval_every == 0);
-    if (!log && !eval) continue;
-    // Statistics of this step's routing, before an evaluation overwrites them.
-    RankLoad load;
-    std::vector<std::vector<int64_t>> expert_tokens;
-    if (log) {
-      MPIMOE_RETURN_IF_ERROR(GatherRankLoad(*comm, trainer->model(), placement, &load));
-      for (moe::MoeLayer* layer : trainer->model().MoeLayers()) {
-        expert_tokens.push_back(layer->router().global_routes_per_expert());
-      }
-    }
-    double eval_loss = 0.0;
-    if (eval) {
-      MPIMOE_ASSIGN_OR_RETURN(eval_loss, trainer->Evaluate());
-      if (last) summary.final_eval_loss = eval_loss;
-    }
-    if (!log) continue;
-    const double tokens_per_s = tokens_per_step / (record.step_ms / 1e3);
-    if (metrics) {
-      std::string tokens_json = "[";
-      for (size_t i = 0; i < expert_tokens.size(); ++i) {
-        if (i > 0) tokens_json += ",";
-        tokens_json += IntArray(expert_tokens[i]);
-      }
-      tokens_json += "]";
-      JsonLine line(7);
-      line.AddInt("step", step)
-          .AddDouble("loss", record.losses.total())
-          .AddDouble("cross_entropy", record.losses.cross_entropy)
-          .AddDouble("aux_loss", record.losses.aux);
-      if (eval) line.AddDouble("eval_loss", eval_loss);
-      line.AddDouble("lr", record.lr)
-          .AddDouble("grad_norm", record.grad_norm)
-          .AddDouble("tokens_per_s", tokens_per_s)
-          .AddDouble("step_ms", record.step_ms)
-          .AddRaw("phase_ms", PhaseObject(record.phases))
-          .AddRaw("expert_tokens", tokens_json)
-          .AddRaw("expert_rows_per_rank", IntArray(load.rows))
-          .AddDouble("rank_imbalance", load.imbalance)
-          .AddDouble("placement_bound", PlacementBoundOf(expert_tokens, comm->size()))
-          .AddInt("a2a_bytes", load.a2a_bytes)
-          .AddInt("replica_bytes", load.replica_bytes)
-          .AddInt("migration_bytes", load.migration_bytes)
-          .AddInt("plan_changes", placement.plan_changes)
-          .AddDouble("planner_us", placement.planner_us);
-      if (!placement.decisions.empty()) {
-        std::string replans = "[";
-        for (size_t i = 0; i < placement.decisions.size(); ++i) {
-          if (i > 0) replans += ",";
-          replans += JsonString(placement.decisions[i]);
+    // Metrics record and progress line of this step (when due).
+    auto log_step = [&]() -> Status {
+      const bool last = step == steps;
+      const bool log = step == 1 || last || step % config.run.log_every == 0;
+      const bool eval =
+          last || (config.run.eval_every > 0 && step % config.run.eval_every == 0);
+      if (!log && !eval) return Status::Ok();
+      // Statistics of this step's routing, before an evaluation overwrites them.
+      RankLoad load;
+      std::vector<std::vector<int64_t>> expert_tokens;
+      if (log) {
+        MPIMOE_RETURN_IF_ERROR(GatherRankLoad(*comm, trainer->model(), placement, &load));
+        for (moe::MoeLayer* layer : trainer->model().MoeLayers()) {
+          expert_tokens.push_back(layer->router().global_routes_per_expert());
         }
-        line.AddRaw("replans", replans + "]");
       }
-      std::fprintf(metrics.get(), "%s\n", line.str().c_str());
-      std::fflush(metrics.get());
+      double eval_loss = 0.0;
+      if (eval) {
+        MPIMOE_ASSIGN_OR_RETURN(eval_loss, trainer->Evaluate());
+        if (last) summary.final_eval_loss = eval_loss;
+      }
+      if (!log) return Status::Ok();
+      const double tokens_per_s = tokens_per_step / (record.step_ms / 1e3);
+      if (metrics) {
+        std::string tokens_json = "[";
+        for (size_t i = 0; i < expert_tokens.size(); ++i) {
+          if (i > 0) tokens_json += ",";
+          tokens_json += IntArray(expert_tokens[i]);
+        }
+        tokens_json += "]";
+        JsonLine line(7);
+        line.AddInt("step", step)
+            .AddDouble("loss", record.losses.total())
+            .AddDouble("cross_entropy", record.losses.cross_entropy)
+            .AddDouble("aux_loss", record.losses.aux);
+        if (eval) line.AddDouble("eval_loss", eval_loss);
+        line.AddDouble("lr", record.lr)
+            .AddDouble("grad_norm", record.grad_norm)
+            .AddDouble("tokens_per_s", tokens_per_s)
+            .AddDouble("step_ms", record.step_ms)
+            .AddRaw("phase_ms", PhaseObject(record.phases))
+            .AddRaw("expert_tokens", tokens_json)
+            .AddRaw("expert_rows_per_rank", IntArray(load.rows))
+            .AddDouble("rank_imbalance", load.imbalance)
+            .AddDouble("placement_bound", PlacementBoundOf(expert_tokens, comm->size()))
+            .AddInt("a2a_bytes", load.a2a_bytes)
+            .AddInt("replica_bytes", load.replica_bytes)
+            .AddInt("migration_bytes", load.migration_bytes)
+            .AddInt("plan_changes", placement.plan_changes)
+            .AddDouble("planner_us", placement.planner_us)
+            .AddInt("skipped_steps", trainer->skipped_steps());
+        if (!placement.decisions.empty()) {
+          std::string replans = "[";
+          for (size_t i = 0; i < placement.decisions.size(); ++i) {
+            if (i > 0) replans += ",";
+            replans += JsonString(placement.decisions[i]);
+          }
+          line.AddRaw("replans", replans + "]");
+        }
+        std::fprintf(metrics.get(), "%s\n", line.str().c_str());
+        std::fflush(metrics.get());
+      }
+      placement = PlacementTotals();
+      if (root && options.print_progress) {
+        const double elapsed = run_watch.ElapsedSeconds();
+        const double eta = elapsed / static_cast<double>(step - first_step + 1) *
+                           static_cast<double>(steps - step);
+        char eval_text[48] = "";
+        if (eval) std::snprintf(eval_text, sizeof(eval_text), " | eval %.4f", eval_loss);
+        std::printf(
+            "step %*lld/%lld | loss %.4f%s | lr %.2e | %8.0f tok/s | %7.1f ms/step | "
+            "imbalance %.2f | ETA %s\n",
+            static_cast<int>(std::to_string(steps).size()), static_cast<long long>(step),
+            static_cast<long long>(steps), record.losses.total(), eval_text, record.lr,
+            tokens_per_s, record.step_ms, load.imbalance, FormatDuration(eta).c_str());
+        std::fflush(stdout);
+      }
+      return Status::Ok();
+    };
+    MPIMOE_RETURN_IF_ERROR(log_step());
+
+    // A stop request on any rank stops every rank after this step, with a checkpoint.
+    if (options.stop_requested != nullptr) {
+      int32_t stop = *options.stop_requested != 0 ? 1 : 0;
+      MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(
+          *comm, std::span<int32_t>(&stop, 1), {parallel::ReduceOp::kMax}));
+      if (stop != 0) {
+        MPIMOE_RETURN_IF_ERROR(save());
+        summary.stopped = true;
+        if (root && options.print_progress) {
+          std::printf(
+              "mpimoe-train: stopped on request after step %lld; resume with "
+              "--resume %s\n",
+              static_cast<long long>(step),
+              options.write_outputs ? summary.last_checkpoint.c_str() : "(none)");
+          std::fflush(stdout);
+        }
+        break;
+      }
     }
-    placement = PlacementTotals();
-    if (root && options.print_progress) {
-      const double elapsed = run_watch.ElapsedSeconds();
-      const double eta =
-          elapsed / static_cast<double>(step) * static_cast<double>(steps - step);
-      char eval_text[48] = "";
-      if (eval) std::snprintf(eval_text, sizeof(eval_text), " | eval %.4f", eval_loss);
-      std::printf(
-          "step %*lld/%lld | loss %.4f%s | lr %.2e | %8.0f tok/s | %7.1f ms/step | "
-          "imbalance %.2f | ETA %s\n",
-          static_cast<int>(std::to_string(steps).size()), static_cast<long long>(step),
-          static_cast<long long>(steps), record.losses.total(), eval_text, record.lr,
-          tokens_per_s, record.step_ms, load.imbalance, FormatDuration(eta).c_str());
-      std::fflush(stdout);
+    if (config.run.checkpoint_every > 0 && step % config.run.checkpoint_every == 0) {
+      MPIMOE_RETURN_IF_ERROR(save());
     }
   }
 
+  if (!summary.stopped && last_saved_step != trainer->next_step() - 1) {
+    MPIMOE_RETURN_IF_ERROR(save());
+  }
+  summary.skipped_steps = trainer->skipped_steps();
   summary.final_loss = summary.losses.empty() ? 0.0 : summary.losses.back();
   const double median_step_s = Median(step_seconds);
   summary.tokens_per_s = median_step_s > 0.0 ? tokens_per_step / median_step_s : 0.0;
@@ -272,7 +375,7 @@ StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions&
       *comm, std::span<double>(&peak_rss, 1), {parallel::ReduceOp::kMax}));
   summary.peak_rss_mb = peak_rss;
   summary.wall_s = wall.ElapsedSeconds();
-  if (write) {
+  if (write && !summary.stopped) {
     JsonLine line(7);
     line.AddString("name", config.run.name)
         .AddDouble("final_loss", summary.final_loss)
@@ -283,11 +386,16 @@ StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions&
         .AddInt("steps", steps)
         .AddDouble("peak_rss_mb", summary.peak_rss_mb)
         .AddDouble("wall_s", summary.wall_s)
-        .AddInt("model_flops_per_step", summary.model_flops_per_step);
+        .AddInt("model_flops_per_step", summary.model_flops_per_step)
+        .AddInt("first_step", summary.first_step)
+        .AddInt("skipped_steps", summary.skipped_steps)
+        .AddString("checkpoint", summary.last_checkpoint)
+        .AddDouble("checkpoint_mb", static_cast<double>(checkpoint_bytes) / 1e6)
+        .AddDouble("checkpoint_save_s", Median(save_seconds));
     MPIMOE_RETURN_IF_ERROR(
         WriteFileAtomically(options.out_dir + "/summary.json", line.str() + "\n"));
   }
-  if (root && options.print_progress) {
+  if (root && options.print_progress && !summary.stopped) {
     std::printf(
         "mpimoe-train: done in %s; loss %.4f -> %.4f, eval %.4f, %.0f tokens/s%s%s\n",
         FormatDuration(summary.wall_s).c_str(),

@@ -12,12 +12,21 @@
 //   summary.json      written atomically at the end: final_loss, final_eval_loss,
 //                     tokens_per_s (median after run.warmup_steps_for_timing),
 //                     world_size, steps, peak_rss_mb (max over ranks), wall_s,
-//                     model_flops_per_step
-// Only rank 0 prints and writes; every rank runs the same collective sequence.
+//                     model_flops_per_step, first_step, skipped_steps,
+//                     checkpoint (the last one), checkpoint_mb, checkpoint_save_s
+//                     (median save time); not written when the run is stopped early
+//   checkpoints/      step-N directories (runtime/train/checkpoint.h): every
+//                     run.checkpoint_every steps, at the end, on a stop request, and of
+//                     the last good step when a non-finite step stops the run
+// Only rank 0 prints and writes, except checkpoint shards (every rank writes its own);
+// every rank runs the same collective sequence. A non-finite step with run.on_nonfinite
+// = NONFINITE_STOP returns kAborted on every rank after saving the last good step.
 //
 // Thread-safety: one host thread per rank; collective.
 #pragma once
 
+#include <csignal>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -25,13 +34,24 @@
 #include "parallel/communicator.h"
 #include "runtime/core/status.h"
 #include "runtime/train/config.h"
+#include "runtime/train/trainer.h"
 
 namespace mpimoe::train {
 
 struct JobOptions {
-  std::string out_dir;         // where rank 0 writes (created if missing)
-  bool write_outputs = true;   // false: no files (tests)
+  std::string out_dir;         // where rank 0 writes (created if missing); the same on
+                               // every rank (checkpoint shards are written by all)
+  bool write_outputs = true;   // false: no files, no checkpoints (tests)
   bool print_progress = true;  // rank 0 prints a line every run.log_every steps
+  // A checkpoint directory to continue from (runtime/train/checkpoint.h); metrics.jsonl
+  // in out_dir keeps its records up to the checkpoint's step and continues after them.
+  std::string resume_from;
+  // Set asynchronously (a signal handler) to ask for a stop: at the end of the current
+  // step every rank learns of it (one tiny all-reduce a step), a checkpoint is saved and
+  // the job returns normally with JobSummary::stopped. May be null.
+  const volatile std::sig_atomic_t* stop_requested = nullptr;
+  // Called on every rank before each step (tests: e.g. corrupting a weight).
+  std::function<void(int64_t step, Trainer& trainer)> before_step;
 };
 
 struct JobSummary {
@@ -42,7 +62,15 @@ struct JobSummary {
   double wall_s = 0.0;
   double peak_rss_mb = 0.0;
   int64_t model_flops_per_step = 0;
+  int64_t first_step = 1;       // > 1 when resumed from a checkpoint
+  int64_t skipped_steps = 0;    // non-finite steps skipped (run.on_nonfinite)
+  bool stopped = false;         // stopped early by stop_requested (checkpoint saved)
+  std::string last_checkpoint;  // directory of the last checkpoint saved, if any
 };
+
+// Errors of loading JobOptions::resume_from start with this context (they are bad
+// input: a missing, corrupt or incompatible checkpoint), e.g. "cannot resume: ...".
+inline constexpr char kResumeErrorContext[] = "cannot resume";
 
 StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions& options,
                                     ops::OpsContext* ctx, parallel::Communicator* comm);

@@ -266,7 +266,21 @@ TEST(CollectiveErrorsTest, AgreeOnStatusTellsEveryRank) {
   if (comm.rank() == comm.size() - 1) {
     EXPECT_EQ(agreed.message(), "boom");
   } else {
-    EXPECT_NE(agreed.message().find("1 other rank(s) failed"), std::string::npos);
+    EXPECT_EQ(agreed.message(), "rank " + std::to_string(comm.size() - 1) + ": boom");
+    EXPECT_EQ(agreed.code(), StatusCode::kInternal);
+  }
+  // Two failing ranks: each keeps its own error, the others hear the lowest one's.
+  if (comm.size() >= 3) {
+    const Status mine = comm.rank() >= 1
+                            ? NotFoundError("r" + std::to_string(comm.rank()))
+                            : Status::Ok();
+    const Status both = AgreeOnStatus(comm, mine);
+    if (comm.rank() == 0) {
+      EXPECT_EQ(both.message(), "rank 1: r1");
+      EXPECT_EQ(both.code(), StatusCode::kNotFound);
+    } else {
+      EXPECT_EQ(both.message(), "r" + std::to_string(comm.rank()));
+    }
   }
   EXPECT_TRUE(AgreeOnStatus(comm, Status::Ok()).ok());
 }
