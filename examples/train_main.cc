@@ -2,11 +2,14 @@
 // mpirun job.
 //
 //   mpirun -np P mpimoe-train CONFIG [--set path=value]... [--out DIR]
+//                             [--trace [--trace-steps N]]
 //
 // Exit codes: 0 done; 2 bad input (flags, config parse or validation error, data file,
 // world size) — reported by rank 0, nothing written, every rank exits 2; 1 a failure
 // while training — the whole job is aborted so that no rank waits for a failed one.
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -24,16 +27,23 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: mpirun -np P mpimoe-train CONFIG [--set path=value]... [--out DIR]\n"
+    "                                 [--trace [--trace-steps N]]\n"
     "  CONFIG             a training config (.textproto, schema configs/mpimoe.proto)\n"
     "  --set path=value   override one field, e.g. --set model.moe.num_experts=16\n"
     "                     (repeatable; lists: --set model.dense_layers=0,2)\n"
-    "  --out DIR          output directory (default runs/<name>-<timestamp>)\n";
+    "  --out DIR          output directory (default runs/<name>-<timestamp>)\n"
+    "  --trace            write DIR/trace.json: a timeline of every rank's phases and\n"
+    "                     communication (open it in ui.perfetto.dev or "
+    "chrome://tracing)\n"
+    "  --trace-steps N    keep the last N steps in the trace (default 20; 0 = all)\n";
 
 struct Args {
   std::string config_path;
   std::vector<std::string> overrides;
   std::string out_dir;
   bool help = false;
+  bool trace = false;
+  int64_t trace_steps = 20;
 };
 
 mpimoe::Status ParseArgs(int argc, char** argv, Args* args) {
@@ -41,6 +51,24 @@ mpimoe::Status ParseArgs(int argc, char** argv, Args* args) {
     const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
       args->help = true;
+    } else if (arg == "--trace") {
+      args->trace = true;
+    } else if (arg == "--trace-steps" || arg.rfind("--trace-steps=", 0) == 0) {
+      std::string value;
+      if (arg == "--trace-steps") {
+        if (i + 1 >= argc) return mpimoe::InvalidArgumentError(arg + " needs a value");
+        value = argv[++i];
+      } else {
+        value = arg.substr(std::strlen("--trace-steps="));
+      }
+      char* end = nullptr;
+      errno = 0;
+      const long long steps = std::strtoll(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || errno != 0 || steps < 0) {
+        return mpimoe::InvalidArgumentError(
+            "--trace-steps: expected a non-negative integer, got '" + value + "'");
+      }
+      args->trace_steps = steps;
     } else if (arg == "--set" || arg == "--out") {
       if (i + 1 >= argc) return mpimoe::InvalidArgumentError(arg + " needs a value");
       (arg == "--set" ? args->overrides.emplace_back() : args->out_dir) = argv[++i];
@@ -111,6 +139,8 @@ int main(int argc, char** argv) {
     mpimoe::SetNumThreads(config.parallel.threads_per_rank);
   train::JobOptions options;
   options.out_dir = args.out_dir.empty() ? train::DefaultOutputDir(config) : args.out_dir;
+  options.trace = args.trace;
+  options.trace_steps = args.trace_steps;
   mpimoe::ops::OpsContext ctx;
   auto summary = train::RunTrainingJob(config, options, &ctx, &*world);
   if (!summary.ok()) (*env)->Abort(1, "mpimoe-train: " + summary.status().ToString());

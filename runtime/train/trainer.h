@@ -22,6 +22,7 @@
 #include "parallel/communicator.h"
 #include "parallel/plan.h"
 #include "runtime/core/status.h"
+#include "runtime/core/trace.h"
 #include "runtime/moe/expert_sync.h"
 #include "runtime/train/config.h"
 #include "runtime/train/data.h"
@@ -75,6 +76,12 @@ class Trainer {
     plan_controller_ = std::move(controller);
   }
 
+  // Records every step on `trace` (borrowed, must outlive the trainer or be reset;
+  // null = off): a "step" event per step holding the phases of phase_times.h and,
+  // nested in them, the blocking communication. Each Step opens a new step window of
+  // the recorder. Does not change the math.
+  void SetTrace(TraceRecorder* trace);
+
   // Mean cross-entropy over the held-out evaluation batches (global). Collective.
   StatusOr<double> Evaluate();
 
@@ -105,6 +112,7 @@ class Trainer {
   std::unique_ptr<class ExpertPlacement> placement_;
   Batch batch_;
   int64_t next_step_ = 1;
+  TraceRecorder* trace_ = nullptr;
 };
 
 }  // namespace mpimoe::train
