@@ -6,7 +6,6 @@
 
 #include "ops/permute.h"
 #include "parallel/collectives.h"
-#include "runtime/core/timer.h"
 
 namespace mpimoe::moe {
 namespace {

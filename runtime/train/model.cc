@@ -10,7 +10,6 @@
 #include "ops/matmul.h"
 #include "parallel/collectives.h"
 #include "parallel/plan.h"
-#include "runtime/core/timer.h"
 
 namespace mpimoe::train {
 namespace {

@@ -4,7 +4,6 @@
 
 #include "ops/layernorm.h"
 #include "ops/matmul.h"
-#include "runtime/core/timer.h"
 
 namespace mpimoe::train {
 namespace {
