@@ -2,7 +2,7 @@
 // mpirun job.
 //
 //   mpirun -np P mpimoe-train CONFIG [--set path=value]... [--out DIR]
-//                                    [--resume DIR|latest]
+//                                    [--resume DIR|latest] [--trace [--trace-steps N]]
 //
 // SIGTERM or SIGINT on any rank (a scheduler pre-empting the job, Ctrl-C): every rank
 // finishes its current step, a checkpoint is saved, and the job exits 0; resume it with
@@ -14,8 +14,10 @@
 // stopped training (run.on_nonfinite), after saving the last good step; 1 any other
 // failure while training — the whole job is aborted so that no rank waits for a failed
 // one.
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -49,6 +51,7 @@ void InstallStopHandlers() {
 
 constexpr char kUsage[] =
     "usage: mpirun -np P mpimoe-train CONFIG [--set path=value]... [--out DIR]\n"
+    "                                 [--resume DIR|latest] [--trace [--trace-steps N]]\n"
     "  CONFIG             a training config (.textproto, schema configs/mpimoe.proto)\n"
     "  --set path=value   override one field, e.g. --set model.moe.num_experts=16\n"
     "                     (repeatable; lists: --set model.dense_layers=0,2)\n"
@@ -56,6 +59,10 @@ constexpr char kUsage[] =
     "                     resuming, the run directory of the checkpoint)\n"
     "  --resume DIR       continue from checkpoint DIR (OUT/checkpoints/step-N), or\n"
     "  --resume latest    from the newest checkpoint in --out DIR (or run.out_dir)\n"
+    "  --trace            write DIR/trace.json: a timeline of every rank's phases and\n"
+    "                     communication (open it in ui.perfetto.dev or "
+    "chrome://tracing)\n"
+    "  --trace-steps N    keep the last N steps in the trace (default 20; 0 = all)\n"
     "SIGTERM/SIGINT: finish the step, save a checkpoint, exit 0.\n";
 
 struct Args {
@@ -64,6 +71,8 @@ struct Args {
   std::string out_dir;
   std::string resume;
   bool help = false;
+  bool trace = false;
+  int64_t trace_steps = 20;
 };
 
 mpimoe::Status ParseArgs(int argc, char** argv, Args* args) {
@@ -71,6 +80,24 @@ mpimoe::Status ParseArgs(int argc, char** argv, Args* args) {
     const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
       args->help = true;
+    } else if (arg == "--trace") {
+      args->trace = true;
+    } else if (arg == "--trace-steps" || arg.rfind("--trace-steps=", 0) == 0) {
+      std::string value;
+      if (arg == "--trace-steps") {
+        if (i + 1 >= argc) return mpimoe::InvalidArgumentError(arg + " needs a value");
+        value = argv[++i];
+      } else {
+        value = arg.substr(std::strlen("--trace-steps="));
+      }
+      char* end = nullptr;
+      errno = 0;
+      const long long steps = std::strtoll(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || errno != 0 || steps < 0) {
+        return mpimoe::InvalidArgumentError(
+            "--trace-steps: expected a non-negative integer, got '" + value + "'");
+      }
+      args->trace_steps = steps;
     } else if (arg == "--set" || arg == "--out" || arg == "--resume") {
       if (i + 1 >= argc) return mpimoe::InvalidArgumentError(arg + " needs a value");
       (arg == "--set"   ? args->overrides.emplace_back()
@@ -197,6 +224,8 @@ int main(int argc, char** argv) {
     mpimoe::SetNumThreads(config.parallel.threads_per_rank);
   InstallStopHandlers();
   options.stop_requested = &g_stop_requested;
+  options.trace = args.trace;
+  options.trace_steps = args.trace_steps;
   mpimoe::ops::OpsContext ctx;
   auto summary = train::RunTrainingJob(config, options, &ctx, &*world);
   if (!summary.ok()) {

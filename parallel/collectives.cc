@@ -1,5 +1,7 @@
 #include "parallel/collectives.h"
 
+#include <cstring>
+
 namespace mpimoe::parallel {
 
 Status AgreeOnStatus(Communicator& comm, const Status& local) {
@@ -23,3 +25,38 @@ Status AgreeOnStatus(Communicator& comm, const Status& local) {
 }
 
 }  // namespace mpimoe::parallel
+
+namespace mpimoe::parallel::internal {
+
+Status GathervBytes(Communicator& comm, const void* send, int64_t count, void* recv,
+                    const GathervOptions& o, CollDType dtype) {
+  if (o.root < 0 || o.root >= comm.size()) {
+    return SizeError("Gatherv", "root " + std::to_string(o.root) + " out of range");
+  }
+  if (comm.rank() != o.root) {
+    return comm.Send(send, count, dtype, o.root, o.tag).WithContext("Gatherv");
+  }
+  const int64_t element_bytes = CollDTypeSizeBytes(dtype);
+  char* out = static_cast<char*>(recv);
+  for (int r = 0; r < comm.size(); ++r) {
+    const size_t ru = static_cast<size_t>(r);
+    if (r == o.root) {
+      if (count != o.recv_counts[ru]) {
+        return SizeError("Gatherv", "the root sends " + std::to_string(count) +
+                                        " elements but recv_counts says " +
+                                        std::to_string(o.recv_counts[ru]));
+      }
+      if (count > 0) {
+        std::memmove(out + o.recv_displs[ru] * element_bytes, send,
+                     static_cast<size_t>(count * element_bytes));
+      }
+      continue;
+    }
+    MPIMOE_RETURN_IF_ERROR(comm.Recv(out + o.recv_displs[ru] * element_bytes,
+                                     o.recv_counts[ru], dtype, r, o.tag)
+                               .WithContext("Gatherv from rank " + std::to_string(r)));
+  }
+  return Status::Ok();
+}
+
+}  // namespace mpimoe::parallel::internal

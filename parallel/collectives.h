@@ -123,6 +123,42 @@ Status Allgatherv(Communicator& comm, std::span<const T> send, std::span<T> recv
                          CollDTypeOf<T>::value);
 }
 
+struct GathervOptions {
+  int root = 0;
+  std::span<const int64_t> recv_counts;  // [size], read on the root only
+  std::span<const int64_t> recv_displs;  // [size], read on the root only
+  int tag = 29000;                       // point-to-point tag, in [0, 30000)
+};
+namespace internal {
+Status GathervBytes(Communicator& comm, const void* send, int64_t count, void* recv,
+                    const GathervOptions& o, CollDType dtype);
+}  // namespace internal
+// Every rank's `send` lands on the root only, rank r's block at recv[recv_displs[r]];
+// recv and the counts are read on the root only (other ranks may pass empty spans).
+// Built on point-to-point messages in rank order, so memory stays O(total) on the root
+// and O(own block) elsewhere (unlike Allgatherv). The root checks that each block fits
+// and that rank r sends exactly recv_counts[r] elements.
+template <typename T>
+Status Gatherv(Communicator& comm, std::span<const T> send, std::span<T> recv,
+               const GathervOptions& o) {
+  if (comm.rank() == o.root) {
+    const size_t ranks = static_cast<size_t>(comm.size());
+    if (o.recv_counts.size() != ranks || o.recv_displs.size() != ranks) {
+      return internal::SizeError("Gatherv",
+                                 "counts and displacements need one entry per rank");
+    }
+    for (size_t r = 0; r < ranks; ++r) {
+      if (o.recv_counts[r] < 0 || o.recv_displs[r] < 0 ||
+          o.recv_displs[r] + o.recv_counts[r] > static_cast<int64_t>(recv.size())) {
+        return internal::SizeError(
+            "Gatherv", "block of rank " + std::to_string(r) + " lies outside recv");
+      }
+    }
+  }
+  return internal::GathervBytes(comm, send.data(), static_cast<int64_t>(send.size()),
+                                recv.data(), o, CollDTypeOf<T>::value);
+}
+
 struct BcastOptions {
   int root = 0;
 };

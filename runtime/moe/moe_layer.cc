@@ -6,7 +6,6 @@
 
 #include "ops/permute.h"
 #include "parallel/collectives.h"
-#include "runtime/core/timer.h"
 
 namespace mpimoe::moe {
 namespace {
@@ -128,10 +127,12 @@ Status MoeLayer::KeepRoutes() {
     for (int64_t j = 0; j < k; ++j)
       ++choice_counts_[static_cast<size_t>(j * num_experts + expert_of_route[t * k + j])];
   }
+  TraceSpan allgather(trace_, "allgather");
   MPIMOE_RETURN_IF_ERROR(parallel::Allgather(*comm_,
                                              std::span<const int64_t>(choice_counts_),
                                              std::span<int64_t>(all_choice_counts_))
                              .WithContext("capacity counts"));
+  allgather.End();
   const int64_t global_routes = router_.global_num_tokens() * k;
   const int64_t capacity = static_cast<int64_t>(
       std::ceil(options_.capacity_factor * static_cast<double>(global_routes) /
@@ -175,10 +176,12 @@ Status MoeLayer::AssignBuckets() {
   for (int64_t r = 0; r < num_routes; ++r) {
     if (bucket[r] >= 0) ++local_counts_[static_cast<size_t>(bucket[r])];
   }
+  TraceSpan allgather(trace_, "allgather");
   MPIMOE_RETURN_IF_ERROR(parallel::Allgather(*comm_,
                                              std::span<const int64_t>(local_counts_),
                                              std::span<int64_t>(stats_.global_counts))
                              .WithContext("expert counts"));
+  allgather.End();
   const std::vector<std::vector<int32_t>>& copies = dispatcher_->expert_copies();
   const bool replicated =
       std::any_of(copies.begin(), copies.end(),
@@ -240,10 +243,9 @@ Status MoeLayer::Forward(const TensorView& x, const TensorView& y) {
                                 x.ShapeString() + ", y " + y.ShapeString());
   }
   // 1. Route.
-  Stopwatch phase;
+  TraceTimer phase(trace_, "router");
   MPIMOE_RETURN_IF_ERROR(router_.Forward(x));
-  stats_.router_ms = phase.ElapsedMs();
-  phase.Restart();
+  stats_.router_ms = phase.Next("dispatch");
   num_tokens_ = x.dim(0);
   const int64_t num_routes = num_tokens_ * k;
 
@@ -267,10 +269,16 @@ Status MoeLayer::Forward(const TensorView& x, const TensorView& y) {
   send_in_.Resize(DType::kF32, {num_rows_, d});
   ops::PermuteTokens(x.data<float>(), row_route_.data<int32_t>(), num_rows_, k, d,
                      send_in_.data<float>());
-  MPIMOE_RETURN_IF_ERROR(dispatcher_->Prepare(bucket_offsets_.data(), &handle_));
+  {
+    TraceSpan count_exchange(trace_, "alltoall");
+    MPIMOE_RETURN_IF_ERROR(dispatcher_->Prepare(bucket_offsets_.data(), &handle_));
+  }
   recv_in_.Resize(DType::kF32, {handle_.num_recv_rows, d});
-  MPIMOE_RETURN_IF_ERROR(
-      dispatcher_->ToExperts(handle_, send_in_.data<float>(), recv_in_.data<float>(), d));
+  {
+    TraceSpan exchange(trace_, "alltoallv", "rows", handle_.num_recv_rows);
+    MPIMOE_RETURN_IF_ERROR(dispatcher_->ToExperts(handle_, send_in_.data<float>(),
+                                                  recv_in_.data<float>(), d));
+  }
 
   stats_.a2a_bytes_sent = 0;
   const int me = comm_->rank();
@@ -282,25 +290,26 @@ Status MoeLayer::Forward(const TensorView& x, const TensorView& y) {
   }
   // Rows out and back, in the forward and again in the backward.
   stats_.a2a_bytes_sent *= 2 * d * static_cast<int64_t>(sizeof(float));
-  stats_.dispatch_ms = phase.ElapsedMs();
-  phase.Restart();
+  stats_.dispatch_ms = phase.Next("experts");
 
   // 4. Experts.
   recv_out_.Resize(DType::kF32, {handle_.num_recv_rows, d});
   MPIMOE_RETURN_IF_ERROR(experts_.Forward(
       recv_in_.data<float>(), handle_.recv_slot_offsets.data(), recv_out_.data<float>()));
 
-  stats_.experts_ms = phase.ElapsedMs();
+  stats_.experts_ms = phase.Next("combine");
   stats_.rows_computed = handle_.num_recv_rows;
-  phase.Restart();
 
   // 5. Combine.
   send_out_.Resize(DType::kF32, {num_rows_, d});
-  MPIMOE_RETURN_IF_ERROR(dispatcher_->FromExperts(handle_, recv_out_.data<float>(),
-                                                  send_out_.data<float>(), d));
+  {
+    TraceSpan exchange(trace_, "alltoallv", "rows", num_rows_);
+    MPIMOE_RETURN_IF_ERROR(dispatcher_->FromExperts(handle_, recv_out_.data<float>(),
+                                                    send_out_.data<float>(), d));
+  }
   ops::CombineRoutes(send_out_.data<float>(), route_row_.data<int32_t>(), router_.gates(),
                      num_tokens_, k, d, y.data<float>());
-  stats_.combine_ms = phase.ElapsedMs();
+  stats_.combine_ms = phase.Stop();
   return Status::Ok();
 }
 
@@ -322,14 +331,20 @@ Status MoeLayer::Backward(const TensorView& dy, const TensorView& dx) {
                              d, dsend_out_.data<float>(), dgates_.data<float>());
   // 4'. Output gradients travel to the experts, input gradients come back.
   drecv_out_.Resize(DType::kF32, {handle_.num_recv_rows, d});
-  MPIMOE_RETURN_IF_ERROR(dispatcher_->ToExperts(handle_, dsend_out_.data<float>(),
-                                                drecv_out_.data<float>(), d));
+  {
+    TraceSpan exchange(trace_, "alltoallv", "rows", handle_.num_recv_rows);
+    MPIMOE_RETURN_IF_ERROR(dispatcher_->ToExperts(handle_, dsend_out_.data<float>(),
+                                                  drecv_out_.data<float>(), d));
+  }
   drecv_in_.Resize(DType::kF32, {handle_.num_recv_rows, d});
   MPIMOE_RETURN_IF_ERROR(
       experts_.Backward(drecv_out_.data<float>(), drecv_in_.data<float>()));
   dsend_in_.Resize(DType::kF32, {num_rows_, d});
-  MPIMOE_RETURN_IF_ERROR(dispatcher_->FromExperts(handle_, drecv_in_.data<float>(),
-                                                  dsend_in_.data<float>(), d));
+  {
+    TraceSpan exchange(trace_, "alltoallv", "rows", num_rows_);
+    MPIMOE_RETURN_IF_ERROR(dispatcher_->FromExperts(handle_, drecv_in_.data<float>(),
+                                                    dsend_in_.data<float>(), d));
+  }
   // 3'. Un-permute: each token sums the input gradients of its routes.
   ops::PermuteTokensBackward(dsend_in_.data<float>(), route_row_.data<int32_t>(),
                              num_tokens_, k, d, dx.data<float>(), /*accumulate=*/false);

@@ -44,6 +44,7 @@
 #include "runtime/core/parameter.h"
 #include "runtime/core/status.h"
 #include "runtime/core/tensor.h"
+#include "runtime/core/trace.h"
 #include "runtime/moe/dispatcher.h"
 #include "runtime/moe/expert_sync.h"
 #include "runtime/moe/experts.h"
@@ -125,6 +126,14 @@ class MoeLayer {
   // aux_loss_coef * aux + z_loss_coef * z_loss of the last Forward.
   float AuxLossTerm() const;
   const MoeStepStats& stats() const { return stats_; }
+  // Records the layer's phases (router, dispatch, experts, combine) and its
+  // communication (alltoall, alltoallv, allgather, the router's allreduce) on `trace`
+  // from now on; null stops.
+  // Borrowed: must outlive the layer or be reset.
+  void SetTrace(TraceRecorder* trace) {
+    trace_ = trace;
+    router_.SetTrace(trace);
+  }
 
   Router& router() { return router_; }
   Experts& experts() { return experts_; }
@@ -166,6 +175,7 @@ class MoeLayer {
   parallel::QuotaTable quotas_;
   QuotaFunction quota_function_;
   DispatchHandle handle_;
+  TraceRecorder* trace_ = nullptr;
 
   // Row workspaces: send side [num_send_rows, d], expert side [num_recv_rows, d].
   Tensor send_in_, recv_in_, recv_out_, send_out_;

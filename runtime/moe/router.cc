@@ -89,8 +89,10 @@ Status Router::Forward(const TensorView& x) {
   for (int64_t t = 0; t < num_tokens; ++t) z += static_cast<double>(lse[t]) * lse[t];
   stats_[static_cast<size_t>(2 * num_experts)] = z;
   stats_[static_cast<size_t>(2 * num_experts + 1)] = static_cast<double>(num_tokens);
+  TraceSpan allreduce(trace_, "allreduce");
   MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(*comm_, std::span<double>(stats_))
                              .WithContext("router statistics"));
+  allreduce.End();
   global_tokens_ = static_cast<int64_t>(stats_[static_cast<size_t>(2 * num_experts + 1)]);
   double aux = 0.0;
   for (int64_t e = 0; e < num_experts; ++e) {

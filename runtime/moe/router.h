@@ -32,6 +32,7 @@
 #include "runtime/core/parameter.h"
 #include "runtime/core/status.h"
 #include "runtime/core/tensor.h"
+#include "runtime/core/trace.h"
 
 namespace mpimoe::moe {
 
@@ -60,6 +61,8 @@ class Router {
 
   // x: [T, d] f32 local tokens. Fills topk_idx(), gates() and losses(). Collective.
   Status Forward(const TensorView& x);
+  // Records the statistics all-reduce on `trace` (borrowed; null = off).
+  void SetTrace(TraceRecorder* trace) { trace_ = trace; }
 
   // dgates: [T, k] f32, the gradient of the loss w.r.t. gates(). Adds the gradients of
   // aux_loss_coef * aux + z_loss_coef * z_loss. Accumulates dWr; dx: [T, d] f32 is
@@ -87,6 +90,7 @@ class Router {
   RouterOptions options_;
   ops::OpsContext* ctx_;
   parallel::Communicator* comm_;
+  TraceRecorder* trace_ = nullptr;
   Parameter weight_;  // [d, E]
 
   // Saved by Forward (workspaces, reused across steps).

@@ -46,7 +46,10 @@ Status GradSync::AllReduce() {
   }
   Status status = Status::Ok();
   for (size_t b = 0; b < buckets_.size(); ++b) {
+    TraceSpan wait_span(trace_, "allreduce_wait", "bytes",
+                        buckets_[b].buffer.numel() * static_cast<int64_t>(sizeof(float)));
     Status wait = requests_[b].Wait();
+    wait_span.End();
     if (!wait.ok() && status.ok()) status = wait.WithContext("gradient all-reduce");
     const float* at = buckets_[b].buffer.data<float>();
     for (size_t p = buckets_[b].first_param; p < buckets_[b].end_param; ++p) {

@@ -17,6 +17,7 @@
 #include "runtime/core/parameter.h"
 #include "runtime/core/status.h"
 #include "runtime/core/tensor.h"
+#include "runtime/core/trace.h"
 
 namespace mpimoe::train {
 
@@ -27,6 +28,9 @@ class GradSync {
 
   // Collective: afterwards every rank's gradients are the sums over ranks.
   Status AllReduce();
+  // Records each bucket's wait for its all-reduce ("allreduce_wait", with its bytes)
+  // on `trace` (borrowed; null = off).
+  void SetTrace(TraceRecorder* trace) { trace_ = trace; }
 
   int64_t num_buckets() const { return static_cast<int64_t>(buckets_.size()); }
   // Gradient bytes each rank contributes per step.
@@ -45,6 +49,7 @@ class GradSync {
   std::vector<Bucket> buckets_;
   std::vector<parallel::Request> requests_;
   int64_t total_elements_ = 0;
+  TraceRecorder* trace_ = nullptr;
 };
 
 }  // namespace mpimoe::train

@@ -10,7 +10,6 @@
 #include "ops/matmul.h"
 #include "parallel/collectives.h"
 #include "parallel/plan.h"
-#include "runtime/core/timer.h"
 
 namespace mpimoe::train {
 namespace {
@@ -113,6 +112,11 @@ std::vector<Parameter*> MoeTransformer::ExpertParameters() {
   return params;
 }
 
+void MoeTransformer::SetTrace(TraceRecorder* trace) {
+  trace_ = trace;
+  for (auto& block : blocks_) block->SetTrace(trace);
+}
+
 std::vector<moe::MoeLayer*> MoeTransformer::MoeLayers() {
   std::vector<moe::MoeLayer*> layers;
   for (auto& block : blocks_) {
@@ -139,7 +143,7 @@ Status MoeTransformer::ForwardBackward(const Batch& batch, bool backward,
   lse_.Resize(DType::kF32, {rows});
 
   // Embeddings: x_0 = tok_emb[tokens] + pos_emb[t].
-  Stopwatch watch;
+  TraceTimer watch(trace_, "embed_head");
   int32_t* positions = positions_.data<int32_t>();
   for (int64_t r = 0; r < rows; ++r) positions[r] = static_cast<int32_t>(r % seq);
   float* x0 = acts_[0].data<float>();
@@ -153,7 +157,7 @@ Status MoeTransformer::ForwardBackward(const Batch& batch, bool backward,
     float* x = x0 + r * d;
     for (int64_t c = 0; c < d; ++c) x[c] += p[c];
   }
-  times->Add(Phase::kEmbedHead, watch.ElapsedMs());
+  times->Add(Phase::kEmbedHead, watch.Stop());
 
   for (size_t l = 0; l < blocks_.size(); ++l) {
     MPIMOE_RETURN_IF_ERROR(blocks_[l]->Forward(
@@ -161,7 +165,7 @@ Status MoeTransformer::ForwardBackward(const Batch& batch, bool backward,
   }
 
   // Head and loss over the global batch.
-  watch.Restart();
+  watch.Restart("embed_head");
   ops::LayerNormForward(acts_.back().data<float>(), lnf_gain_.value.data<float>(),
                         lnf_bias_.value.data<float>(), rows, d, m.layernorm_eps,
                         hf_.data<float>(), meanf_.data<float>(), rstdf_.data<float>());
@@ -181,19 +185,23 @@ Status MoeTransformer::ForwardBackward(const Batch& batch, bool backward,
   }
   loss_sums_[0] = local_sum;
   loss_sums_[1] = static_cast<double>(local_count);
-  MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(*comm_, std::span<double>(loss_sums_))
-                             .WithContext("loss all-reduce"));
+  {
+    TraceSpan allreduce(trace_, "allreduce");
+    MPIMOE_RETURN_IF_ERROR(
+        parallel::AllreduceInPlace(*comm_, std::span<double>(loss_sums_))
+            .WithContext("loss all-reduce"));
+  }
   const int64_t global_count = static_cast<int64_t>(loss_sums_[1]);
   losses->counted_targets = global_count;
   losses->cross_entropy =
       global_count > 0 ? loss_sums_[0] / static_cast<double>(global_count) : 0.0;
   losses->aux = 0.0;
   for (moe::MoeLayer* layer : MoeLayers()) losses->aux += layer->AuxLossTerm();
-  times->Add(Phase::kEmbedHead, watch.ElapsedMs());
+  times->Add(Phase::kEmbedHead, watch.Stop());
   if (!backward) return Status::Ok();
 
   // Backward.
-  watch.Restart();
+  watch.Restart("backward");
   dloss_.Resize(DType::kF32, {rows});
   dhf_.Resize(DType::kF32, {rows, d});
   dcur_.Resize(DType::kF32, {rows, d});
@@ -223,7 +231,7 @@ Status MoeTransformer::ForwardBackward(const Batch& batch, bool backward,
                          tok_emb_.grad.data<float>());
   ops::EmbeddingBackward(positions, rows, dcur_.data<float>(), d,
                          pos_emb_.grad.data<float>());
-  times->Add(Phase::kBackward, watch.ElapsedMs());
+  times->Add(Phase::kBackward, watch.Stop());
   return Status::Ok();
 }
 

@@ -28,6 +28,7 @@
 #include "runtime/core/parameter.h"
 #include "runtime/core/status.h"
 #include "runtime/core/tensor.h"
+#include "runtime/core/trace.h"
 #include "runtime/moe/expert_parallel_dispatcher.h"
 #include "runtime/train/config.h"
 #include "runtime/train/data.h"
@@ -53,6 +54,10 @@ class MoeTransformer {
   // (accumulating parameter gradients; zero them first). Collective.
   Status ForwardBackward(const Batch& batch, bool backward, StepLosses* losses,
                          PhaseTimes* times);
+
+  // Records embed_head, every block's phases and backward (with the communication
+  // nested in them) on `trace` (borrowed; null = off). Does not change the math.
+  void SetTrace(TraceRecorder* trace);
 
   std::vector<Parameter*> ReplicatedParameters();
   std::vector<Parameter*> ExpertParameters();
@@ -84,6 +89,7 @@ class MoeTransformer {
   // Backward scratch.
   Tensor dhf_, dcur_, dnext_;      // [rows, d]
   std::vector<double> loss_sums_;  // [2] local cross-entropy sum and counted targets
+  TraceRecorder* trace_ = nullptr;
 };
 
 }  // namespace mpimoe::train

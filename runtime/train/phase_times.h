@@ -3,9 +3,11 @@
 // The forward is split as a user reads a profile (attention = layernorm + QKV
 // projection + attention + output projection; router, dispatch, experts, combine =
 // the MoE layer's phases; dense_ffn = dense FFN layers; embed_head = embeddings, final
-// layernorm, LM head and loss), then the whole backward, the gradient all-reduce, and
-// the optimizer (clipping + AdamW). Times include waiting for other ranks inside the
-// phase (e.g. dispatch waits for the slowest rank's count exchange).
+// layernorm, LM head and loss), then the whole backward, the gradient all-reduce
+// (grad_sync, with replica gradients summed into their homes), the optimizer (gradient
+// norm, clipping, AdamW) and the balancer (replica refresh from the homes, the plan
+// controller, applying a new plan: expert migration). Times include waiting for other
+// ranks inside the phase (e.g. dispatch waits for the slowest rank's count exchange).
 //
 // Thread-safety: a value.
 #pragma once
@@ -26,12 +28,14 @@ enum class Phase {
   kBackward,
   kGradSync,
   kOptimizer,
+  kBalancer,
   kCount,
 };
 
 inline constexpr std::array<std::string_view, static_cast<size_t>(Phase::kCount)>
-    kPhaseNames = {"attention", "router",     "dispatch", "experts",   "combine",
-                   "dense_ffn", "embed_head", "backward", "grad_sync", "optimizer"};
+    kPhaseNames = {"attention", "router",    "dispatch",   "experts",
+                   "combine",   "dense_ffn", "embed_head", "backward",
+                   "grad_sync", "optimizer", "balancer"};
 
 struct PhaseTimes {
   std::array<double, static_cast<size_t>(Phase::kCount)> ms{};

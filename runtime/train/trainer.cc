@@ -66,6 +66,8 @@ Status Trainer::Step(StepRecord* record) {
   record->step = step;
   record->phases.Clear();
   Stopwatch total;
+  if (trace_ != nullptr) trace_->BeginStep(step);
+  TraceSpan step_span(trace_, "step", "step", step);
   dataset_->TrainBatch(step, comm_->rank(), comm_->size(), &batch_);
   CollectParameters();  // a plan applied since the last step may have moved experts
   placement_->ApplySkew(step, *model_);
@@ -80,25 +82,28 @@ Status Trainer::Step(StepRecord* record) {
     return verdict;
   }
 
-  Stopwatch watch;
+  TraceTimer watch(trace_, "grad_sync");
   MPIMOE_RETURN_IF_ERROR(grad_sync_->AllReduce());
   // Replicas' expert gradients join their homes' before anything reads them.
   record->placement = PlacementRecord();
   std::vector<moe::MoeLayer*> layers = model_->MoeLayers();
   for (moe::MoeLayer* layer : layers) {
+    TraceSpan exchange(trace_, "replica_grads");
     MPIMOE_RETURN_IF_ERROR(expert_sync_.ReduceReplicaGradients(layer->dispatcher().plan(),
                                                                layer->experts()));
     record->placement.replica_grad_bytes += expert_sync_.last_bytes_sent();
   }
-  record->phases.Add(Phase::kGradSync, watch.ElapsedMs());
+  record->phases.Add(Phase::kGradSync, watch.Next("optimizer"));
 
   // Global norm: replicated gradients are identical everywhere now (count them once);
   // each expert's gradient lives on its home rank only (sum over ranks).
-  watch.Restart();
   double expert_sq = SumOfSquares(experts_);
-  MPIMOE_RETURN_IF_ERROR(
-      parallel::AllreduceInPlace(*comm_, std::span<double>(&expert_sq, 1))
-          .WithContext("grad norm"));
+  {
+    TraceSpan allreduce(trace_, "allreduce");
+    MPIMOE_RETURN_IF_ERROR(
+        parallel::AllreduceInPlace(*comm_, std::span<double>(&expert_sq, 1))
+            .WithContext("grad norm"));
+  }
   record->grad_norm = std::sqrt(SumOfSquares(replicated_) + expert_sq);
   // Global as well (replicated gradients are all-reduced, expert_sq summed).
   if (!std::isfinite(record->grad_norm)) {
@@ -110,9 +115,11 @@ Status Trainer::Step(StepRecord* record) {
   record->lr = optimizer_->LearningRate(step);
   last_lr_ = record->lr;
   optimizer_->Step(step, optimizer_->ClipScale(record->grad_norm), trained_);
+  record->phases.Add(Phase::kOptimizer, watch.Next("balancer"));
   // Replicas take their homes' new weights; then the placement may change (right after
   // the optimizer step, so the moved optimizer state is final for this step).
   for (moe::MoeLayer* layer : layers) {
+    TraceSpan exchange(trace_, "replica_refresh");
     MPIMOE_RETURN_IF_ERROR(
         expert_sync_.RefreshReplicas(layer->dispatcher().plan(), layer->experts()));
     record->placement.replica_refresh_bytes += expert_sync_.last_bytes_sent();
@@ -125,7 +132,9 @@ Status Trainer::Step(StepRecord* record) {
     for (moe::MoeLayer* layer : layers) {
       sums[1] += static_cast<double>(layer->stats().rows_computed);
     }
+    TraceSpan allreduce(trace_, "allreduce");
     MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(*comm_, std::span<double>(sums)));
+    allreduce.End();
     placement_->ObserveExpertCost(sums[0], static_cast<int64_t>(sums[1]));
   }
   if (plan_controller_) {
@@ -133,12 +142,15 @@ Status Trainer::Step(StepRecord* record) {
     for (size_t l = 0; l < layers.size(); ++l) {
       moe::MoeLayer* layer = layers[l];
       std::string decision;
+      TraceSpan plan_span(trace_, "plan");
       Stopwatch planner;
       const parallel::Plan next =
           plan_controller_(step, static_cast<int>(l), layer->dispatcher().plan(),
                            layer->stats().global_counts, &decision);
       record->placement.planner_us += planner.ElapsedSeconds() * 1e6;
+      plan_span.End();
       if (next == layer->dispatcher().plan()) continue;
+      TraceSpan migrate(trace_, "migrate");
       MPIMOE_RETURN_IF_ERROR(layer->ApplyPlan(next, &expert_sync_)
                                  .WithContext("layer " + std::to_string(l) + " re-plan"));
       record->placement.migration_bytes += expert_sync_.last_bytes_sent();
@@ -149,7 +161,7 @@ Status Trainer::Step(StepRecord* record) {
     }
     if (changed) CollectParameters();
   }
-  record->phases.Add(Phase::kOptimizer, watch.ElapsedMs());
+  record->phases.Add(Phase::kBalancer, watch.Stop());
   record->step_ms = total.ElapsedMs();
   ++next_step_;
   return Status::Ok();
@@ -184,7 +196,14 @@ void Trainer::RestoreProgress(int64_t next_step, int64_t skipped_steps, float la
   last_lr_ = last_lr;
 }
 
+void Trainer::SetTrace(TraceRecorder* trace) {
+  trace_ = trace;
+  model_->SetTrace(trace);
+  grad_sync_->SetTrace(trace);
+}
+
 StatusOr<double> Trainer::Evaluate() {
+  TraceSpan eval_span(trace_, "eval");
   double weighted = 0.0;
   int64_t counted = 0;
   PhaseTimes unused;

@@ -22,6 +22,7 @@
 #include "parallel/communicator.h"
 #include "parallel/plan.h"
 #include "runtime/core/status.h"
+#include "runtime/core/trace.h"
 #include "runtime/moe/expert_sync.h"
 #include "runtime/train/config.h"
 #include "runtime/train/data.h"
@@ -83,6 +84,12 @@ class Trainer {
     plan_controller_ = std::move(controller);
   }
 
+  // Records every step on `trace` (borrowed, must outlive the trainer or be reset;
+  // null = off): a "step" event per step holding the phases of phase_times.h and,
+  // nested in them, the blocking communication. Each Step opens a new step window of
+  // the recorder. Does not change the math.
+  void SetTrace(TraceRecorder* trace);
+
   // Mean cross-entropy over the held-out evaluation batches (global). Collective.
   StatusOr<double> Evaluate();
 
@@ -130,6 +137,7 @@ class Trainer {
   int64_t skipped_steps_ = 0;
   int64_t skipped_in_a_row_ = 0;
   float last_lr_ = 0.0f;
+  TraceRecorder* trace_ = nullptr;
 };
 
 }  // namespace mpimoe::train

@@ -12,6 +12,7 @@
 #include "runtime/core/json_line.h"
 #include "runtime/core/process_stats.h"
 #include "runtime/core/timer.h"
+#include "runtime/core/trace.h"
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/config_loader.h"
 #include "runtime/train/trainer.h"
@@ -126,6 +127,43 @@ Status TrimMetrics(const std::string& path, int64_t last_step) {
   return WriteFileAtomically(path, kept);
 }
 
+// Gathers every rank's events to rank 0 (sizes by Allgather, bytes by Gatherv, so no
+// shared filesystem is needed) and returns the merged document there (empty elsewhere).
+StatusOr<std::string> MergeTrace(parallel::Communicator& comm,
+                                 const TraceRecorder& trace) {
+  std::string mine;
+  trace.AppendEventsJson(&mine);
+  const int ranks = comm.size();
+  std::vector<int64_t> sizes(static_cast<size_t>(ranks));
+  const int64_t my_size = static_cast<int64_t>(mine.size());
+  MPIMOE_RETURN_IF_ERROR(parallel::Allgather(comm, std::span<const int64_t>(&my_size, 1),
+                                             std::span<int64_t>(sizes))
+                             .WithContext("trace sizes"));
+  const bool root = comm.rank() == 0;
+  std::vector<int64_t> displs(static_cast<size_t>(ranks), 0);
+  int64_t total = 0;
+  for (int r = 0; r < ranks; ++r) {
+    displs[static_cast<size_t>(r)] = total;
+    total += sizes[static_cast<size_t>(r)];
+  }
+  std::string all(root ? static_cast<size_t>(total) : 0, '\0');
+  parallel::GathervOptions gather;
+  gather.root = 0;
+  gather.recv_counts = sizes;
+  gather.recv_displs = displs;
+  MPIMOE_RETURN_IF_ERROR(
+      parallel::Gatherv(comm, std::span<const char>(mine), std::span<char>(all), gather)
+          .WithContext("trace gather"));
+  if (!root) return std::string();
+  std::vector<std::string_view> pieces;
+  for (int r = 0; r < ranks; ++r) {
+    pieces.push_back(
+        std::string_view(all).substr(static_cast<size_t>(displs[static_cast<size_t>(r)]),
+                                     static_cast<size_t>(sizes[static_cast<size_t>(r)])));
+  }
+  return TraceDocument(pieces);
+}
+
 std::string FormatDuration(double seconds) {
   char buffer[32];
   if (seconds >= 3600) {
@@ -194,6 +232,18 @@ StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions&
                 static_cast<long long>(trainer->global_tokens_per_step()),
                 write ? "; output in " : "", write ? options.out_dir.c_str() : "");
     std::fflush(stdout);
+  }
+
+  // The timeline: every rank's clock starts together (after a barrier).
+  std::unique_ptr<TraceRecorder> trace;
+  if (options.trace) {
+    TraceOptions trace_options;
+    trace_options.pid = comm->rank();
+    trace_options.max_steps = options.trace_steps;
+    trace = std::make_unique<TraceRecorder>(trace_options);
+    MPIMOE_RETURN_IF_ERROR(parallel::Barrier(*comm).WithContext("trace start"));
+    trace->ResetOrigin();
+    trainer->SetTrace(trace.get());
   }
 
   JobSummary summary;
@@ -374,6 +424,14 @@ StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions&
   MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(
       *comm, std::span<double>(&peak_rss, 1), {parallel::ReduceOp::kMax}));
   summary.peak_rss_mb = peak_rss;
+  if (trace) {
+    trainer->SetTrace(nullptr);
+    MPIMOE_ASSIGN_OR_RETURN(summary.trace_json, MergeTrace(*comm, *trace));
+    if (write) {
+      MPIMOE_RETURN_IF_ERROR(
+          WriteFileAtomically(options.out_dir + "/trace.json", summary.trace_json));
+    }
+  }
   summary.wall_s = wall.ElapsedSeconds();
   if (write && !summary.stopped) {
     JsonLine line(7);

@@ -5,10 +5,10 @@
 //                     cross_entropy, aux_loss, eval_loss (when computed), lr, grad_norm,
 //                     tokens_per_s, step_ms, phase_ms {attention, router, dispatch,
 //                     experts, combine, dense_ffn, embed_head, backward, grad_sync,
-//                     optimizer} (rank 0's), expert_tokens (per MoE layer, global routes
-//                     per expert), expert_rows_per_rank, rank_imbalance (max/mean over
-//                     ranks of expert rows computed), a2a_bytes (sent between ranks by
-//                     all ranks in the step)
+//                     optimizer, balancer} (rank 0's), expert_tokens (per MoE layer,
+//                     global routes per expert), expert_rows_per_rank, rank_imbalance
+//                     (max/mean over ranks of expert rows computed), a2a_bytes (sent
+//                     between ranks by all ranks in the step)
 //   summary.json      written atomically at the end: final_loss, final_eval_loss,
 //                     tokens_per_s (median after run.warmup_steps_for_timing),
 //                     world_size, steps, peak_rss_mb (max over ranks), wall_s,
@@ -18,6 +18,10 @@
 //   checkpoints/      step-N directories (runtime/train/checkpoint.h): every
 //                     run.checkpoint_every steps, at the end, on a stop request, and of
 //                     the last good step when a non-finite step stops the run
+//   trace.json        with JobOptions::trace: the timeline of the last trace_steps
+//                     steps of every rank (Chrome trace event JSON, one process per
+//                     rank, see runtime/core/trace.h), gathered to rank 0 through the
+//                     communicator and written atomically at the end
 // Only rank 0 prints and writes, except checkpoint shards (every rank writes its own);
 // every rank runs the same collective sequence. A non-finite step with run.on_nonfinite
 // = NONFINITE_STOP returns kAborted on every rank after saving the last good step.
@@ -52,6 +56,8 @@ struct JobOptions {
   const volatile std::sig_atomic_t* stop_requested = nullptr;
   // Called on every rank before each step (tests: e.g. corrupting a weight).
   std::function<void(int64_t step, Trainer& trainer)> before_step;
+  bool trace = false;        // record a timeline (trace.json); never changes the math
+  int64_t trace_steps = 20;  // steps kept per rank (the last ones); 0 = all
 };
 
 struct JobSummary {
@@ -66,6 +72,7 @@ struct JobSummary {
   int64_t skipped_steps = 0;    // non-finite steps skipped (run.on_nonfinite)
   bool stopped = false;         // stopped early by stop_requested (checkpoint saved)
   std::string last_checkpoint;  // directory of the last checkpoint saved, if any
+  std::string trace_json;       // rank 0, with options.trace: the merged trace document
 };
 
 // Errors of loading JobOptions::resume_from start with this context (they are bad

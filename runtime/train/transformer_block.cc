@@ -4,7 +4,6 @@
 
 #include "ops/layernorm.h"
 #include "ops/matmul.h"
-#include "runtime/core/timer.h"
 
 namespace mpimoe::train {
 namespace {
@@ -108,7 +107,7 @@ Status TransformerBlock::Forward(const float* x, int64_t num_sequences, float* y
   ffn_out_.Resize(DType::kF32, {rows, d});
 
   // Attention half: x_mid = x + attention(layernorm1(x) Wqkv) Wo.
-  Stopwatch watch;
+  TraceTimer watch(trace_, "attention");
   ops::LayerNormForward(x, ln1_gain_.value.data<float>(), ln1_bias_.value.data<float>(),
                         rows, d, options_.layernorm_eps, h1_.data<float>(),
                         mean1_.data<float>(), rstd1_.data<float>());
@@ -124,15 +123,14 @@ Status TransformerBlock::Forward(const float* x, int64_t num_sequences, float* y
                                         att_.data<float>(), wo_.value.data<float>(),
                                         x_mid_.data<float>(),
                                         /*accumulate=*/true));
-  times->Add(Phase::kAttention, watch.ElapsedMs());
-
-  // FFN half: y = x_mid + ffn(layernorm2(x_mid)).
-  watch.Restart();
+  // FFN half: y = x_mid + ffn(layernorm2(x_mid)); layernorm2 counts as the router's
+  // (MoE) or the dense FFN's.
+  times->Add(Phase::kAttention, watch.Next(moe_ ? "router" : "dense_ffn"));
   ops::LayerNormForward(x_mid_.data<float>(), ln2_gain_.value.data<float>(),
                         ln2_bias_.value.data<float>(), rows, d, options_.layernorm_eps,
                         h2_.data<float>(), mean2_.data<float>(), rstd2_.data<float>());
   if (moe_) {
-    const double layernorm_ms = watch.ElapsedMs();
+    const double layernorm_ms = watch.Stop();
     MPIMOE_RETURN_IF_ERROR(
         moe_->Forward(TensorView(h2_.data<float>(), DType::kF32, {rows, d}),
                       TensorView(ffn_out_.data<float>(), DType::kF32, {rows, d})));
@@ -141,15 +139,15 @@ Status TransformerBlock::Forward(const float* x, int64_t num_sequences, float* y
     times->Add(Phase::kDispatch, stats.dispatch_ms);
     times->Add(Phase::kExperts, stats.experts_ms);
     times->Add(Phase::kCombine, stats.combine_ms);
-    watch.Restart();
+    watch.Restart("combine");  // the residual add
     Add(x_mid_.data<float>(), ffn_out_.data<float>(), y, rows * d);
-    times->Add(Phase::kCombine, watch.ElapsedMs());
+    times->Add(Phase::kCombine, watch.Stop());
   } else {
     MPIMOE_RETURN_IF_ERROR(
         dense_->Forward(TensorView(h2_.data<float>(), DType::kF32, {rows, d}),
                         TensorView(ffn_out_.data<float>(), DType::kF32, {rows, d})));
     Add(x_mid_.data<float>(), ffn_out_.data<float>(), y, rows * d);
-    times->Add(Phase::kDenseFfn, watch.ElapsedMs());
+    times->Add(Phase::kDenseFfn, watch.Stop());
   }
   return Status::Ok();
 }

@@ -26,6 +26,7 @@
 #include "runtime/core/parameter.h"
 #include "runtime/core/status.h"
 #include "runtime/core/tensor.h"
+#include "runtime/core/trace.h"
 #include "runtime/moe/dense_ffn.h"
 #include "runtime/moe/dispatcher.h"
 #include "runtime/moe/moe_layer.h"
@@ -59,6 +60,12 @@ class TransformerBlock {
   Status Forward(const float* x, int64_t num_sequences, float* y, PhaseTimes* times);
   //   dy: [rows, d] f32 (gradient of y); dx: [rows, d] f32 (out, overwritten).
   Status Backward(const float* dy, float* dx);
+  // Records the forward's phases (and the MoE layer's) on `trace` (borrowed; null =
+  // off), from the same clock readings as the phase times.
+  void SetTrace(TraceRecorder* trace) {
+    trace_ = trace;
+    if (moe_) moe_->SetTrace(trace);
+  }
 
   // Replicated parameters (all-reduced across ranks) and this rank's expert parameters.
   std::vector<Parameter*> ReplicatedParameters();
@@ -78,6 +85,7 @@ class TransformerBlock {
   ops::CausalSelfAttention attention_;
   std::unique_ptr<moe::MoeLayer> moe_;
   std::unique_ptr<moe::DenseFfn> dense_;
+  TraceRecorder* trace_ = nullptr;
 
   // Saved by Forward: [rows, d] unless noted.
   const float* x_ = nullptr;

@@ -152,6 +152,50 @@ TEST_P(CollectivesTest, AllgatherAndAllgatherv) {
   }
 }
 
+TEST_P(CollectivesTest, GathervToRootOnly) {
+  MpiCommunicator& comm = World();
+  const int p = comm.size(), me = comm.rank();
+  const int root = p - 1;
+  // Rank r contributes (r + 2) % 3 elements (some ranks nothing), blocks placed in
+  // reverse rank order with a gap of one element before each.
+  std::vector<int64_t> counts(static_cast<size_t>(p)), displs(static_cast<size_t>(p));
+  int64_t total = 0;
+  for (int r = p - 1; r >= 0; --r) {
+    total += 1;
+    counts[static_cast<size_t>(r)] = (r + 2) % 3;
+    displs[static_cast<size_t>(r)] = total;
+    total += counts[static_cast<size_t>(r)];
+  }
+  std::vector<int64_t> send(static_cast<size_t>((me + 2) % 3));
+  for (size_t i = 0; i < send.size(); ++i)
+    send[i] = Tag(me, root, static_cast<int64_t>(i));
+  std::vector<int64_t> recv(me == root ? static_cast<size_t>(total) : 0, -1);
+  GathervOptions options;
+  options.root = root;
+  if (me == root) {
+    options.recv_counts = counts;
+    options.recv_displs = displs;
+  }
+  ASSERT_TRUE(
+      Gatherv(comm, std::span<const int64_t>(send), std::span<int64_t>(recv), options)
+          .ok());
+  if (me != root) return;
+  std::vector<int64_t> expected(static_cast<size_t>(total), -1);
+  for (int r = 0; r < p; ++r) {
+    for (int64_t i = 0; i < counts[static_cast<size_t>(r)]; ++i)
+      expected[static_cast<size_t>(displs[static_cast<size_t>(r)] + i)] = Tag(r, root, i);
+  }
+  EXPECT_EQ(recv, expected);
+  // The root rejects a block outside recv before any message moves (other ranks do
+  // not call, so this must fail without communicating).
+  std::vector<int64_t> small(1);
+  counts[0] = 5;
+  EXPECT_EQ(Gatherv(comm, std::span<const int64_t>(send), std::span<int64_t>(small),
+                    {root, counts, displs})
+                .code(),
+            StatusCode::kInvalidArgument);
+}
+
 TEST_P(CollectivesTest, BcastBarrierSendRecv) {
   MpiCommunicator& comm = World();
   const int p = comm.size(), me = comm.rank();

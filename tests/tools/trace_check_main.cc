@@ -1,0 +1,60 @@
+// mpimoe-trace-check: checks a merged trace.json (see trace_check.h) for the CLI test.
+//
+//   mpimoe-trace-check TRACE_JSON RANKS [NAME,NAME,...]
+//
+// Prints "OK: ..." and exits 0 when the trace passes; prints every problem and exits 1
+// otherwise; exits 2 on bad arguments or an unreadable file.
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tests/tools/json_value.h"
+#include "tests/tools/trace_check.h"
+
+int main(int argc, char** argv) {
+  using mpimoe::testing::JsonValue;
+  if (argc < 3 || argc > 4) {
+    std::fprintf(stderr, "usage: %s TRACE_JSON RANKS [NAME,NAME,...]\n", argv[0]);
+    return 2;
+  }
+  std::ifstream file(argv[1], std::ios::binary);
+  if (!file) {
+    std::fprintf(stderr, "cannot open %s\n", argv[1]);
+    return 2;
+  }
+  std::stringstream buffer;
+  buffer << file.rdbuf();
+  const std::string text = buffer.str();
+
+  mpimoe::testing::TraceCheckOptions options;
+  options.num_ranks = std::atoi(argv[2]);
+  if (options.num_ranks < 1) {
+    std::fprintf(stderr, "RANKS must be a positive integer, got %s\n", argv[2]);
+    return 2;
+  }
+  if (argc == 4) {
+    std::stringstream names(argv[3]);
+    std::string name;
+    while (std::getline(names, name, ',')) {
+      if (!name.empty()) options.required_names.push_back(name);
+    }
+  }
+
+  JsonValue document;
+  std::string error;
+  if (!mpimoe::testing::ParseJson(text, &document, &error)) {
+    std::printf("FAIL: %s is not valid JSON: %s\n", argv[1], error.c_str());
+    return 1;
+  }
+  const mpimoe::testing::TraceCheckResult result =
+      mpimoe::testing::CheckTrace(document, options);
+  for (const std::string& e : result.errors) std::printf("FAIL: %s\n", e.c_str());
+  if (!result.errors.empty()) return 1;
+  std::printf("OK: %s: %lld complete events from %d rank(s), nesting depth %lld\n",
+              argv[1], static_cast<long long>(result.num_complete_events),
+              options.num_ranks, static_cast<long long>(result.max_depth));
+  return 0;
+}
