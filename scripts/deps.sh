@@ -9,6 +9,7 @@ packages=(
   libdnnl-dev
   libprotobuf-dev protobuf-compiler
   libgtest-dev
+  gnuplot-nox  # mpimoe-launch draws its plots with gnuplot (png terminal)
 )
 
 missing=()

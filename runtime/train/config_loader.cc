@@ -804,6 +804,11 @@ std::string EffectiveConfigText(const TrainConfig& config) {
          body;
 }
 
+Status CheckOverride(const std::string& override_text) {
+  pbc::TrainConfig proto;
+  return ApplyOverride(override_text, &proto);
+}
+
 Status ValidateForWorldSize(const TrainConfig& config, int world_size) {
   if (world_size < 1) {
     return InvalidArgumentError("world size must be positive, got " +

@@ -48,6 +48,12 @@ StatusOr<TrainConfig> ParseTrainConfig(const std::string& text,
 // OUT/config.textproto. Loading it back gives the same TrainConfig.
 std::string EffectiveConfigText(const TrainConfig& config);
 
+// Checks one `path=value` override on its own: the path names a settable field and the
+// value has the field's type (or is one of its enum names). Does not validate a config
+// (a value may still be out of range, or clash with other fields): that is
+// ParseTrainConfig's job. Errors read like ParseTrainConfig's "--set ..." errors.
+Status CheckOverride(const std::string& override_text);
+
 // Checks what depends on the job rather than the file: the world size (the global
 // batch must divide by it; parallel.world_size, when set, must equal it). Errors name
 // the field and the world size.

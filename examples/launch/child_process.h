@@ -1,0 +1,48 @@
+// Running one program as a child process for the launcher: fork + exec (PATH lookup
+// for a bare name), stdin from /dev/null, stdout and stderr appended to a log file,
+// optional extra environment variables, an optional time limit (SIGTERM, then SIGKILL
+// after 10 s). The launcher is not an MPI program: it starts `mpirun`, which starts
+// the ranks; a SIGTERM to mpirun ends the whole job.
+//
+// Thread-safety: RunChild blocks the calling thread until the child ends; do not call
+// it from several threads (fork in a threaded program copies only the caller).
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "runtime/core/status.h"
+
+namespace mpimoe::launch {
+
+struct ChildOptions {
+  std::vector<std::string> argv;  // argv[0] is the program (a path or a PATH name)
+  std::vector<std::pair<std::string, std::string>> env;  // set in the child only
+  std::string log_path;  // stdout + stderr go here (truncated first); "" = inherit
+  std::string cwd;       // "" = the launcher's working directory
+  int timeout_s = 0;     // 0 = no limit
+};
+
+struct ChildResult {
+  int exit_code = 0;  // the exit status; 128 + signal when killed by a signal
+  bool timed_out = false;
+  // Why the child failed, for people: "exit code 1", "killed by signal 9", "timed out
+  // after 60 s", "cannot run 'mpirun': No such file or directory" (exit code 127).
+  std::string description;
+  bool ok() const { return exit_code == 0 && !timed_out; }
+};
+
+// Runs the child to completion. Errors only when the child cannot be started at all
+// (fork fails, the log file cannot be created); a program that does not exist is a
+// ChildResult with exit code 127 and the reason in the log.
+StatusOr<ChildResult> RunChild(const ChildOptions& options);
+
+// The last `max_lines` lines of the file at `path` ("" when it cannot be read).
+std::string TailOfFile(const std::string& path, int max_lines);
+
+// `argv` as one shell-like line, quoting arguments that need it (for logs and
+// --dry-run; not for execution).
+std::string CommandLine(const std::vector<std::string>& argv);
+
+}  // namespace mpimoe::launch

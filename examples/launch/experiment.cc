@@ -1,0 +1,411 @@
+// experiment.cc: loading, checking and expanding experiments (see experiment.h).
+// Protobuf stays in this file: the Experiment message becomes an ExperimentSpec.
+#include "examples/launch/experiment.h"
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/text_format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <system_error>
+
+#include "experiment.pb.h"
+#include "runtime/train/config_loader.h"
+
+namespace mpimoe::launch {
+namespace {
+
+namespace pb = ::google::protobuf;
+namespace pbc = ::mpimoe::config;
+
+std::string Quote(const std::string& s) { return "'" + s + "'"; }
+
+// "<file>:<line>:<column>: <message>" for every parse error (1-based positions).
+class ErrorCollector : public pb::io::ErrorCollector {
+ public:
+  explicit ErrorCollector(std::string source) : source_(std::move(source)) {}
+  void AddError(int line, pb::io::ColumnNumber column,
+                const std::string& message) override {
+    if (!errors_.empty()) errors_ += "\n";
+    errors_ += source_;
+    if (line >= 0) {
+      errors_ += ":" + std::to_string(line + 1) + ":" + std::to_string(column + 1);
+    }
+    errors_ += ": " + message;
+  }
+  void AddWarning(int, pb::io::ColumnNumber, const std::string&) override {}
+  std::string Message() const {
+    return errors_.empty() ? source_ + ": could not parse the experiment" : errors_;
+  }
+
+ private:
+  std::string source_;
+  std::string errors_;
+};
+
+// 1-based line of `field` (element `index` when repeated) in `tree`; 0 when unknown.
+int LineOf(const pb::TextFormat::ParseInfoTree* tree, const pb::Descriptor* descriptor,
+           const char* field, int index = -1) {
+  if (tree == nullptr) return 0;
+  const pb::FieldDescriptor* f = descriptor->FindFieldByName(field);
+  const pb::TextFormat::ParseLocation location = tree->GetLocation(f, index);
+  return location.line >= 0 ? location.line + 1 : 0;
+}
+
+// 1-based line of the first quoted `value` ("value" or 'value') at or after `*cursor`
+// in `text`; moves the cursor past it. For list syntax (values: ["a", "b"]), where the
+// parser records no per-element location. 0 when not found.
+int ScanValueLine(const std::string& text, const std::string& value, size_t* cursor) {
+  size_t best = std::string::npos;
+  for (const char quote : {'"', '\''}) {
+    const std::string quoted = quote + value + quote;
+    const size_t at = text.find(quoted, *cursor);
+    if (at < best) best = at;
+  }
+  if (best == std::string::npos) return 0;
+  *cursor = best + value.size() + 2;
+  return 1 + static_cast<int>(std::count(text.begin(), text.begin() + best, '\n'));
+}
+
+// Offset of the start of 1-based `line` in `text` (0 for line <= 1).
+size_t LineStart(const std::string& text, int line) {
+  size_t at = 0;
+  for (int l = 1; l < line && at != std::string::npos; ++l) {
+    at = text.find('\n', at);
+    if (at != std::string::npos) ++at;
+  }
+  return at == std::string::npos ? text.size() : at;
+}
+
+// Characters kept in directory names; anything else becomes '_'.
+std::string SafeDirName(const std::string& name) {
+  std::string out = name;
+  for (char& c : out) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' ||
+                    c == '=' || c == ',' || c == '+';
+    if (!ok) c = '_';
+  }
+  if (out.empty() || out == "." || out == "..") out = "point";
+  return out;
+}
+
+std::optional<int> ParsePositiveInt(const std::string& text) {
+  int v = 0;
+  const auto r = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size() ||
+      v < 1) {
+    return std::nullopt;
+  }
+  return v;
+}
+
+}  // namespace
+
+bool AxisSpec::IsNumeric() const {
+  if (values.empty()) return false;
+  for (const std::string& v : values) {
+    double x = 0;
+    const auto r = std::from_chars(v.data(), v.data() + v.size(), x);
+    if (r.ec != std::errc() || r.ptr != v.data() + v.size() || !std::isfinite(x)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+StatusOr<ExperimentSpec> ParseExperiment(const std::string& text,
+                                         const std::string& path) {
+  pbc::Experiment proto;
+  pb::TextFormat::ParseInfoTree tree;
+  ErrorCollector collector(path);
+  pb::TextFormat::Parser parser;
+  parser.RecordErrorsTo(&collector);
+  parser.WriteLocationsTo(&tree);
+  if (!parser.ParseFromString(text, &proto)) {
+    return InvalidArgumentError(collector.Message());
+  }
+  const pb::Descriptor* d = pbc::Experiment::descriptor();
+  const pb::Descriptor* axis_d = pbc::Axis::descriptor();
+  const auto at = [&](int line, const std::string& field, const std::string& what) {
+    return InvalidArgumentError(path + ":" + std::to_string(line) + ": " + field + ": " +
+                                what);
+  };
+
+  ExperimentSpec spec;
+  spec.path = path;
+  spec.name =
+      proto.has_name() ? proto.name() : std::filesystem::path(path).stem().string();
+  if (spec.name.empty() || spec.name.find('/') != std::string::npos) {
+    return at(LineOf(&tree, d, "name"), "name",
+              "must be a non-empty name without '/', got " + Quote(spec.name));
+  }
+
+  // The base config: exactly one of base_config (a file) and base (inline).
+  if (proto.has_base_config() == proto.has_base()) {
+    return InvalidArgumentError(
+        path + ": " +
+        (proto.has_base() ? "give either base_config or base, not both"
+                          : "no base config: set base_config (a path relative to the "
+                            "experiment file) or an inline base { ... }"));
+  }
+  if (proto.has_base_config()) {
+    spec.base_line = LineOf(&tree, d, "base_config");
+    const std::filesystem::path relative(proto.base_config());
+    const std::filesystem::path resolved =
+        relative.is_absolute() ? relative
+                               : std::filesystem::path(path).parent_path() / relative;
+    spec.base_config_path = resolved.lexically_normal().string();
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(spec.base_config_path, ec)) {
+      return NotFoundError(path + ":" + std::to_string(spec.base_line) +
+                           ": base_config: file " + Quote(spec.base_config_path) +
+                           " does not exist (paths are relative to the experiment file)");
+    }
+  } else {
+    spec.base_line = LineOf(&tree, d, "base");
+    pb::TextFormat::Printer printer;
+    MPIMOE_CHECK(printer.PrintToString(proto.base(), &spec.inline_base_text));
+  }
+
+  for (int i = 0; i < proto.set_size(); ++i) {
+    const int line = LineOf(&tree, d, "set", i);
+    const Status s = train::CheckOverride(proto.set(i));
+    if (!s.ok()) return at(line, "set", s.message());
+    spec.set.push_back(proto.set(i));
+    spec.set_lines.push_back(line);
+  }
+
+  std::set<std::string> fields, labels;
+  for (int a = 0; a < proto.axis_size(); ++a) {
+    const pbc::Axis& axis = proto.axis(a);
+    const pb::TextFormat::ParseInfoTree* axis_tree =
+        tree.GetTreeForNested(d->FindFieldByName("axis"), a);
+    AxisSpec out;
+    out.line = LineOf(&tree, d, "axis", a);
+    out.field = axis.field();
+    const std::string where =
+        "axis " + (out.field.empty() ? "#" + std::to_string(a + 1) : out.field);
+    if (out.field.empty()) return at(out.line, where, "has no field");
+    if (!fields.insert(out.field).second) {
+      return at(out.line, where, "the field is already an axis");
+    }
+    if (axis.has_label()) {
+      out.label = axis.label();
+    } else if (out.is_world_size()) {
+      out.label = "np";
+    } else {
+      out.label = out.field.substr(out.field.rfind('.') + 1);
+    }
+    if (out.label.empty() || out.label.find_first_of("=,/") != std::string::npos) {
+      return at(
+          LineOf(axis_tree, axis_d, "label"), where,
+          "label must be non-empty without '=', ',' or '/', got " + Quote(out.label));
+    }
+    if (out.label == "rep" || !labels.insert(out.label).second) {
+      return at(out.line, where,
+                "label " + Quote(out.label) +
+                    (out.label == "rep" ? " is reserved for repeats"
+                                        : " is used by another axis; set label"));
+    }
+    if (axis.values_size() == 0) {
+      return at(out.line, where, "has no values (an axis needs at least one)");
+    }
+    std::set<std::string> seen;
+    size_t cursor = LineStart(text, out.line);
+    for (int v = 0; v < axis.values_size(); ++v) {
+      const std::string& value = axis.values(v);
+      int line = LineOf(axis_tree, axis_d, "values", v);
+      if (line == 0) line = ScanValueLine(text, value, &cursor);
+      if (line == 0) line = out.line;
+      if (!seen.insert(value).second) {
+        return at(line, where, "value " + Quote(value) + " is listed twice");
+      }
+      if (out.is_world_size()) {
+        if (!ParsePositiveInt(value)) {
+          return at(line, where,
+                    "value " + Quote(value) + ": expected a positive integer (ranks)");
+        }
+      } else {
+        const Status s = train::CheckOverride(out.field + "=" + value);
+        if (!s.ok()) return at(line, where, "value " + Quote(value) + ": " + s.message());
+      }
+      out.values.push_back(value);
+      out.value_lines.push_back(line);
+    }
+    spec.axes.push_back(std::move(out));
+  }
+
+  const auto positive = [&](const char* field, int v) -> Status {
+    if (v >= 1) return Status::Ok();
+    return at(LineOf(&tree, d, field), field, "must be >= 1, got " + std::to_string(v));
+  };
+  const auto non_negative = [&](const char* field, int v) -> Status {
+    if (v >= 0) return Status::Ok();
+    return at(LineOf(&tree, d, field), field, "must be >= 0, got " + std::to_string(v));
+  };
+  MPIMOE_RETURN_IF_ERROR(positive("repeats", proto.repeats()));
+  MPIMOE_RETURN_IF_ERROR(positive("world_size", proto.world_size()));
+  MPIMOE_RETURN_IF_ERROR(non_negative("omp_num_threads", proto.omp_num_threads()));
+  MPIMOE_RETURN_IF_ERROR(non_negative("heatmap_layer", proto.heatmap_layer()));
+  MPIMOE_RETURN_IF_ERROR(non_negative("point_timeout_s", proto.point_timeout_s()));
+  if (proto.mpirun().empty()) {
+    return at(LineOf(&tree, d, "mpirun"), "mpirun", "must name the mpirun program");
+  }
+  spec.repeats = proto.repeats();
+  spec.reseed_repeats = proto.reseed_repeats();
+  spec.world_size = proto.world_size();
+  spec.mpirun = proto.mpirun();
+  spec.mpirun_args.assign(proto.mpirun_args().begin(), proto.mpirun_args().end());
+  spec.omp_num_threads = proto.omp_num_threads();
+  spec.output_dir = proto.has_output_dir() ? proto.output_dir() : "runs/" + spec.name;
+  if (spec.output_dir.empty()) {
+    return at(LineOf(&tree, d, "output_dir"), "output_dir", "must not be empty");
+  }
+  spec.heatmap_point = proto.heatmap_point();
+  spec.heatmap_point_line = LineOf(&tree, d, "heatmap_point");
+  spec.heatmap_layer = proto.heatmap_layer();
+  spec.point_timeout_s = proto.point_timeout_s();
+  return spec;
+}
+
+StatusOr<ExperimentSpec> LoadExperiment(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    return NotFoundError(path + ": experiment file does not exist");
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in) return IoError(path + ": cannot read the experiment file");
+  return ParseExperiment(text.str(), path);
+}
+
+StatusOr<std::vector<Point>> ExpandExperiment(const ExperimentSpec& spec) {
+  // The base seed, for reseeded repeats (the base config with the common overrides).
+  uint64_t base_seed = 0;
+  {
+    auto base = spec.base_config_path.empty()
+                    ? train::ParseTrainConfig(spec.inline_base_text, spec.path, spec.set)
+                    : train::LoadTrainConfig(spec.base_config_path, spec.set);
+    if (!base.ok()) {
+      return base.status().WithContext(spec.path + ":" + std::to_string(spec.base_line) +
+                                       ": base config");
+    }
+    base_seed = base->run.seed;
+  }
+
+  size_t combinations = 1;
+  for (const AxisSpec& axis : spec.axes) combinations *= axis.values.size();
+  std::vector<Point> points;
+  std::set<std::string> dir_names;
+  for (size_t c = 0; c < combinations; ++c) {
+    // Mixed-radix digits of c, the last axis fastest.
+    std::vector<size_t> digit(spec.axes.size());
+    size_t rest = c;
+    for (size_t a = spec.axes.size(); a-- > 0;) {
+      digit[a] = rest % spec.axes[a].values.size();
+      rest /= spec.axes[a].values.size();
+    }
+    for (int rep = 0; rep < spec.repeats; ++rep) {
+      Point p;
+      p.index = static_cast<int>(points.size());
+      p.repeat = rep;
+      p.world_size = spec.world_size;
+      p.overrides = spec.set;
+      for (size_t a = 0; a < spec.axes.size(); ++a) {
+        const AxisSpec& axis = spec.axes[a];
+        const std::string& value = axis.values[digit[a]];
+        p.axis_values.push_back(value);
+        if (!p.name.empty()) p.name += ",";
+        p.name += axis.label + "=" + value;
+        if (axis.is_world_size()) {
+          p.world_size = *ParsePositiveInt(value);
+        } else {
+          p.overrides.push_back(axis.field + "=" + value);
+        }
+      }
+      if (spec.repeats > 1) {
+        p.name += (p.name.empty() ? "" : ",") + std::string("rep=") + std::to_string(rep);
+        if (spec.reseed_repeats) {
+          p.overrides.push_back("run.seed=" + std::to_string(base_seed + rep));
+        }
+      }
+      if (p.name.empty()) p.name = spec.name;
+      p.dir_name = SafeDirName(p.name);
+      if (!dir_names.insert(p.dir_name).second) {
+        return InvalidArgumentError(spec.path + ": two points share the directory name " +
+                                    Quote(p.dir_name) + "; use distinct values");
+      }
+      p.overrides.push_back("run.name=" + p.dir_name);
+
+      // Validate the point as mpimoe-train would, blaming the first axis value the
+      // error mentions (else the base config).
+      auto config =
+          spec.base_config_path.empty()
+              ? train::ParseTrainConfig(spec.inline_base_text, spec.path, p.overrides)
+              : train::LoadTrainConfig(spec.base_config_path, p.overrides);
+      Status status = config.ok() ? train::ValidateForWorldSize(*config, p.world_size)
+                                  : config.status();
+      if (!status.ok()) {
+        int line = spec.base_line;
+        for (size_t a = 0; a < spec.axes.size(); ++a) {
+          const AxisSpec& axis = spec.axes[a];
+          const bool blamed =
+              axis.is_world_size()
+                  ? status.message().find("world size") != std::string::npos
+                  : status.message().find(axis.field) != std::string::npos;
+          if (blamed) {
+            line = axis.value_lines[digit[a]];
+            break;
+          }
+        }
+        return Status(status.code(), spec.path + ":" + std::to_string(line) + ": point " +
+                                         Quote(p.name) + ": " + status.message());
+      }
+      p.effective_config = train::EffectiveConfigText(*config);
+      points.push_back(std::move(p));
+    }
+  }
+  return points;
+}
+
+StatusOr<int> FindPoint(const std::vector<Point>& points, const std::string& query,
+                        std::string* how) {
+  for (const Point& p : points) {
+    if (p.name == query || p.dir_name == query) {
+      if (how != nullptr) *how = "exact";
+      return p.index;
+    }
+  }
+  std::vector<int> matches;
+  for (const Point& p : points) {
+    if (p.name.find(query) != std::string::npos) matches.push_back(p.index);
+  }
+  if (matches.size() == 1) {
+    if (how != nullptr) *how = "substring";
+    return matches[0];
+  }
+  if (matches.empty()) {
+    std::string names;
+    for (size_t i = 0; i < points.size() && i < 8; ++i) {
+      names += (i ? ", " : "") + Quote(points[i].name);
+    }
+    if (points.size() > 8) names += ", ...";
+    return InvalidArgumentError("no point is named or contains " + Quote(query) +
+                                " (points: " + names + ")");
+  }
+  std::string names;
+  for (int i : matches) names += (names.empty() ? "" : ", ") + Quote(points[i].name);
+  return InvalidArgumentError(Quote(query) + " matches " +
+                              std::to_string(matches.size()) + " points: " + names +
+                              "; give a longer part of the name");
+}
+
+}  // namespace mpimoe::launch

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# CLI test of mpimoe-launch with the real mpirun and mpimoe-train: a 2x2 sweep (world
+# size 1 and 2 x top-k 1 and 2, a few steps) gives 4 result rows, a CSV that parses and
+# valid PNGs; a re-run skips the finished points; a point that fails at run time is
+# recorded and the sweep ends non-zero; --dry-run and --only; and every bad experiment
+# is rejected with exit code 2 before anything runs (no output directory).
+# Usage: launch_test.sh MPIEXEC MPIMOE_LAUNCH SMOKE_CONFIG
+set -u
+mpiexec="$1"; launch="$2"; smoke="$3"
+tmp=$(mktemp -d /tmp/mpimoe-launch-test.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+export OMP_NUM_THREADS=1
+
+common() {  # the shared part of the test experiments: $1 = output directory
+  cat <<EOT
+base_config: "$smoke"
+set: "run.steps=4"
+set: "run.log_every=2"
+set: "run.eval_every=0"
+set: "data.eval_batches=1"
+mpirun: "$mpiexec"
+mpirun_args: "--oversubscribe"
+omp_num_threads: 1
+output_dir: "$1"
+EOT
+}
+
+# --- the 2x2 sweep --------------------------------------------------------------
+out="$tmp/sweep"
+{ common "$out"; cat <<'EOT'
+axis { field: "world_size" values: ["1", "2"] }
+axis { field: "model.moe.top_k" values: ["1", "2"] }
+heatmap_point: "np=2,top_k=2"
+EOT
+} > "$tmp/sweep.textproto"
+
+"$launch" "$tmp/sweep.textproto" --dry-run > "$tmp/dry.txt" 2>&1 ||
+  fail "--dry-run exited $?: $(cat "$tmp/dry.txt")"
+[ "$(grep -c -- '--set model.moe.top_k=' "$tmp/dry.txt")" = 4 ] ||
+  fail "--dry-run does not show 4 commands: $(cat "$tmp/dry.txt")"
+[ ! -e "$out" ] || fail "--dry-run created $out"
+
+"$launch" "$tmp/sweep.textproto" > "$tmp/run1.txt" 2>&1
+code=$?
+cat "$tmp/run1.txt"
+[ "$code" -eq 0 ] || fail "the sweep exited $code"
+grep -q '\[2/4\] np=1,top_k=2 | np=1 .* | elapsed .* | ETA ' "$tmp/run1.txt" ||
+  fail "no progress line for point 2"
+csv="$out/results.csv"
+[ -s "$csv" ] && [ -s "$out/results.md" ] || fail "no results.csv / results.md"
+[ "$(wc -l < "$csv")" -eq 5 ] || fail "results.csv has $(wc -l < "$csv") lines, not 1 + 4"
+# Parse the CSV: quoted fields (which may hold commas) become one field each; every
+# row has the header's field count; every point is ok with a loss and tokens/s.
+awk '
+  { line = $0; gsub(/"[^"]*"/, "Q", line); n = split(line, f, ",") }
+  NR == 1 { for (i = 1; i <= n; ++i) col[f[i]] = i; width = n; next }
+  n != width { print "row " NR " has " n " fields, header " width; bad = 1 }
+  f[col["status"]] != "ok" { print "row " NR " status " f[col["status"]]; bad = 1 }
+  !(f[col["final_loss"]] + 0 > 0) { print "row " NR " has no final_loss"; bad = 1 }
+  !(f[col["tokens_per_s"]] + 0 > 0) { print "row " NR " has no tokens/s"; bad = 1 }
+  !(f[col["rank_imbalance"]] + 0 >= 1) { print "row " NR " has no imbalance"; bad = 1 }
+  END { exit bad || NR != 5 }' "$csv" || fail "results.csv does not parse: $(cat "$csv")"
+[ "$(cut -d, -f3,4 < "$csv" | sed -n 2,5p | tr '\n' ' ')" = "1,1 1,2 2,1 2,2 " ] ||
+  fail "results.csv rows are not np x top_k in order: $(cat "$csv")"
+for png in loss imbalance tokens_per_s_vs_np tokens_per_s_vs_top_k heatmap; do
+  f="$out/plots/$png.png"
+  [ -s "$f" ] || fail "no $f"
+  [ "$(head -c 8 "$f" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ] ||
+    fail "$f is not a PNG"
+done
+for d in "np=1,top_k=1" "np=2,top_k=2"; do
+  [ -s "$out/$d/log.txt" ] && [ -s "$out/$d/summary.json" ] || fail "no log/summary in $d"
+done
+
+# --- a re-run skips every finished point ---------------------------------------
+touch -d '2000-01-01' "$out/np=2,top_k=1/log.txt"
+"$launch" "$tmp/sweep.textproto" > "$tmp/run2.txt" 2>&1 || fail "the re-run exited $?"
+[ "$(grep -c 'finished in an earlier run, skipped' "$tmp/run2.txt")" = 4 ] ||
+  fail "the re-run did not skip 4 points: $(cat "$tmp/run2.txt")"
+[ -z "$(find "$out/np=2,top_k=1/log.txt" -newer "$csv")" ] ||
+  fail "the re-run touched a finished point"
+[ "$(wc -l < "$csv")" -eq 5 ] || fail "the re-run's results.csv lost rows"
+# A changed point (its config differs) runs again; --only runs just that one.
+sed -i 's/"run.steps=4"/"run.steps=3"/' "$tmp/sweep.textproto"
+"$launch" "$tmp/sweep.textproto" --only 'np=1,top_k=2' > "$tmp/run3.txt" 2>&1 ||
+  fail "--only exited $?: $(cat "$tmp/run3.txt")"
+grep -q "exact match" "$tmp/run3.txt" || fail "--only does not say how it matched"
+[ "$(grep -c '^\[.*ETA' "$tmp/run3.txt")" = 1 ] || fail "--only ran more than one point"
+grep -q '"steps":3' "$out/np=1,top_k=2/summary.json" || fail "--only did not re-run"
+grep -q 'not run' "$out/results.md" || fail "points left out by --only are not 'not run'"
+
+# --- a point that fails at run time --------------------------------------------
+out="$tmp/failing"
+{ common "$out"; cat <<'EOT'
+axis { field: "optimizer.lr" label: "lr" values: ["1e30", "0.003"] }
+EOT
+} > "$tmp/failing.textproto"
+"$launch" "$tmp/failing.textproto" > "$tmp/fail.txt" 2>&1
+code=$?
+cat "$tmp/fail.txt"
+[ "$code" -eq 1 ] || fail "a sweep with a failed point exited $code, not 1"
+grep -q '^lr=1e30,1e30,0,failed,' "$out/results.csv" ||
+  fail "the failed point is not recorded: $(cat "$out/results.csv")"
+grep -q '^lr=0.003,0.003,0,ok,' "$out/results.csv" ||
+  fail "the sweep did not carry on after the failure: $(cat "$out/results.csv")"
+grep -q 'exit code' "$out/lr=1e30/failure.txt" || fail "no failure.txt with the exit code"
+grep -q 'not finite' "$out/lr=1e30/failure.txt" || fail "failure.txt has no log tail"
+
+# --- bad experiments: exit 2, a message naming the place, nothing created -------
+bad() {  # $1 = case name, $2 = expected message part, stdin = axis lines
+  local file="$tmp/bad_$1.textproto" dir="$tmp/bad_out_$1"
+  { common "$dir" | sed "s|^base_config: .*|${BASE_LINE:-&}|"; cat; } > "$file"
+  "$launch" "$file" > "$tmp/bad.txt" 2>&1
+  local code=$?
+  [ "$code" -eq 2 ] || fail "$1: exit code $code, not 2: $(cat "$tmp/bad.txt")"
+  grep -qF -- "$2" "$tmp/bad.txt" || fail "$1: message lacks '$2': $(cat "$tmp/bad.txt")"
+  [ ! -e "$dir" ] || fail "$1: created $dir"
+  echo "ok: $1: $(head -1 "$tmp/bad.txt")"
+}
+bad unknown_field "axis model.moe.num_expertz: value '4': --set model.moe.num_expertz=4: unknown field" \
+  <<< 'axis { field: "model.moe.num_expertz" values: ["4"] }'
+bad empty_axis "bad_empty_axis.textproto:10: axis model.moe.top_k: has no values" \
+  <<< 'axis { field: "model.moe.top_k" }'
+bad bad_type "bad_bad_type.textproto:10: axis model.moe.top_k: value 'two'" \
+  <<< 'axis { field: "model.moe.top_k" values: ["1", "two"] }'
+bad bad_enum "axis balancer.policy: value 'fastest': --set balancer.policy=fastest: expected one of" \
+  <<< 'axis { field: "balancer.policy" values: ["fastest"] }'
+bad bad_point "point 'top_k=9'" \
+  <<< 'axis { field: "model.moe.top_k" values: ["2", "9"] }'
+bad syntax "bad_syntax.textproto:10:" <<< 'axis { field: "model.moe.top_k" values: ["1" }'
+BASE_LINE='base_config: "/nonexistent/base.textproto"' \
+  bad missing_base "bad_missing_base.textproto:1: base_config: file '/nonexistent/base.textproto' does not exist" \
+  <<< 'axis { field: "model.moe.top_k" values: ["1"] }'
+bad heatmap "heatmap_point: no point" <<< 'axis { field: "model.moe.top_k" values: ["1"] }
+heatmap_point: "top_k=7"'
+"$launch" "$tmp/nonexistent.textproto" > "$tmp/bad.txt" 2>&1
+[ $? -eq 2 ] || fail "a missing experiment file does not exit 2"
+"$launch" "$tmp/sweep.textproto" --only 'np=9' > "$tmp/bad.txt" 2>&1
+[ $? -eq 2 ] || fail "--only with no match does not exit 2"
+"$launch" --bogus > "$tmp/bad.txt" 2>&1
+[ $? -eq 2 ] || fail "an unknown flag does not exit 2"
+echo "PASS"
