@@ -131,6 +131,10 @@ Status FlagSet::SetValue(Flag& flag, std::string_view text) {
       return Status::Ok();
     }
     case Kind::kChoice:
+      if (flag.choices.empty()) {  // AddString: any text
+        *flag.choice_value = text;
+        return Status::Ok();
+      }
       for (const std::string& choice : flag.choices) {
         if (choice == text) {
           *flag.choice_value = choice;
@@ -146,6 +150,13 @@ Status FlagSet::SetValue(Flag& flag, std::string_view text) {
       break;
   }
   return InvalidArgumentError(where + " takes no value");
+}
+
+void FlagSet::AddString(std::string_view name, std::string* value,
+                        std::string_view help) {
+  Flag& flag = Add(name, Kind::kChoice, help);  // a choice without a list of choices
+  flag.choice_value = value;
+  flag.default_text = value->empty() ? "none" : *value;
 }
 
 void FlagSet::AddStringList(std::string_view name, std::vector<std::string>* values,
@@ -227,7 +238,7 @@ std::string FlagSet::Usage() const {
         break;
       case Kind::kChoice:
         spelled.push_back(' ');
-        spelled += JoinChoices(flag.choices);
+        spelled += flag.choices.empty() ? "TEXT" : JoinChoices(flag.choices);
         break;
       case Kind::kStringList:
         spelled += " V (repeatable)";

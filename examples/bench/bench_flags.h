@@ -40,6 +40,8 @@ class FlagSet {
   // The value must be one of `choices`.
   void AddChoice(std::string_view name, std::string* value,
                  std::vector<std::string> choices, std::string_view help);
+  // Any text.
+  void AddString(std::string_view name, std::string* value, std::string_view help);
   // Repeatable: every occurrence appends its value.
   void AddStringList(std::string_view name, std::vector<std::string>* values,
                      std::string_view help);

@@ -44,6 +44,8 @@ constexpr SubcommandEntry kSubcommands[] = {
      NewTrainSubcommand},
     {"balancer", "balancer planning quality on simulated Zipf routing (--simulate R)",
      NewBalancerSubcommand},
+    {"checkpoint", "checkpoint save/load time of a config's model against cp",
+     NewCheckpointSubcommand},
 };
 
 // Set by Main for the helpers below: only rank 0 prints usage and help.

@@ -58,5 +58,7 @@ std::unique_ptr<Subcommand> NewAlltoallSubcommand();
 std::unique_ptr<Subcommand> NewTrainSubcommand();
 // Balancer planning quality on simulated skewed routing (--simulate R, no MPI).
 std::unique_ptr<Subcommand> NewBalancerSubcommand();
+// Checkpoint save and load time against cp of the same files.
+std::unique_ptr<Subcommand> NewCheckpointSubcommand();
 
 }  // namespace mpimoe::bench
