@@ -4,11 +4,11 @@
 #include <cstdio>
 
 namespace mpimoe {
-namespace {
 
-void AppendEscaped(std::string_view text, std::string* out) {
+void AppendJsonString(std::string_view text, std::string* out) {
   out->push_back('"');
   for (const char c : text) {
+    const unsigned char u = static_cast<unsigned char>(c);
     switch (c) {
       case '"':
         *out += "\\\"";
@@ -19,13 +19,16 @@ void AppendEscaped(std::string_view text, std::string* out) {
       case '\n':
         *out += "\\n";
         break;
+      case '\r':
+        *out += "\\r";
+        break;
       case '\t':
         *out += "\\t";
         break;
       default:
-        if (static_cast<unsigned char>(c) < 0x20) {
+        if (u < 0x20) {
           char buffer[8];
-          std::snprintf(buffer, sizeof(buffer), "\\u%04x", c);
+          std::snprintf(buffer, sizeof(buffer), "\\u%04x", u);
           *out += buffer;
         } else {
           out->push_back(c);
@@ -35,11 +38,9 @@ void AppendEscaped(std::string_view text, std::string* out) {
   out->push_back('"');
 }
 
-}  // namespace
-
 void JsonLine::AddKey(std::string_view key) {
   if (!body_.empty()) body_.push_back(',');
-  AppendEscaped(key, &body_);
+  AppendJsonString(key, &body_);
   body_.push_back(':');
 }
 
@@ -63,7 +64,7 @@ JsonLine& JsonLine::AddDouble(std::string_view key, double value) {
 
 JsonLine& JsonLine::AddString(std::string_view key, std::string_view value) {
   AddKey(key);
-  AppendEscaped(value, &body_);
+  AppendJsonString(value, &body_);
   return *this;
 }
 

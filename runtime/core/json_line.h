@@ -12,6 +12,10 @@
 
 namespace mpimoe {
 
+// Appends `text` as a quoted JSON string ("\"", "\\", \n, \r, \t and other control
+// characters escaped; other bytes, UTF-8 included, as they are).
+void AppendJsonString(std::string_view text, std::string* out);
+
 class JsonLine {
  public:
   explicit JsonLine(int precision = 6) : precision_(precision) {}

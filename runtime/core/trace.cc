@@ -4,6 +4,8 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include "runtime/core/json_line.h"
+
 namespace mpimoe {
 namespace {
 
@@ -30,39 +32,6 @@ void AppendMetadata(const char* kind, int32_t pid, std::string_view arg_key,
 }
 
 }  // namespace
-
-void AppendJsonString(std::string_view text, std::string* out) {
-  out->push_back('"');
-  for (const char c : text) {
-    const unsigned char u = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"':
-        *out += "\\\"";
-        break;
-      case '\\':
-        *out += "\\\\";
-        break;
-      case '\n':
-        *out += "\\n";
-        break;
-      case '\r':
-        *out += "\\r";
-        break;
-      case '\t':
-        *out += "\\t";
-        break;
-      default:
-        if (u < 0x20) {
-          char buffer[8];
-          std::snprintf(buffer, sizeof(buffer), "\\u%04x", u);
-          *out += buffer;
-        } else {
-          out->push_back(c);
-        }
-    }
-  }
-  out->push_back('"');
-}
 
 TraceRecorder::TraceRecorder(const TraceOptions& options)
     : options_(options), origin_(Clock::now()) {

@@ -93,9 +93,6 @@ class TraceRecorder {
 // for thread 0 ("host") of every process.
 std::string TraceDocument(const std::vector<std::string_view>& pieces);
 
-// Appends `text` as a JSON string literal (quoted, escaped) to `out`.
-void AppendJsonString(std::string_view text, std::string* out);
-
 // Records [construction, End() or destruction) as one event; nothing with a null
 // recorder.
 class TraceSpan {

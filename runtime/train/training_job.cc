@@ -100,13 +100,6 @@ double PlacementBoundOf(const std::vector<std::vector<int64_t>>& expert_tokens,
   return bound;
 }
 
-std::string JsonString(const std::string& text) {
-  JsonLine line;
-  line.AddString("s", text);
-  const std::string object = line.str();  // {"s":"..."}
-  return object.substr(5, object.size() - 6);
-}
-
 // Keeps the records of steps <= `last_step` in an existing metrics file (a resumed run
 // continues after its checkpoint; later records belonged to the interrupted run).
 Status TrimMetrics(const std::string& path, int64_t last_step) {
@@ -363,7 +356,7 @@ StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions&
           std::string replans = "[";
           for (size_t i = 0; i < placement.decisions.size(); ++i) {
             if (i > 0) replans += ",";
-            replans += JsonString(placement.decisions[i]);
+            AppendJsonString(placement.decisions[i], &replans);
           }
           line.AddRaw("replans", replans + "]");
         }
