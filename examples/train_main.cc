@@ -4,9 +4,12 @@
 //   mpirun -np P mpimoe-train CONFIG [--set path=value]... [--out DIR]
 //                                    [--resume DIR|latest] [--trace [--trace-steps N]]
 //
-// SIGTERM or SIGINT on any rank (a scheduler pre-empting the job, Ctrl-C): every rank
-// finishes its current step, a checkpoint is saved, and the job exits 0; resume it with
-// --resume latest.
+// SIGTERM, SIGINT, SIGUSR1 or SIGUSR2 on any rank (a scheduler pre-empting the job):
+// every rank finishes its current step, a checkpoint is saved, and every rank exits 0;
+// resume with --resume latest. Open MPI's mpirun forwards SIGUSR1/SIGUSR2 to the ranks
+// as they are, while on SIGTERM/SIGINT it sends SIGTERM and then SIGKILL after
+// odls_base_sigkill_timeout seconds (default 1), which may cut a slow save short (the
+// previous checkpoint then stays valid).
 //
 // Exit codes: 0 done (or stopped by a signal, with a checkpoint); 2 bad input (flags,
 // config parse or validation error, data file, world size, a checkpoint that cannot be
@@ -35,7 +38,7 @@
 
 namespace {
 
-// Set by SIGTERM/SIGINT; read by the training loop at the end of each step.
+// Set by SIGTERM/SIGINT/SIGUSR1/SIGUSR2; read by the training loop after each step.
 volatile std::sig_atomic_t g_stop_requested = 0;
 
 extern "C" void OnStopSignal(int) { g_stop_requested = 1; }
@@ -45,8 +48,8 @@ void InstallStopHandlers() {
   action.sa_handler = OnStopSignal;
   sigemptyset(&action.sa_mask);
   action.sa_flags = SA_RESTART;
-  sigaction(SIGTERM, &action, nullptr);
-  sigaction(SIGINT, &action, nullptr);
+  for (int signal : {SIGTERM, SIGINT, SIGUSR1, SIGUSR2})
+    sigaction(signal, &action, nullptr);
 }
 
 constexpr char kUsage[] =
@@ -63,7 +66,8 @@ constexpr char kUsage[] =
     "                     communication (open it in ui.perfetto.dev or "
     "chrome://tracing)\n"
     "  --trace-steps N    keep the last N steps in the trace (default 20; 0 = all)\n"
-    "SIGTERM/SIGINT: finish the step, save a checkpoint, exit 0.\n";
+    "SIGTERM/SIGINT/SIGUSR1/SIGUSR2: finish the step, save a checkpoint, exit 0\n"
+    "(to stop via mpirun, send it SIGUSR1: it forwards that without a kill).\n";
 
 struct Args {
   std::string config_path;
@@ -149,10 +153,19 @@ mpimoe::Status ResolveDirs(const Args& args, const mpimoe::train::TrainConfig& c
       }
     } else if (!args.resume.empty()) {
       *resume_dir = args.resume;
-      // OUT/checkpoints/step-N -> OUT
+      // OUT/checkpoints/step-N[/] -> OUT
       if (out_dir->empty()) {
-        *out_dir = fs::path(args.resume).lexically_normal().parent_path().parent_path();
-        if (out_dir->empty()) *out_dir = ".";
+        fs::path dir = fs::path(args.resume).lexically_normal();
+        if (!dir.has_filename()) dir = dir.parent_path();  // a trailing slash
+        const fs::path parent = dir.parent_path();
+        if (parent.filename() == "checkpoints") {
+          *out_dir = parent.parent_path().empty() ? "." : parent.parent_path().string();
+        } else {
+          status = mpimoe::InvalidArgumentError(
+              "--resume " + args.resume +
+              ": not inside a run's checkpoints/ directory; give the output directory "
+              "with --out DIR");
+        }
       }
     }
     if (out_dir->empty()) *out_dir = mpimoe::train::DefaultOutputDir(config);

@@ -118,22 +118,28 @@ Status Balancer::Restore(const BalancerState& state) {
                                 std::to_string(plan_.world_size) + " ranks");
   }
   MPIMOE_RETURN_IF_ERROR(p.Validate().WithContext("balancer state plan"));
-  for (const CopyLayout& layout : state.recent) {
+  for (size_t i = 0; i < state.recent.size(); ++i) {
+    const CopyLayout& layout = state.recent[i];
+    const std::string where = "balancer state: recent layout " + std::to_string(i);
     if (layout.num_experts() != p.num_experts ||
         layout.replicas.size() != layout.home.size()) {
-      return InvalidArgumentError("balancer state: a recent layout has the wrong size");
+      return InvalidArgumentError(where + " has " + std::to_string(layout.home.size()) +
+                                  " experts, expected " + std::to_string(p.num_experts));
     }
     for (size_t e = 0; e < layout.home.size(); ++e) {
-      if (layout.home[e] < 0 || layout.home[e] >= p.world_size) {
-        return InvalidArgumentError("balancer state: a recent layout has a bad rank");
-      }
-      for (int32_t r : layout.replicas[e]) {
-        if (r < 0 || r >= p.world_size) {
-          return InvalidArgumentError("balancer state: a recent layout has a bad rank");
-        }
+      bool ok = layout.home[e] >= 0 && layout.home[e] < p.world_size;
+      for (int32_t r : layout.replicas[e]) ok = ok && r >= 0 && r < p.world_size;
+      if (!ok) {
+        return InvalidArgumentError(where + ": expert " + std::to_string(e) +
+                                    " has a rank outside [0, " +
+                                    std::to_string(p.world_size) + ")");
       }
     }
   }
+  BalancerOptions with_cost = options_;
+  with_cost.cost = state.cost;
+  MPIMOE_RETURN_IF_ERROR(
+      ValidateBalancerOptions(with_cost).WithContext("balancer state cost model"));
   if (static_cast<int>(state.recent.size()) > kRecentPlans) {
     return InvalidArgumentError("balancer state: more than " +
                                 std::to_string(kRecentPlans) + " recent layouts");

@@ -57,8 +57,12 @@ Status LoadForecast::Restore(const std::vector<int64_t>& fixed_point, int64_t st
                                 " experts, expected " + std::to_string(state_.size()));
   }
   if (steps < 0) return InvalidArgumentError("load forecast steps must be >= 0");
-  for (int64_t v : fixed_point) {
-    if (v < 0) return InvalidArgumentError("load forecast values must be >= 0");
+  for (size_t e = 0; e < fixed_point.size(); ++e) {
+    if (fixed_point[e] < 0) {
+      return InvalidArgumentError("load forecast of expert " + std::to_string(e) +
+                                  " is negative (" + std::to_string(fixed_point[e]) +
+                                  ")");
+    }
   }
   state_ = fixed_point;
   steps_ = steps;

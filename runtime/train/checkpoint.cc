@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -40,6 +41,7 @@ constexpr int kFormatVersion = 1;
 constexpr char kManifestName[] = "manifest.textproto";
 constexpr char kMomentSuffix1[] = "#adam_m";
 constexpr char kMomentSuffix2[] = "#adam_v";
+constexpr char kCrcPrefix[] = "# crc32c ";
 
 std::string StepDirName(int64_t step) { return "step-" + std::to_string(step); }
 
@@ -268,8 +270,7 @@ void RemovePartialSaves(const fs::path& checkpoints) {
   std::error_code error;
   for (const fs::directory_entry& entry : fs::directory_iterator(checkpoints, error)) {
     const std::string name = entry.path().filename().string();
-    if (name.size() > 8 && name[0] == '.' &&
-        (name.ends_with(".partial") || name.ends_with(".old"))) {
+    if (name.size() > 8 && name[0] == '.' && name.ends_with(".partial")) {
       fs::remove_all(entry.path(), error);
     }
   }
@@ -301,6 +302,7 @@ Status FinishSave(Trainer& trainer, const fs::path& checkpoints, const fs::path&
   manifest->set_seed(trainer.config().run.seed);
   manifest->set_last_lr(trainer.last_lr());
   manifest->set_skipped_steps(trainer.skipped_steps());
+  manifest->set_skipped_in_a_row(trainer.skipped_in_a_row());
   ExpertPlacement& placement = trainer.placement();
   for (int l = 0; l < placement.num_layers(); ++l) {
     BalancerToProto(placement.balancer(l).State(), manifest->add_balancers());
@@ -314,20 +316,28 @@ Status FinishSave(Trainer& trainer, const fs::path& checkpoints, const fs::path&
     return InternalError("cannot print the checkpoint manifest");
   }
   text = "# mpimoe checkpoint manifest (schema configs/checkpoint.proto)\n" + text;
+  char trailer[32];
+  std::snprintf(trailer, sizeof(trailer), "%s%08x\n", kCrcPrefix,
+                Crc32c(text.data(), text.size()));
+  text += trailer;
   MPIMOE_RETURN_IF_ERROR(WriteFileAtomically((partial / kManifestName).string(), text));
   MPIMOE_RETURN_IF_ERROR(SyncDirectory(partial.string()));
   std::error_code error;
-  if (fs::exists(final_dir, error)) {  // e.g. a resumed run saving the same step again
-    const fs::path old = checkpoints / ("." + final_dir.filename().string() + ".old");
-    fs::remove_all(old, error);
-    fs::rename(final_dir, old, error);
-    if (error)
-      return IoError("cannot replace " + final_dir.string() + ": " + error.message());
-  }
-  fs::rename(partial, final_dir, error);
-  if (error) {
-    return IoError("cannot rename " + partial.string() + " to " + final_dir.string() +
-                   ": " + error.message());
+  if (fs::exists(final_dir, error)) {
+    // A step saved again (e.g. by a run resumed from an earlier step): swap the two
+    // directories in one atomic step, so that step-N is always a complete checkpoint;
+    // the old one, now under the partial name, is removed below.
+    if (::renameat2(AT_FDCWD, partial.c_str(), AT_FDCWD, final_dir.c_str(),
+                    RENAME_EXCHANGE) != 0) {
+      return IoError("cannot replace " + final_dir.string() + " with " +
+                     partial.string() + ": " + Errno());
+    }
+  } else {
+    fs::rename(partial, final_dir, error);
+    if (error) {
+      return IoError("cannot rename " + partial.string() + " to " + final_dir.string() +
+                     ": " + error.message());
+    }
   }
   MPIMOE_RETURN_IF_ERROR(SyncDirectory(checkpoints.string()));
   RemovePartialSaves(checkpoints);
@@ -466,17 +476,39 @@ StatusOr<pbc::CheckpointManifest> ReadManifest(const fs::path& dir) {
     return NotFoundError(dir.string() + " is not a complete checkpoint: no " +
                          std::string(kManifestName));
   }
-  std::stringstream text;
-  text << in.rdbuf();
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string text = buffer.str();
+  // The last line is "# crc32c XXXXXXXX" over everything before it.
+  const size_t trailer = text.rfind(kCrcPrefix);
+  unsigned stored = 0;
+  if (trailer == std::string::npos || (trailer > 0 && text[trailer - 1] != '\n') ||
+      std::sscanf(text.c_str() + trailer + std::strlen(kCrcPrefix), "%8x", &stored) !=
+          1) {
+    return InvalidArgumentError(path.string() +
+                                ": no checksum line at the end (truncated manifest?)");
+  }
+  const uint32_t computed = Crc32c(text.data(), trailer);
+  if (computed != stored) {
+    char detail[80];
+    std::snprintf(detail, sizeof(detail), ": checksum mismatch (stored %08x, read %08x)",
+                  stored, computed);
+    return InvalidArgumentError(path.string() + detail + "; the manifest is corrupt");
+  }
   pbc::CheckpointManifest manifest;
-  MPIMOE_RETURN_IF_ERROR(ParseTextProto(text.str(), path.string(), &manifest));
+  MPIMOE_RETURN_IF_ERROR(ParseTextProto(text, path.string(), &manifest));
   if (manifest.format_version() != kFormatVersion) {
     return InvalidArgumentError(path.string() + ": format_version " +
                                 std::to_string(manifest.format_version()) +
                                 ", this build reads " + std::to_string(kFormatVersion));
   }
-  if (manifest.step() < 0 || manifest.world_size() <= 0) {
-    return InvalidArgumentError(path.string() + ": bad step or world_size");
+  if (manifest.step() < 0) {
+    return InvalidArgumentError(path.string() + ": step must be >= 0, got " +
+                                std::to_string(manifest.step()));
+  }
+  if (manifest.world_size() <= 0) {
+    return InvalidArgumentError(path.string() + ": world_size must be positive, got " +
+                                std::to_string(manifest.world_size()));
   }
   return manifest;
 }
@@ -564,48 +596,57 @@ StatusOr<CheckpointInfo> LoadCheckpoint(const std::string& dir, Trainer& trainer
   const fs::path path(dir);
   const std::string manifest_path = (path / kManifestName).string();
 
-  // 1. Everything that can be checked without touching the trainer.
+  // 1. Everything that can be checked without touching the trainer, including each
+  // balancer state (restored into a scratch balancer with the layer's options).
   pbc::CheckpointManifest manifest;
+  ResumeCheck check;
   std::vector<parallel::BalancerState> states;
   std::vector<moe::MoeLayer*> layers = trainer.model().MoeLayers();
+  ExpertPlacement& placement = trainer.placement();
+  bool keep_plans = false;
   Status status = [&]() -> Status {
     MPIMOE_ASSIGN_OR_RETURN(manifest, ReadManifest(path));
-    MPIMOE_RETURN_IF_ERROR(
-        CheckResumeCompatible(manifest.config_text(), manifest_path, trainer.config()));
-    if (manifest.balancers_size() != static_cast<int>(layers.size())) {
+    MPIMOE_ASSIGN_OR_RETURN(
+        check, CheckResumeCompatible(manifest.config_text(),
+                                     manifest_path + " (config_text)", trainer.config()));
+    if (manifest.balancers_size() != static_cast<int>(layers.size()) ||
+        placement.num_layers() != static_cast<int>(layers.size())) {
       return InvalidArgumentError(
           manifest_path + ": " + std::to_string(manifest.balancers_size()) +
           " MoE layer balancers, the model has " + std::to_string(layers.size()));
     }
+    // The saved plans stay only where they were made for: the same world size and the
+    // same balancer settings (other slot limits or another policy start from the static
+    // plan and keep the load forecast).
+    keep_plans = manifest.world_size() == comm.size() && check.same_balancer;
     for (int l = 0; l < manifest.balancers_size(); ++l) {
+      const std::string where =
+          manifest_path + ": MoE layer " + std::to_string(l) + " balancer";
       auto state = BalancerFromProto(manifest.balancers(l));
-      if (!state.ok()) {
-        return state.status().WithContext(manifest_path + ": MoE layer " +
-                                          std::to_string(l) + " balancer");
+      if (!state.ok()) return state.status().WithContext(where);
+      if (!keep_plans) {
+        state->plan = layers[static_cast<size_t>(l)]->dispatcher().plan();
+        state->recent.clear();
       }
+      parallel::Balancer scratch(placement.balancer(l).options(), state->plan.num_experts,
+                                 state->plan.world_size);
+      MPIMOE_RETURN_IF_ERROR(scratch.Restore(*state).WithContext(where));
       states.push_back(std::move(state).value());
     }
     return Status::Ok();
   }();
   MPIMOE_RETURN_IF_ERROR(parallel::AgreeOnStatus(comm, status));
 
-  // 2. Placement: the saved plans at the same world size (re-placing the experts), the
-  // static plan otherwise; the balancers' state.
-  const bool same_world = manifest.world_size() == comm.size();
-  ExpertPlacement& placement = trainer.placement();
+  // 2. Placement: re-place the experts as saved (collective, the same on every rank),
+  // then the balancers' state.
   for (size_t l = 0; l < layers.size(); ++l) {
-    parallel::BalancerState& state = states[l];
-    if (same_world) {
-      if (!(state.plan == layers[l]->dispatcher().plan())) {
-        MPIMOE_RETURN_IF_ERROR(layers[l]
-                                   ->ApplyPlan(state.plan, &trainer.expert_sync())
-                                   .WithContext(manifest_path + ": restoring the plan"));
-      }
-    } else {
-      state.plan = layers[l]->dispatcher().plan();
-      state.recent.clear();
+    if (keep_plans && !(states[l].plan == layers[l]->dispatcher().plan())) {
+      status = layers[l]->ApplyPlan(states[l].plan, &trainer.expert_sync());
+      MPIMOE_RETURN_IF_ERROR(parallel::AgreeOnStatus(
+          comm, status.WithContext(manifest_path + ": restoring the plan of MoE layer " +
+                                   std::to_string(l))));
     }
-    status = placement.RestoreBalancer(static_cast<int>(l), state);
+    status = placement.RestoreBalancer(static_cast<int>(l), states[l]);
     if (!status.ok()) break;
   }
   MPIMOE_RETURN_IF_ERROR(parallel::AgreeOnStatus(
@@ -631,6 +672,7 @@ StatusOr<CheckpointInfo> LoadCheckpoint(const std::string& dir, Trainer& trainer
   }();
   MPIMOE_RETURN_IF_ERROR(parallel::AgreeOnStatus(comm, status));
   trainer.RestoreProgress(manifest.step() + 1, manifest.skipped_steps(),
+                          manifest.skipped_in_a_row(),
                           static_cast<float>(manifest.last_lr()));
 
   CheckpointInfo info;
@@ -638,6 +680,8 @@ StatusOr<CheckpointInfo> LoadCheckpoint(const std::string& dir, Trainer& trainer
   info.step = manifest.step();
   info.total_bytes = manifest.total_bytes();
   info.seconds = watch.ElapsedSeconds();
+  info.plans_restored = keep_plans;
+  info.config_changes = check.changes;
   return info;
 }
 

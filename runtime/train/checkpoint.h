@@ -12,9 +12,9 @@
 // Tensors are named by logical parameter names (experts by logical expert id), so the
 // content does not depend on which rank held what: a checkpoint saved on P ranks loads
 // on any P'. At the same world size the saved plans and balancer states are restored
-// and training continues bitwise as if never interrupted; at another world size the
-// experts start from the static plan of P' and the balancers keep only their load
-// forecasts.
+// and training continues bitwise as if never interrupted; at another world size (or
+// with other balancer settings) the experts start from the static plan and the
+// balancers keep only their load forecasts and counters.
 //
 // Atomicity: every rank writes and fsyncs its shard in RUN/checkpoints/.step-N.partial;
 // rank 0 then writes and fsyncs the manifest, renames the directory to step-N and
@@ -43,6 +43,10 @@ struct CheckpointInfo {
   int64_t step = 0;         // optimizer steps the state includes
   int64_t total_bytes = 0;  // tensor bytes over all shards
   double seconds = 0.0;     // wall time of the save or load on this rank
+  // Loading only: whether the saved placement plans were restored (same world size and
+  // balancer settings), and the config fields that differ from the saved config.
+  bool plans_restored = false;
+  std::string config_changes;
 };
 
 // Saves `trainer`'s state after trainer.next_step() - 1 steps into

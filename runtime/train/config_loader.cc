@@ -828,8 +828,9 @@ Status ValidateForWorldSize(const TrainConfig& config, int world_size) {
   return Status::Ok();
 }
 
-Status CheckResumeCompatible(const std::string& saved_config_text,
-                             const std::string& source_name, const TrainConfig& current) {
+StatusOr<ResumeCheck> CheckResumeCompatible(const std::string& saved_config_text,
+                                            const std::string& source_name,
+                                            const TrainConfig& current) {
   pbc::TrainConfig saved;
   MPIMOE_RETURN_IF_ERROR(ParseText(saved_config_text, source_name, &saved));
   const pbc::TrainConfig now = ToProto(current);
@@ -837,8 +838,8 @@ Status CheckResumeCompatible(const std::string& saved_config_text,
   if (!model_diff.empty()) {
     return InvalidArgumentError(
         source_name +
-        ": the checkpoint's model differs from the config's (model "
-        "fields must match to resume; the world size may differ):\n" +
+        ": the checkpoint's model differs from the config's (model fields must match to "
+        "resume; the world size may differ):\n" +
         model_diff);
   }
   const std::string seed_diff = saved.run().seed() == now.run().seed()
@@ -849,11 +850,19 @@ Status CheckResumeCompatible(const std::string& saved_config_text,
   if (!seed_diff.empty() || !data_diff.empty()) {
     return InvalidArgumentError(
         source_name +
-        ": the checkpoint's data or seed differ from the config's (a "
-        "resumed run must see the same batches):\n" +
+        ": the checkpoint's data or seed differ from the config's (a resumed run must "
+        "see the same batches):\n" +
         seed_diff + (seed_diff.empty() || data_diff.empty() ? "" : "\n") + data_diff);
   }
-  return Status::Ok();
+  ResumeCheck check;
+  check.same_balancer = DescribeDifferences(saved.balancer(), now.balancer()).empty();
+  pbc::TrainConfig saved_rest = saved, now_rest = now;
+  saved_rest.mutable_run()->clear_name();
+  now_rest.mutable_run()->clear_name();
+  saved_rest.mutable_run()->clear_out_dir();
+  now_rest.mutable_run()->clear_out_dir();
+  check.changes = DescribeDifferences(saved_rest, now_rest);
+  return check;
 }
 
 }  // namespace mpimoe::train

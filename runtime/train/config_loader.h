@@ -61,9 +61,15 @@ Status ValidateForWorldSize(const TrainConfig& config, int world_size);
 
 // Whether a run of `current` may resume from a checkpoint saved with the effective
 // config `saved_config_text` (from `source_name`): the model (every field of `model`),
-// the data section and run.seed must be equal; everything else (steps, optimizer,
-// balancer, world size, ...) may change. InvalidArgument listing the differences.
-Status CheckResumeCompatible(const std::string& saved_config_text,
-                             const std::string& source_name, const TrainConfig& current);
+// the data section and run.seed must be equal (else InvalidArgument listing the
+// differences); everything else (steps, optimizer, balancer, world size, ...) may
+// change, and the result says what did.
+struct ResumeCheck {
+  bool same_balancer = true;  // the balancer section is unchanged
+  std::string changes;        // other changed fields, one a line ("" = none)
+};
+StatusOr<ResumeCheck> CheckResumeCompatible(const std::string& saved_config_text,
+                                            const std::string& source_name,
+                                            const TrainConfig& current);
 
 }  // namespace mpimoe::train

@@ -1,6 +1,6 @@
 // Protobuf text format in and out for runtime/train (configs, checkpoint manifests):
-// parsing with "<source>:<line>:<column>: <what>" errors and no unknown fields, and
-// the first difference between two messages named by its field path.
+// parsing with "<source>:<line>:<column>: <what>" errors and no unknown fields, and the
+// differences between two messages named by their field paths.
 //
 // Only runtime/train and the launcher see protobuf types (DESIGN.md section 2).
 // Thread-safety: pure functions.

@@ -189,10 +189,11 @@ Status Trainer::NonFinite(int64_t step, const char* what, double value,
                       "run.on_nonfinite: NONFINITE_SKIP_STEP");
 }
 
-void Trainer::RestoreProgress(int64_t next_step, int64_t skipped_steps, float last_lr) {
+void Trainer::RestoreProgress(int64_t next_step, int64_t skipped_steps,
+                              int64_t skipped_in_a_row, float last_lr) {
   next_step_ = next_step;
   skipped_steps_ = skipped_steps;
-  skipped_in_a_row_ = 0;
+  skipped_in_a_row_ = skipped_in_a_row;
   last_lr_ = last_lr;
 }
 

@@ -96,13 +96,15 @@ class Trainer {
   int64_t next_step() const { return next_step_; }
   // Steps whose update was skipped (non-finite), in total and in a row just now.
   int64_t skipped_steps() const { return skipped_steps_; }
+  int64_t skipped_in_a_row() const { return skipped_in_a_row_; }
   // The learning rate of the last step run (0 before the first).
   float last_lr() const { return last_lr_; }
 
   // Checkpoint support (runtime/train/checkpoint.h): the step counters a resumed run
   // continues from, the placement machinery, and re-reading the parameter lists after
   // experts were re-placed or loaded.
-  void RestoreProgress(int64_t next_step, int64_t skipped_steps, float last_lr);
+  void RestoreProgress(int64_t next_step, int64_t skipped_steps, int64_t skipped_in_a_row,
+                       float last_lr);
   ExpertPlacement& placement() { return *placement_; }
   moe::ExpertSync& expert_sync() { return expert_sync_; }
   void RefreshParameterLists() { CollectParameters(); }

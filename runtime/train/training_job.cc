@@ -157,6 +157,36 @@ StatusOr<std::string> MergeTrace(parallel::Communicator& comm,
   return TraceDocument(pieces);
 }
 
+// A run resumed from step `step` abandons the checkpoints its earlier life saved after
+// that step: they are renamed to step-M.abandoned (no longer found by --resume latest
+// nor pruned) rather than deleted.
+Status SetAsideLaterCheckpoints(const std::string& run_dir, int64_t step) {
+  namespace fs = std::filesystem;
+  const fs::path checkpoints = fs::path(run_dir) / "checkpoints";
+  std::error_code error;
+  if (!fs::is_directory(checkpoints, error)) return Status::Ok();
+  std::vector<fs::path> later;
+  for (const fs::directory_entry& entry : fs::directory_iterator(checkpoints, error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() > 5 && name.size() <= 23 && name.rfind("step-", 0) == 0 &&
+        name.find_first_not_of("0123456789", 5) == std::string::npos &&
+        std::stoll(name.substr(5)) > step) {
+      later.push_back(entry.path());
+    }
+  }
+  for (const fs::path& path : later) {
+    fs::path target = path;
+    target += ".abandoned";
+    fs::remove_all(target, error);
+    fs::rename(path, target, error);
+    if (error)
+      return IoError("cannot set aside " + path.string() + ": " + error.message());
+    std::printf("mpimoe-train: %s is later than the resumed step; renamed to %s\n",
+                path.c_str(), target.filename().c_str());
+  }
+  return Status::Ok();
+}
+
 std::string FormatDuration(double seconds) {
   char buffer[32];
   if (seconds >= 3600) {
@@ -195,15 +225,24 @@ StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions&
     if (!resumed.ok()) return resumed.status().WithContext(kResumeErrorContext);
     const CheckpointInfo& loaded = *resumed;
     if (root && options.print_progress) {
-      std::printf("mpimoe-train: resumed from %s (step %lld, %.1f MB in %.2f s)\n",
+      std::printf("mpimoe-train: resumed from %s (step %lld, %.1f MB in %.2f s; %s)\n",
                   loaded.dir.c_str(), static_cast<long long>(loaded.step),
-                  static_cast<double>(loaded.total_bytes) / 1e6, loaded.seconds);
+                  static_cast<double>(loaded.total_bytes) / 1e6, loaded.seconds,
+                  loaded.plans_restored
+                      ? "placement restored"
+                      : "static placement: other world size or balancer settings");
+      if (!loaded.config_changes.empty()) {
+        std::printf("mpimoe-train: config changes since the checkpoint:\n%s\n",
+                    loaded.config_changes.c_str());
+      }
     }
   }
   const int64_t first_step = trainer->next_step();
 
+  // Rank 0's files; every rank learns whether they could be opened.
   std::unique_ptr<std::FILE, FileCloser> metrics;
-  if (write) {
+  Status opened = [&]() -> Status {
+    if (!write) return Status::Ok();
     std::error_code error;
     std::filesystem::create_directories(options.out_dir, error);
     if (error) {
@@ -213,10 +252,15 @@ StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions&
     MPIMOE_RETURN_IF_ERROR(WriteFileAtomically(options.out_dir + "/config.textproto",
                                                EffectiveConfigText(config)));
     const std::string metrics_path = options.out_dir + "/metrics.jsonl";
-    if (first_step > 1) MPIMOE_RETURN_IF_ERROR(TrimMetrics(metrics_path, first_step - 1));
+    if (first_step > 1) {
+      MPIMOE_RETURN_IF_ERROR(TrimMetrics(metrics_path, first_step - 1));
+      MPIMOE_RETURN_IF_ERROR(SetAsideLaterCheckpoints(options.out_dir, first_step - 1));
+    }
     metrics.reset(std::fopen(metrics_path.c_str(), first_step > 1 ? "a" : "w"));
     if (!metrics) return IoError("cannot create " + metrics_path);
-  }
+    return Status::Ok();
+  }();
+  MPIMOE_RETURN_IF_ERROR(parallel::AgreeOnStatus(*comm, opened));
   if (root && options.print_progress) {
     std::printf("mpimoe-train: %s on %d rank(s); %s; %lld steps of %lld tokens%s%s\n",
                 config.run.name.c_str(), comm->size(),
@@ -245,7 +289,7 @@ StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions&
   // Checkpoints (collective: every rank writes its shard).
   std::vector<double> save_seconds;
   int64_t checkpoint_bytes = 0;
-  int64_t last_saved_step = -1;
+  int64_t last_saved_step = first_step - 1 > 0 ? first_step - 1 : -1;  // resumed: on disk
   auto save = [&]() -> Status {
     if (!options.write_outputs) return Status::Ok();
     MPIMOE_ASSIGN_OR_RETURN(
@@ -273,7 +317,8 @@ StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions&
     const Status stepped = trainer->Step(&record);
     if (stepped.code() == StatusCode::kAborted) {
       // Every rank sees the same non-finite verdict; the state is the last good step's.
-      const Status saved = save();
+      const Status saved =
+          last_saved_step == trainer->next_step() - 1 ? Status::Ok() : save();
       return stepped.WithContext(
           saved.ok() ? (options.write_outputs
                             ? "the last good step is saved in " + summary.last_checkpoint
@@ -382,8 +427,9 @@ StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions&
     };
     MPIMOE_RETURN_IF_ERROR(log_step());
 
-    // A stop request on any rank stops every rank after this step, with a checkpoint.
-    if (options.stop_requested != nullptr) {
+    // A stop request on any rank stops every rank after this step, with a checkpoint
+    // (after the last step the run simply finishes).
+    if (options.stop_requested != nullptr && step < steps) {
       int32_t stop = *options.stop_requested != 0 ? 1 : 0;
       MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(
           *comm, std::span<int32_t>(&stop, 1), {parallel::ReduceOp::kMax}));
