@@ -7,7 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "examples/launch/json_reader.h"
+#include "runtime/core/json_reader.h"
 
 namespace mpimoe::launch {
 namespace {

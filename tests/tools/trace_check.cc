@@ -9,6 +9,8 @@
 namespace mpimoe::testing {
 namespace {
 
+using ::mpimoe::JsonValue;
+
 struct Span {
   int64_t begin_ns = 0;
   int64_t end_ns = 0;
@@ -19,7 +21,7 @@ struct Span {
 bool Number(const JsonValue& event, const char* key, double* out) {
   const JsonValue* v = event.Find(key);
   if (v == nullptr || !v->is_number()) return false;
-  *out = v->number;
+  *out = v->number();
   return true;
 }
 
@@ -40,8 +42,8 @@ TraceCheckResult CheckTrace(const JsonValue& document, const TraceCheckOptions& 
   std::map<std::pair<int64_t, int64_t>, std::vector<Span>> threads;  // (pid, tid)
   std::map<int64_t, std::set<std::string>> names_of_pid;
   std::map<int64_t, std::string> process_names;
-  for (size_t i = 0; i < events->array.size(); ++i) {
-    const JsonValue& e = events->array[i];
+  for (size_t i = 0; i < events->items().size(); ++i) {
+    const JsonValue& e = events->items()[i];
     const std::string where = "event " + std::to_string(i);
     const JsonValue* name = e.Find("name");
     const JsonValue* ph = e.Find("ph");
@@ -51,30 +53,30 @@ TraceCheckResult CheckTrace(const JsonValue& document, const TraceCheckOptions& 
       continue;
     }
     double pid = 0, tid = 0, ts = 0, dur = 0;
-    if (ph->string == "M") {
+    if (ph->string() == "M") {
       const JsonValue* args = e.Find("args");
       const JsonValue* arg_name = args != nullptr ? args->Find("name") : nullptr;
-      if (name->string == "process_name" && Number(e, "pid", &pid) &&
+      if (name->string() == "process_name" && Number(e, "pid", &pid) &&
           arg_name != nullptr && arg_name->is_string()) {
-        process_names[static_cast<int64_t>(pid)] = arg_name->string;
+        process_names[static_cast<int64_t>(pid)] = arg_name->string();
       }
       continue;
     }
-    if (ph->string != "X") continue;
+    if (ph->string() != "X") continue;
     if (!Number(e, "pid", &pid) || !Number(e, "tid", &tid) || !Number(e, "ts", &ts) ||
         !Number(e, "dur", &dur)) {
-      error(where + " (" + name->string + "): missing numeric pid, tid, ts or dur");
+      error(where + " (" + name->string() + "): missing numeric pid, tid, ts or dur");
       continue;
     }
     if (dur < 0) {
-      error(where + " (" + name->string + "): negative dur");
+      error(where + " (" + name->string() + "): negative dur");
       continue;
     }
     ++result.num_complete_events;
     const int64_t p = static_cast<int64_t>(pid);
-    names_of_pid[p].insert(name->string);
+    names_of_pid[p].insert(name->string());
     threads[{p, static_cast<int64_t>(tid)}].push_back(
-        Span{Nanos(ts), Nanos(ts) + Nanos(dur), name->string, i});
+        Span{Nanos(ts), Nanos(ts) + Nanos(dur), name->string(), i});
   }
 
   // One process per rank, named.

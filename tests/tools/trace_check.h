@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/tools/json_value.h"
+#include "runtime/core/json_reader.h"
 
 namespace mpimoe::testing {
 
@@ -31,6 +31,7 @@ struct TraceCheckResult {
   int64_t max_depth = 0;  // deepest nesting seen (1 = no nesting)
 };
 
-TraceCheckResult CheckTrace(const JsonValue& document, const TraceCheckOptions& options);
+TraceCheckResult CheckTrace(const mpimoe::JsonValue& document,
+                            const TraceCheckOptions& options);
 
 }  // namespace mpimoe::testing

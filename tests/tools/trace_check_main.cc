@@ -11,11 +11,10 @@
 #include <string>
 #include <vector>
 
-#include "tests/tools/json_value.h"
+#include "runtime/core/json_reader.h"
 #include "tests/tools/trace_check.h"
 
 int main(int argc, char** argv) {
-  using mpimoe::testing::JsonValue;
   if (argc < 3 || argc > 4) {
     std::fprintf(stderr, "usage: %s TRACE_JSON RANKS [NAME,NAME,...]\n", argv[0]);
     return 2;
@@ -43,14 +42,13 @@ int main(int argc, char** argv) {
     }
   }
 
-  JsonValue document;
-  std::string error;
-  if (!mpimoe::testing::ParseJson(text, &document, &error)) {
-    std::printf("FAIL: %s is not valid JSON: %s\n", argv[1], error.c_str());
+  const mpimoe::StatusOr<mpimoe::JsonValue> document = mpimoe::ParseJson(text, argv[1]);
+  if (!document.ok()) {
+    std::printf("FAIL: not valid JSON: %s\n", document.status().message().c_str());
     return 1;
   }
   const mpimoe::testing::TraceCheckResult result =
-      mpimoe::testing::CheckTrace(document, options);
+      mpimoe::testing::CheckTrace(*document, options);
   for (const std::string& e : result.errors) std::printf("FAIL: %s\n", e.c_str());
   if (!result.errors.empty()) return 1;
   std::printf("OK: %s: %lld complete events from %d rank(s), nesting depth %lld\n",

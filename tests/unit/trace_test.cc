@@ -1,30 +1,28 @@
 // Unit tests of the trace recorder (runtime/core/trace.h): event order in the JSON,
 // nesting of spans and timer phases, JSON escaping, the step window, a null recorder
-// recording nothing, and the merged document read back by the test JSON parser and
-// passing the trace checker.
+// recording nothing, and the merged document read back by the JSON reader
+// (runtime/core/json_reader.h) and passing the trace checker.
 #include "runtime/core/trace.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "tests/tools/json_value.h"
+#include "runtime/core/json_reader.h"
 #include "tests/tools/trace_check.h"
 
 namespace mpimoe {
 namespace {
 
 using testing::CheckTrace;
-using testing::JsonValue;
-using testing::ParseJson;
 
 JsonValue ParseOrDie(const std::string& text) {
-  JsonValue value;
-  std::string error;
-  EXPECT_TRUE(ParseJson(text, &value, &error)) << error << "\n" << text;
-  return value;
+  StatusOr<JsonValue> value = ParseJson(text, "trace");
+  EXPECT_TRUE(value.ok()) << value.status().ToString() << "\n" << text;
+  return value.ok() ? std::move(*value) : JsonValue();
 }
 
 // The complete events of a merged document, in file order.
@@ -32,8 +30,8 @@ std::vector<const JsonValue*> CompleteEvents(const JsonValue& doc) {
   std::vector<const JsonValue*> out;
   const JsonValue* events = doc.Find("traceEvents");
   if (events == nullptr) return out;
-  for (const JsonValue& e : events->array) {
-    if (e.Find("ph") != nullptr && e.Find("ph")->string == "X") out.push_back(&e);
+  for (const JsonValue& e : events->items()) {
+    if (e.FindString("ph") != nullptr && *e.FindString("ph") == "X") out.push_back(&e);
   }
   return out;
 }
@@ -51,10 +49,12 @@ TEST(TraceRecorderTest, EventsAreSortedByBeginParentsFirst) {
   const std::vector<const JsonValue*> events = CompleteEvents(doc);
   ASSERT_EQ(events.size(), 4u);
   const char* expected[] = {"parent", "child_a", "child_b", "later"};
-  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(events[i]->Find("name")->string, expected[i]);
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(events[i]->Find("name")->string(), expected[i]);
+  }
   // ts and dur are microseconds with nanosecond decimals.
-  EXPECT_DOUBLE_EQ(events[0]->Find("ts")->number, 0.010);
-  EXPECT_DOUBLE_EQ(events[0]->Find("dur")->number, 0.040);
+  EXPECT_DOUBLE_EQ(events[0]->Find("ts")->number(), 0.010);
+  EXPECT_DOUBLE_EQ(events[0]->Find("dur")->number(), 0.040);
 }
 
 TEST(TraceRecorderTest, SpansAndTimerPhasesNest) {
@@ -83,22 +83,23 @@ TEST(TraceRecorderTest, SpansAndTimerPhasesNest) {
   // Alone, pid 3's events nest: step > dispatch > {alltoall, alltoallv}, then combine.
   const std::vector<const JsonValue*> events = CompleteEvents(doc);
   ASSERT_EQ(events.size(), 5u);
-  EXPECT_EQ(events[0]->Find("name")->string, "step");
-  EXPECT_EQ(events[0]->Find("pid")->number, 3);
-  EXPECT_EQ(events[0]->Find("args")->Find("step")->number, 1);
-  EXPECT_EQ(events[1]->Find("name")->string, "dispatch");
-  EXPECT_EQ(events[4]->Find("name")->string, "combine");
-  EXPECT_EQ(events[3]->Find("args")->Find("rows")->number, 12);
+  EXPECT_EQ(events[0]->Find("name")->string(), "step");
+  EXPECT_EQ(events[0]->Find("pid")->number(), 3);
+  EXPECT_EQ(events[0]->Find("args")->Find("step")->number(), 1);
+  EXPECT_EQ(events[1]->Find("name")->string(), "dispatch");
+  EXPECT_EQ(events[4]->Find("name")->string(), "combine");
+  EXPECT_EQ(events[3]->Find("args")->Find("rows")->number(), 12);
   for (size_t i = 1; i < 5; ++i) {
-    const double begin = events[i]->Find("ts")->number;
-    const double end = begin + events[i]->Find("dur")->number;
-    EXPECT_GE(begin, events[0]->Find("ts")->number);
-    EXPECT_LE(end, events[0]->Find("ts")->number + events[0]->Find("dur")->number + 1e-9);
+    const double begin = events[i]->Find("ts")->number();
+    const double end = begin + events[i]->Find("dur")->number();
+    EXPECT_GE(begin, events[0]->Find("ts")->number());
+    EXPECT_LE(end,
+              events[0]->Find("ts")->number() + events[0]->Find("dur")->number() + 1e-9);
   }
   // dispatch ends exactly where combine begins (one clock reading).
-  EXPECT_EQ(std::llround(events[1]->Find("ts")->number * 1e3) +
-                std::llround(events[1]->Find("dur")->number * 1e3),
-            std::llround(events[4]->Find("ts")->number * 1e3));
+  EXPECT_EQ(std::llround(events[1]->Find("ts")->number() * 1e3) +
+                std::llround(events[1]->Find("dur")->number() * 1e3),
+            std::llround(events[4]->Find("ts")->number() * 1e3));
 }
 
 TEST(TraceRecorderTest, NullRecorderRecordsNothingButTimerStillMeasures) {
@@ -151,8 +152,8 @@ TEST(TraceRecorderTest, NamesAreEscaped) {
   const JsonValue doc = ParseOrDie(TraceDocument({json}));
   const std::vector<const JsonValue*> events = CompleteEvents(doc);
   ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0]->Find("name")->string, "quote\" back\\slash\nnew\ttab\x01");
-  EXPECT_EQ(events[0]->Find("args")->Find("a\"rg")->number, 7);
+  EXPECT_EQ(events[0]->Find("name")->string(), "quote\" back\\slash\nnew\ttab\x01");
+  EXPECT_EQ(events[0]->Find("args")->Find("a\"rg")->number(), 7);
 }
 
 TEST(TraceRecorderTest, DocumentHasOneNamedProcessPerPiece) {
@@ -164,7 +165,7 @@ TEST(TraceRecorderTest, DocumentHasOneNamedProcessPerPiece) {
   r1.AppendEventsJson(&p1);
   const JsonValue doc = ParseOrDie(TraceDocument({p0, p1}));
   ASSERT_NE(doc.Find("displayTimeUnit"), nullptr);
-  EXPECT_EQ(doc.Find("displayTimeUnit")->string, "ms");
+  EXPECT_EQ(doc.Find("displayTimeUnit")->string(), "ms");
   testing::TraceCheckOptions options;
   options.num_ranks = 2;
   options.required_names = {"attention"};

@@ -1,14 +1,16 @@
 // json_reader.cc: a recursive-descent JSON parser (see json_reader.h).
-#include "examples/launch/json_reader.h"
+#include "runtime/core/json_reader.h"
 
-#include <cerrno>
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
 #include "runtime/core/check.h"
 
-namespace mpimoe::launch {
+namespace mpimoe {
 
 JsonValue JsonValue::Bool(bool v) {
   JsonValue j;
@@ -75,9 +77,12 @@ const double* JsonValue::FindNumber(std::string_view key) const {
   return v != nullptr && v->is_number() ? &v->number_ : nullptr;
 }
 
-namespace {
+const std::string* JsonValue::FindString(std::string_view key) const {
+  const JsonValue* v = Find(key);
+  return v != nullptr && v->is_string() ? &v->string_ : nullptr;
+}
 
-constexpr int kMaxDepth = 64;
+namespace {
 
 class Parser {
  public:
@@ -87,14 +92,35 @@ class Parser {
     JsonValue value;
     MPIMOE_RETURN_IF_ERROR(ParseValue(0, &value));
     SkipSpace();
-    if (pos_ != text_.size()) return Error("unexpected text after the JSON value");
+    if (pos_ != text_.size()) return Error("unexpected text after the value");
     return value;
   }
 
  private:
+  // An InvalidArgument naming the source and where pos_ is: line, column, byte.
   Status Error(const std::string& what) const {
-    return InvalidArgumentError(std::string(source_) + ": offset " +
-                                std::to_string(pos_) + ": " + what);
+    const size_t at = std::min(pos_, text_.size());
+    size_t line = 1, column = 1;
+    for (size_t i = 0; i < at; ++i) {
+      if (text_[i] == '\n') {
+        ++line;
+        column = 1;
+      } else {
+        ++column;
+      }
+    }
+    return InvalidArgumentError(std::string(source_) + ": line " + std::to_string(line) +
+                                ", column " + std::to_string(column) + " (byte " +
+                                std::to_string(at) + "): " + what);
+  }
+
+  // 'c' when printable ASCII, else the byte in hex ("byte 0x01"), for errors.
+  static std::string Describe(char c) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u < 0x7F) return std::string("'") + c + "'";
+    char hex[16];
+    std::snprintf(hex, sizeof(hex), "byte 0x%02X", u);
+    return hex;
   }
 
   void SkipSpace() {
@@ -110,11 +136,15 @@ class Parser {
     return true;
   }
 
+  // `depth` is the number of arrays and objects around the value.
   Status ParseValue(int depth, JsonValue* out) {
-    if (depth > kMaxDepth) return Error("nested deeper than 64 levels");
     SkipSpace();
     if (pos_ >= text_.size()) return Error("unexpected end of input, expected a value");
     const char c = text_[pos_];
+    if ((c == '{' || c == '[') && depth >= kMaxJsonDepth) {
+      return Error("nested too deeply (more than " + std::to_string(kMaxJsonDepth) +
+                   " levels of arrays and objects)");
+    }
     if (c == '{') return ParseObject(depth, out);
     if (c == '[') return ParseArray(depth, out);
     if (c == '"') {
@@ -135,8 +165,11 @@ class Parser {
       *out = JsonValue();
       return Status::Ok();
     }
+    if (c == 't' || c == 'f' || c == 'n') {
+      return Error("invalid literal (expected true, false or null)");
+    }
     if (c == '-' || (c >= '0' && c <= '9')) return ParseNumber(out);
-    return Error(std::string("unexpected character '") + c + "'");
+    return Error("unexpected character " + Describe(c) + ", expected a value");
   }
 
   Status ParseObject(int depth, JsonValue* out) {
@@ -289,20 +322,24 @@ class Parser {
           uint32_t cp = 0;
           MPIMOE_RETURN_IF_ERROR(ParseHex4(&cp));
           if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (!Consume("\\u")) return Error("unpaired high surrogate");
+            if (!Consume("\\u")) return Error("lone high surrogate (no \\u low half)");
             uint32_t low = 0;
             MPIMOE_RETURN_IF_ERROR(ParseHex4(&low));
-            if (low < 0xDC00 || low > 0xDFFF) return Error("bad low surrogate");
+            if (low < 0xDC00 || low > 0xDFFF) {
+              pos_ -= 6;
+              return Error("high surrogate followed by a non-low surrogate");
+            }
             cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
           } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-            return Error("unpaired low surrogate");
+            pos_ -= 6;
+            return Error("lone low surrogate");
           }
           AppendUtf8(cp, out);
           break;
         }
         default:
           --pos_;
-          return Error(std::string("bad escape '\\") + e + "'");
+          return Error("unknown escape \\" + Describe(e));
       }
     }
   }
@@ -319,7 +356,7 @@ class Parser {
     if (pos_ < text_.size() && text_[pos_] == '0') {
       ++pos_;
     } else if (digits() == 0) {
-      return Error("bad number");
+      return Error("bad number: expected a digit");
     }
     if (pos_ < text_.size() && text_[pos_] == '.') {
       ++pos_;
@@ -332,9 +369,9 @@ class Parser {
     }
     // strtod needs a terminated string; the grammar check above bounds what it reads.
     const std::string number(text_.substr(start, pos_ - start));
-    errno = 0;
     const double v = std::strtod(number.c_str(), nullptr);
-    if (errno == ERANGE && (v > 1.0 || v < -1.0)) {
+    if (!std::isfinite(v)) {  // overflow; underflow quietly becomes 0 or subnormal
+      pos_ = start;
       return Error("number out of range: " + number);
     }
     *out = JsonValue::Number(v);
@@ -352,4 +389,4 @@ StatusOr<JsonValue> ParseJson(std::string_view text, std::string_view source) {
   return Parser(text, source).ParseDocument();
 }
 
-}  // namespace mpimoe::launch
+}  // namespace mpimoe
