@@ -5,10 +5,12 @@
 // - at world size 4: saved on 4 ranks and resumed on 2, and saved on 2 and resumed on 3
 //   (sub-communicators), per-step losses within 1e-4 relative of the uninterrupted
 //   4-rank run;
-// - a bit flip, a truncated shard, a missing manifest and an incompatible model are
-//   rejected on every rank with a message naming the file and tensor or field;
+// - a bit flip, a truncated shard, a corrupt or missing manifest and an incompatible
+//   model are rejected on every rank with a message naming the file and tensor or field;
 // - non-finite steps: skipped without touching the state, or stopping the job with a
-//   checkpoint of the last good step.
+//   checkpoint of the last good step;
+// - the job path: a stop request on one rank, a resume from an earlier checkpoint that
+//   sets the later one aside, and bitwise equal losses to the straight job.
 #include "runtime/train/checkpoint.h"
 
 #include <gtest/gtest.h>
@@ -16,6 +18,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -273,6 +276,7 @@ TEST(CheckpointMpiTest, ReshardsFourToTwoAndTwoToThree) {
     if (comm.rank() < 2) {
       ops::OpsContext ctx;
       auto trainer = NewTrainer(config, &ctx, *pair);
+      ASSERT_NE(trainer, nullptr);
       std::vector<double> first_half;
       RunSteps(*trainer, 20, &first_half);
       for (size_t i = 0; i < first_half.size(); ++i) {
@@ -355,12 +359,32 @@ TEST(CheckpointMpiTest, CorruptOrIncompatibleCheckpointsAreRejected) {
   EXPECT_NE(s.message().find(shard + ": tensor "), std::string::npos) << s.message();
   EXPECT_NE(s.message().find("truncated"), std::string::npos) << s.message();
 
-  // Another model; no manifest.
+  // A corrupt manifest (its last line is its checksum).
+  const std::string manifest_path = ckpt + "/manifest.textproto";
+  FlipBit(comm, manifest_path, 200);
+  s = TryLoad(config, ckpt, comm);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+  EXPECT_NE(s.message().find("manifest.textproto: checksum mismatch"), std::string::npos)
+      << s.message();
+  FlipBit(comm, manifest_path, 200);
+
+  // A directory without a manifest is not a checkpoint (and not the latest one).
+  if (comm.rank() == 0) fs::create_directories(dir.path() + "/checkpoints/step-7");
+  EXPECT_TRUE(parallel::Barrier(comm).ok());
+  s = TryLoad(config, dir.path() + "/checkpoints/step-7", comm);
+  EXPECT_EQ(s.code(), StatusCode::kNotFound) << s.ToString();
+  EXPECT_NE(s.message().find("not a complete checkpoint"), std::string::npos)
+      << s.message();
+  auto latest = FindLatestCheckpoint(dir.path());
+  EXPECT_TRUE(latest.ok() && fs::path(*latest).filename() == "step-3");
+
+  // Another model; no such directory.
   s = TryLoad(Config({"model.moe.d_ffn=32"}), ckpt, comm);
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("d_ffn"), std::string::npos) << s.message();
   s = TryLoad(config, dir.path() + "/checkpoints/step-99", comm);
   EXPECT_EQ(s.code(), StatusCode::kNotFound) << s.ToString();
+  EXPECT_NE(s.message().find("does not exist"), std::string::npos) << s.message();
 }
 
 // Poisons the first replicated weight (identically on every rank).
@@ -435,6 +459,60 @@ TEST(CheckpointMpiTest, NonFiniteStopSavesTheLastGoodStep) {
   EXPECT_TRUE(LoadCheckpoint(*latest, *resumed, comm).ok());
   EXPECT_TRUE(BitwiseEqual(Take(*resumed).values, Take(*straight).values));
   EXPECT_TRUE(BitwiseEqual(Take(*resumed).moment2, Take(*straight).moment2));
+}
+
+// The whole job path: a stop request on one rank after step 10 (checkpoints every 4
+// steps), then a resume from step 8 — not the latest — that sets the later step-10
+// aside, and finishes: the resumed losses equal the straight job's bitwise.
+TEST(CheckpointMpiTest, JobStopAndResumeFromAnEarlierCheckpoint) {
+  parallel::MpiCommunicator& comm = World();
+  const TrainConfig config =
+      Config({"run.steps=12", "run.checkpoint_every=4", "run.keep_checkpoints=0"});
+  SharedTempDir straight_dir(comm), dir(comm);
+  ops::OpsContext ctx;
+  JobOptions options;
+  options.print_progress = false;
+  options.out_dir = straight_dir.path();
+  auto straight = RunTrainingJob(config, options, &ctx, &comm);
+  ASSERT_TRUE(straight.ok()) << straight.status().ToString();
+  ASSERT_EQ(straight->losses.size(), 12u);
+
+  static volatile std::sig_atomic_t stop = 0;
+  stop = 0;
+  options.out_dir = dir.path();
+  options.stop_requested = &stop;
+  const int last_rank = comm.size() - 1;
+  options.before_step = [&comm, last_rank](int64_t step, Trainer&) {
+    if (step == 10 && comm.rank() == last_rank) stop = 1;
+  };
+  auto stopped = RunTrainingJob(config, options, &ctx, &comm);
+  ASSERT_TRUE(stopped.ok()) << stopped.status().ToString();
+  EXPECT_TRUE(stopped->stopped);
+  EXPECT_EQ(stopped->losses.size(), 10u);
+  EXPECT_FALSE(fs::exists(dir.path() + "/summary.json"));
+  for (const char* step : {"step-4", "step-8", "step-10"}) {
+    EXPECT_TRUE(fs::exists(dir.path() + "/checkpoints/" + step + "/manifest.textproto"))
+        << step;
+  }
+
+  options.stop_requested = nullptr;
+  options.before_step = nullptr;
+  options.resume_from = dir.path() + "/checkpoints/step-8";
+  auto resumed = RunTrainingJob(config, options, &ctx, &comm);
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  EXPECT_EQ(resumed->first_step, 9);
+  ASSERT_EQ(resumed->losses.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(std::memcmp(&resumed->losses[i], &straight->losses[8 + i], sizeof(double)),
+              0)
+        << "step " << 9 + i;
+  }
+  EXPECT_TRUE(fs::exists(dir.path() + "/checkpoints/step-10.abandoned"));
+  auto latest = FindLatestCheckpoint(dir.path());
+  ASSERT_TRUE(latest.ok());
+  EXPECT_EQ(fs::path(*latest).filename(), "step-12");
+  EXPECT_TRUE(parallel::Barrier(comm).ok());  // rank 0 writes summary.json last
+  EXPECT_TRUE(fs::exists(dir.path() + "/summary.json"));
 }
 
 }  // namespace
