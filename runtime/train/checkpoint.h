@@ -39,10 +39,11 @@
 namespace mpimoe::train {
 
 struct CheckpointInfo {
-  std::string dir;          // RUN/checkpoints/step-N
-  int64_t step = 0;         // optimizer steps the state includes
-  int64_t total_bytes = 0;  // tensor bytes over all shards
-  double seconds = 0.0;     // wall time of the save or load on this rank
+  std::string dir;             // RUN/checkpoints/step-N
+  int64_t step = 0;            // optimizer steps the state includes
+  int64_t total_bytes = 0;     // tensor bytes over all shards
+  double seconds = 0.0;        // wall time of the save or load on this rank
+  double prune_seconds = 0.0;  // saving, rank 0: of `seconds`, deleting old checkpoints
   // Loading only: whether the saved placement plans were restored (same world size and
   // balancer settings), and the config fields that differ from the saved config.
   bool plans_restored = false;
