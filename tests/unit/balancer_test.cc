@@ -292,6 +292,48 @@ TEST(QuotaSplitTest, ConservesAndBalancesRandomCases) {
   }
 }
 
+// A reused QuotaSplitter gives SplitQuotas' table for every plan and step, and under an
+// unchanged plan keeps the table's vectors (no new buffers once warm).
+TEST(QuotaSplitTest, ReusedSplitterMatchesAndKeepsBuffers) {
+  Rng rng(23);
+  QuotaSplitter splitter;
+  QuotaTable table;
+  const int32_t world = 3, num_experts = 7;
+  Plan plan = StaticPlan(num_experts, world);
+  for (int trial = 0; trial < 60; ++trial) {
+    if (trial % 10 == 0) {  // a new layout every 10 steps (replicas come and go)
+      CopyLayout layout = LayoutOf(plan);
+      for (auto& r : layout.replicas) r.clear();
+      for (int32_t e = 0; e < num_experts; ++e) {
+        for (int32_t r = 0; r < world; ++r) {
+          if (r != layout.home[static_cast<size_t>(e)] && rng.Below(4) == 0)
+            layout.replicas[static_cast<size_t>(e)].push_back(r);
+        }
+      }
+      plan = PlanFromLayout(layout, plan);
+      ASSERT_TRUE(plan.Validate().ok());
+    }
+    std::vector<int64_t> counts(static_cast<size_t>(num_experts * world));
+    for (int64_t& c : counts) c = static_cast<int64_t>(rng.Below(500));
+    CostModel cost;
+    cost.row_cost = 10;
+    cost.copy_cost = static_cast<int64_t>(rng.Below(100));
+    std::vector<const int64_t*> before;
+    for (const auto& row : table.rows) before.push_back(row.data());
+    splitter.Split(plan, counts, cost, &table);
+    const QuotaTable fresh = SplitQuotas(plan, counts, cost);
+    EXPECT_EQ(table.num_experts, fresh.num_experts);
+    EXPECT_EQ(table.world_size, fresh.world_size);
+    EXPECT_EQ(table.rows, fresh.rows) << "trial " << trial;
+    ExpectConserved(plan, table, counts);
+    if (trial % 10 > 0) {  // the same plan as the last split: the same buffers
+      for (size_t e = 0; e < table.rows.size(); ++e)
+        EXPECT_EQ(table.rows[e].data(), before[e])
+            << "trial " << trial << " expert " << e;
+    }
+  }
+}
+
 TEST(PlacementPoliciesTest, AssignmentIsMaximal) {
   // Brute force over all permutations of 4.
   Rng rng(3);
