@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "examples/bench/bench_subcommands.h"
 #include "runtime/core/status.h"
@@ -28,6 +29,10 @@ struct BalancerBenchOptions {
   int64_t tokens = 1024;  // tokens per rank per step
   int64_t d_model = 256;
   int64_t d_ffn = 1024;
+  int64_t repeats = 1;            // interleaved repeats of every configuration
+  std::vector<std::string> also;  // further policies measured in the same run
+  bool calibrate = false;         // measure the cost model's constants first
+  bool verbose = false;           // print every re-plan decision (stderr)
 };
 
 // MPI mode: trains a small MoE transformer with forced skew through the real trainer on
