@@ -154,6 +154,9 @@ class BalancerSubcommand final : public Subcommand {
     flags->AddStringList("also", &o.also,
                          "MPI mode: another policy to measure in the same run "
                          "(repeatable)");
+    flags->AddDouble("aux-loss", &o.aux_loss,
+                     "MPI mode: router aux loss coefficient (0 keeps the skew fixed)",
+                     Bound::kNonNegative);
     flags->AddBool("verbose", &o.verbose, "MPI mode: print every re-plan decision");
     flags->AddBool("calibrate", &o.calibrate,
                    "MPI mode: measure expert FLOP rate and bandwidths first and use "

@@ -18,7 +18,8 @@
 // bandwidth for an expert's weights), prints the balancer.cost_* values that fit it, and
 // uses them in every run. The load average (/proc/loadavg) is reported at the start and
 // end. The skew is a router bias (model.moe.skew): it changes the model, as experiments
-// do.
+// do; --aux-loss (default 0) sets the router's load-balancing loss, which would
+// otherwise learn to cancel the skew within a few dozen steps.
 #include <time.h>
 
 #include <algorithm>
@@ -91,7 +92,7 @@ StatusOr<train::TrainConfig> BenchConfig(const BalancerBenchOptions& o, int rank
   std::snprintf(text, sizeof(text),
                 "model { seq_len: %lld d_model: %lld num_layers: 2 num_heads: 4 "
                 "moe { num_experts: %lld top_k: %lld d_ffn: %lld skew: %g "
-                "skew_drift_steps: %lld } } "
+                "skew_drift_steps: %lld aux_loss_coef: %g } } "
                 "data { global_batch_size: %lld eval_batches: 0 } "
                 "optimizer { lr: 0.001 warmup_steps: 5 } "
                 "run { steps: %lld seed: %lld } "
@@ -99,8 +100,9 @@ StatusOr<train::TrainConfig> BenchConfig(const BalancerBenchOptions& o, int rank
                 static_cast<long long>(kSeqLen), static_cast<long long>(o.d_model),
                 static_cast<long long>(o.experts), static_cast<long long>(o.top_k),
                 static_cast<long long>(o.d_ffn), skew, static_cast<long long>(o.drift),
-                static_cast<long long>(sequences), static_cast<long long>(o.steps),
-                static_cast<long long>(o.seed + 1), static_cast<long long>(o.slots),
+                o.aux_loss, static_cast<long long>(sequences),
+                static_cast<long long>(o.steps), static_cast<long long>(o.seed + 1),
+                static_cast<long long>(o.slots),
                 static_cast<long long>(o.replan_interval));
   std::string upper = policy;
   for (char& c : upper) c = static_cast<char>(std::toupper(c));
@@ -336,10 +338,25 @@ Status RunBalancerMpi(const BalancerBenchOptions& o, BenchContext& context) {
   };
   const MpiRunStats uniform = median_run(0), fixed = median_run(1);
 
+  // Per-repeat step times of a configuration, wall and CPU, as JSON arrays.
+  auto per_repeat = [&](size_t spec, double MpiRunStats::*field) {
+    std::string list = "[";
+    for (size_t i = 0; i < runs[spec].size(); ++i) {
+      char buf[64];
+      std::snprintf(buf, sizeof(buf), "%s%.3f", i ? "," : "", runs[spec][i].*field);
+      list += buf;
+    }
+    return list + "]";
+  };
+  auto config_json = [&](size_t spec, const MpiRunStats& m) {
+    JsonLine j = StatsJson(m);
+    j.AddRaw("step_ms_per_repeat", per_repeat(spec, &MpiRunStats::step_ms))
+        .AddRaw("cpu_step_ms_per_repeat", per_repeat(spec, &MpiRunStats::cpu_step_ms));
+    return j;
+  };
   JsonLine configs;
-  configs.AddRaw("uniform", StatsJson(uniform).str())
-      .AddRaw("static", StatsJson(fixed).str());
-  JsonLine results;
+  configs.AddRaw("uniform", config_json(0, uniform).str())
+      .AddRaw("static", config_json(1, fixed).str());
   struct PolicyResult {
     std::string name;
     MpiRunStats stats;
@@ -369,7 +386,7 @@ Status RunBalancerMpi(const BalancerBenchOptions& o, BenchContext& context) {
     r.over_uniform_median = Median(r.over_uniform);
     r.f_of_medians = Recovered(fixed.step_ms, uniform.step_ms, r.stats.step_ms);
     JsonLine f, cpu_f;
-    JsonLine p = StatsJson(r.stats);
+    JsonLine p = config_json(spec, r.stats);
     std::string fs = "[", cs = "[";
     for (size_t i = 0; i < r.f.size(); ++i) {
       char buf[64];
@@ -455,6 +472,14 @@ Status RunBalancerMpi(const BalancerBenchOptions& o, BenchContext& context) {
   row("uniform", uniform);
   row("static", fixed);
   for (const PolicyResult& r : policy_results) row(r.name, r.stats);
+  std::printf("  per repeat, step_ms (cpu_ms):");
+  for (size_t i = 0; i < specs.size(); ++i) {
+    std::printf(" %s", specs[i].name.c_str());
+    for (const MpiRunStats& s : runs[i])
+      std::printf(" %.1f (%.1f)", s.step_ms, s.cpu_step_ms);
+    std::printf(";");
+  }
+  std::printf("\n");
   for (const PolicyResult& r : policy_results) {
     std::printf("  %s: recovered per repeat", r.name.c_str());
     for (double f : r.f) std::printf(" %.2f", f);

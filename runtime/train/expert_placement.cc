@@ -56,6 +56,7 @@ StatusOr<std::unique_ptr<ExpertPlacement>> ExpertPlacement::Create(
   options.plan_lifetime_steps = b.plan_lifetime_steps;
   options.kappa = b.kappa;
   options.min_relative_gain = b.min_relative_gain;
+  options.noise_sigmas = b.noise_sigmas;
   options.cost = placement->cost_;
   MPIMOE_RETURN_IF_ERROR(
       parallel::ValidateBalancerOptions(options).WithContext("balancer"));

@@ -408,11 +408,12 @@ TEST(PlacementTest, CostAwareReplanningEveryStepKeepsTheMath) {
   };
   int64_t static_changes = 0, balanced_changes = 0;
   const auto fixed = train({"balancer.policy=STATIC"}, &static_changes);
-  const auto balanced = train({"balancer.policy=COST_AWARE", "balancer.replan_interval=1",
-                               "balancer.imbalance_high=1", "balancer.imbalance_low=1",
-                               "balancer.min_relative_gain=0", "balancer.kappa=0.000001",
-                               "balancer.replica_slots_per_rank=2"},
-                              &balanced_changes);
+  const auto balanced =
+      train({"balancer.policy=COST_AWARE", "balancer.replan_interval=1",
+             "balancer.imbalance_high=1", "balancer.imbalance_low=1",
+             "balancer.min_relative_gain=0", "balancer.noise_sigmas=0",
+             "balancer.kappa=0.000001", "balancer.replica_slots_per_rank=2"},
+            &balanced_changes);
   EXPECT_EQ(static_changes, 0);
   if (World().size() > 1)
     EXPECT_GT(balanced_changes, 0) << "the balancer never re-planned";
@@ -426,11 +427,12 @@ TEST(PlacementTest, CostAwareReplanningEveryStepKeepsTheMath) {
   }
   // Bitwise reproducible.
   int64_t again_changes = 0;
-  const auto again = train({"balancer.policy=COST_AWARE", "balancer.replan_interval=1",
-                            "balancer.imbalance_high=1", "balancer.imbalance_low=1",
-                            "balancer.min_relative_gain=0", "balancer.kappa=0.000001",
-                            "balancer.replica_slots_per_rank=2"},
-                           &again_changes);
+  const auto again =
+      train({"balancer.policy=COST_AWARE", "balancer.replan_interval=1",
+             "balancer.imbalance_high=1", "balancer.imbalance_low=1",
+             "balancer.min_relative_gain=0", "balancer.noise_sigmas=0",
+             "balancer.kappa=0.000001", "balancer.replica_slots_per_rank=2"},
+            &again_changes);
   EXPECT_EQ(again.first, balanced.first);
   EXPECT_EQ(again.second, balanced.second);
   EXPECT_EQ(again_changes, balanced_changes);

@@ -548,6 +548,7 @@ TEST(BalancerTest, RecentPlansDoNotComeBackWithoutLargeGain) {
     BalancerOptions options;
     options.policy = policy;
     options.min_relative_gain = 0.0;
+    options.noise_sigmas = 0.0;  // re-plan on noise: this test needs many re-plans
     options.replan_interval = 1;
     options.ema_shift = 0;  // the forecast is the last step: as noisy as it gets
     options.imbalance_high = options.imbalance_low = 1.0;  // cost_aware: always active
@@ -584,6 +585,35 @@ TEST(BalancerTest, RecentPlansDoNotComeBackWithoutLargeGain) {
     }
     EXPECT_GE(changes, 5) << BalancerPolicyName(policy) << ": too few re-plans to test";
   }
+}
+
+// cost_aware's noise floor: on uniform popularity whose counts are pure sampling noise
+// (and no imbalance threshold or relative gain to hide behind), the default
+// noise_sigmas keeps the plan; without it the noise alone adds replicas. With real
+// skew the noise floor still lets the balancer act.
+TEST(BalancerTest, CostAwareIgnoresCountNoise) {
+  const int32_t num_experts = 16, world = 2;
+  auto changes_for = [&](double sigmas, double skew) {
+    BalancerOptions options;
+    options.policy = BalancerPolicy::kCostAware;
+    options.min_relative_gain = 0.0;
+    options.noise_sigmas = sigmas;
+    options.imbalance_high = options.imbalance_low = 1.0;  // always active
+    options.replan_interval = 1;
+    options.ema_shift = 1;  // a short memory: a noisy forecast
+    options.cost = SimulationCost();
+    Balancer balancer(options, num_experts, world);
+    const std::vector<double> shares = ZipfShares(num_experts, skew, 7);
+    Rng rng(41);
+    int changes = 0;
+    for (int64_t step = 1; step <= 200; ++step) {
+      changes += balancer.Observe(step, SampleCounts(shares, world, 128, rng)).changed;
+    }
+    return changes;
+  };
+  EXPECT_GT(changes_for(0.0, 0.0), 0) << "noise never moved the plan: nothing tested";
+  EXPECT_EQ(changes_for(BalancerOptions().noise_sigmas, 0.0), 0);
+  EXPECT_GT(changes_for(BalancerOptions().noise_sigmas, 1.2), 0);
 }
 
 // The simulation targets at reduced length: E=64, R=8, top-2 worth of routes
