@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -268,9 +269,20 @@ JsonLine StatsJson(const MpiRunStats& s) {
   return line;
 }
 
+// F = (static - policy) / (static - uniform); NaN (JSON null) when static was not
+// slower than uniform, where F means nothing.
 double Recovered(double fixed, double uniform, double policy) {
   const double gap = fixed - uniform;
-  return gap > 0.0 ? (fixed - policy) / gap : 0.0;
+  return gap > 0.0 ? (fixed - policy) / gap : std::nan("");
+}
+
+// Median of the finite values (NaN if none).
+double FiniteMedian(const std::vector<double>& values) {
+  std::vector<double> finite;
+  for (double v : values) {
+    if (std::isfinite(v)) finite.push_back(v);
+  }
+  return finite.empty() ? std::nan("") : Median(finite);
 }
 
 }  // namespace
@@ -381,8 +393,8 @@ Status RunBalancerMpi(const BalancerBenchOptions& o, BenchContext& context) {
       r.cpu_f.push_back(Recovered(s.cpu_step_ms, u.cpu_step_ms, p.cpu_step_ms));
       r.over_uniform.push_back(p.step_ms / u.step_ms);
     }
-    r.f_median = Median(r.f);
-    r.cpu_f_median = Median(r.cpu_f);
+    r.f_median = FiniteMedian(r.f);
+    r.cpu_f_median = FiniteMedian(r.cpu_f);
     r.over_uniform_median = Median(r.over_uniform);
     r.f_of_medians = Recovered(fixed.step_ms, uniform.step_ms, r.stats.step_ms);
     JsonLine f, cpu_f;
@@ -390,9 +402,17 @@ Status RunBalancerMpi(const BalancerBenchOptions& o, BenchContext& context) {
     std::string fs = "[", cs = "[";
     for (size_t i = 0; i < r.f.size(); ++i) {
       char buf[64];
-      std::snprintf(buf, sizeof(buf), "%s%.4f", i ? "," : "", r.f[i]);
+      if (std::isfinite(r.f[i])) {
+        std::snprintf(buf, sizeof(buf), "%s%.4f", i ? "," : "", r.f[i]);
+      } else {
+        std::snprintf(buf, sizeof(buf), "%snull", i ? "," : "");
+      }
       fs += buf;
-      std::snprintf(buf, sizeof(buf), "%s%.4f", i ? "," : "", r.cpu_f[i]);
+      if (std::isfinite(r.cpu_f[i])) {
+        std::snprintf(buf, sizeof(buf), "%s%.4f", i ? "," : "", r.cpu_f[i]);
+      } else {
+        std::snprintf(buf, sizeof(buf), "%snull", i ? "," : "");
+      }
       cs += buf;
     }
     p.AddRaw("recovered_per_repeat", fs + "]")
