@@ -250,7 +250,9 @@ TEST(PlacementTest, HomeMoveCarriesOptimizerStateAndReplicasMatchHomes) {
   }
   EXPECT_TRUE(
       parallel::AllreduceInPlace(World(), std::span<int64_t>(&replicas_checked, 1)).ok());
-  if (World().size() > 1) EXPECT_GT(replicas_checked, 0);
+  if (World().size() > 1) {
+    EXPECT_GT(replicas_checked, 0);
+  }
 }
 
 // A plan from each rank's slots (first slot of an expert on the rank named in `homes`
@@ -276,7 +278,7 @@ parallel::Plan PlanOf(int64_t version, int32_t num_experts,
 
 // Fills every parameter of `ex` with a pattern of (expert, rank, field) and gives homes
 // AdamW state with a step count, so a test can tell where each slot's state came from.
-void FillExperts(moe::Experts& ex, int rank) {
+void FillExperts(moe::Experts& ex) {
   for (int64_t s = 0; s < ex.num_slots(); ++s) {
     const int32_t e = ex.slot_experts()[static_cast<size_t>(s)];
     float k = 0.0f;
@@ -295,7 +297,6 @@ void FillExperts(moe::Experts& ex, int rank) {
       p->optimizer_steps = 7 + e;
     }
   }
-  (void)rank;
 }
 
 // Migrate sends only what moves: copies that stay on a rank keep their state bitwise and
@@ -337,12 +338,12 @@ TEST(PlacementTest, MigrateSendsOnlyWhatMoves) {
   };
   moe::Experts current(dims, from.rank_slots[static_cast<size_t>(me)], 5, &ctx, "x",
                        is_home(from));
-  FillExperts(current, me);
+  FillExperts(current);
   // The expected state of every slot of `to`: the pattern of a home (weights are the
   // same for all copies; moments only on homes).
   moe::Experts expected(dims, to.rank_slots[static_cast<size_t>(me)], 5, &ctx, "x",
                         is_home(to));
-  FillExperts(expected, me);
+  FillExperts(expected);
   moe::Experts next(dims, to.rank_slots[static_cast<size_t>(me)], 5, &ctx, "x",
                     is_home(to));
   moe::ExpertSync sync(&World());
@@ -380,7 +381,7 @@ TEST(PlacementTest, MigrateSendsOnlyWhatMoves) {
                     is_home(from));
   moe::Experts again(dims, from.rank_slots[static_cast<size_t>(me)], 5, &ctx, "x",
                      is_home(from));
-  FillExperts(same, me);
+  FillExperts(same);
   ASSERT_TRUE(sync.Migrate(from, same, from, again).ok());
   EXPECT_EQ(sync.last_bytes_sent(), 0);
 }
@@ -415,8 +416,9 @@ TEST(PlacementTest, CostAwareReplanningEveryStepKeepsTheMath) {
              "balancer.kappa=0.000001", "balancer.replica_slots_per_rank=2"},
             &balanced_changes);
   EXPECT_EQ(static_changes, 0);
-  if (World().size() > 1)
+  if (World().size() > 1) {
     EXPECT_GT(balanced_changes, 0) << "the balancer never re-planned";
+  }
   for (size_t s = 0; s < fixed.first.size(); ++s) {
     EXPECT_NEAR(balanced.first[s], fixed.first[s], 1e-5 * std::abs(fixed.first[s]))
         << "step " << s + 1;
