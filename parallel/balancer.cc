@@ -5,6 +5,7 @@
 #include "parallel/balancer.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <utility>
 
@@ -65,6 +66,7 @@ Status ValidateBalancerOptions(const BalancerOptions& o) {
   if (!(o.min_relative_gain >= 0.0 && o.min_relative_gain < 1.0)) {
     return bad("min_relative_gain: must be in [0, 1)");
   }
+  if (!(o.noise_sigmas >= 0.0)) return bad("noise_sigmas: must be >= 0");
   if (o.cost.row_cost <= 0) return bad("cost.row_cost: must be positive");
   if (o.cost.copy_cost < 0 || o.cost.replica_refresh_cost < 0 ||
       o.cost.replica_create_cost < 0 || o.cost.home_move_cost < 0) {
@@ -98,6 +100,7 @@ BalancerState Balancer::State() const {
   BalancerState state;
   state.plan = plan_;
   state.forecast = forecast_.fixed_point();
+  state.deviation = forecast_.deviation_fixed_point();
   state.forecast_steps = forecast_.steps();
   state.active = active_;
   state.checked = checked_;
@@ -144,7 +147,8 @@ Status Balancer::Restore(const BalancerState& state) {
     return InvalidArgumentError("balancer state: more than " +
                                 std::to_string(kRecentPlans) + " recent layouts");
   }
-  MPIMOE_RETURN_IF_ERROR(forecast_.Restore(state.forecast, state.forecast_steps));
+  MPIMOE_RETURN_IF_ERROR(
+      forecast_.Restore(state.forecast, state.deviation, state.forecast_steps));
   plan_ = p;
   layout_ = LayoutOf(plan_);
   active_ = state.active;
@@ -170,6 +174,29 @@ bool Balancer::DueForCheck(int64_t step) const {
 double Balancer::Imbalance(const CopyLayout& layout,
                            const std::vector<int64_t>& loads) const {
   return RankImbalance(PredictRankCosts(layout, plan_.world_size, loads, options_.cost));
+}
+
+double Balancer::NoiseFloor(const CopyLayout& layout,
+                            const std::vector<int64_t>& loads) const {
+  if (options_.policy != BalancerPolicy::kCostAware || forecast_.steps() < 2 ||
+      options_.noise_sigmas == 0.0) {
+    return 0.0;
+  }
+  const std::vector<int64_t> costs =
+      PredictRankCosts(layout, plan_.world_size, loads, options_.cost);
+  const int32_t hot =
+      static_cast<int32_t>(std::max_element(costs.begin(), costs.end()) - costs.begin());
+  const std::vector<int64_t> deviations = forecast_.Deviations();
+  int64_t sum_sq = 0;  // integers: the same on every rank
+  for (int32_t e = 0; e < layout.num_experts(); ++e) {
+    if (!layout.Holds(e, hot)) continue;
+    const int64_t d = deviations[static_cast<size_t>(e)];
+    sum_sq += d * d;
+  }
+  const double w = std::ldexp(1.0, -forecast_.shift());
+  constexpr double kSigmaPerMad = 1.2533;  // sqrt(pi / 2), normal noise
+  return options_.noise_sigmas * kSigmaPerMad * std::sqrt(static_cast<double>(sum_sq)) *
+         std::sqrt(w / (2.0 - w)) * static_cast<double>(options_.cost.row_cost);
 }
 
 PlanDecision Balancer::Observe(int64_t step, const std::vector<int64_t>& counts) {
@@ -274,6 +301,7 @@ PlanDecision Balancer::Replan(int64_t step, const std::vector<int64_t>& loads,
   const std::vector<int64_t> current_costs =
       PredictRankCosts(layout_, world, loads, cost);
   const int64_t t0 = MaxOf(current_costs);
+  const double noise = NoiseFloor(layout_, loads);
   const std::string policy(BalancerPolicyName(options_.policy));
   PlanDecision decision;
   decision.reason = policy + " step " + std::to_string(step) + " (" + why + "):";
@@ -301,7 +329,7 @@ PlanDecision Balancer::Replan(int64_t step, const std::vector<int64_t>& loads,
           recent
               ? std::max(kRevertGainFactor * options_.min_relative_gain, kRevertMinGain)
               : options_.min_relative_gain;
-      const double needed = relative * static_cast<double>(t0);
+      const double needed = std::max(relative * static_cast<double>(t0), noise);
       const double lifetime_gain =
           static_cast<double>(gain) * static_cast<double>(options_.plan_lifetime_steps);
       const double migration = options_.kappa * static_cast<double>(s.migration.cost);

@@ -26,6 +26,11 @@
 //                   migration
 //                 with T the predicted max rank cost per step; replica-only candidates
 //                 win unless home moves are better by min_relative_gain.
+// cost_aware also requires the cut to exceed the forecast's noise: noise_sigmas standard
+// errors of the predicted hot rank's load, from the forecast's mean absolute deviation
+// of each expert's per-step count (sigma ~ 1.2533 MAD per step, times sqrt(w / (2 - w))
+// for the EMA of weight w = 2^-ema_shift, summed in quadrature over the experts with a
+// copy on that rank, times row_cost).
 // For every dynamic policy a new plan must also cut T by at least min_relative_gain,
 // and a plan replaced within the last kRecentPlans changes may come back only if it
 // cuts T by max(kRevertGainFactor * min_relative_gain, kRevertMinGain) (no A-B-A
@@ -69,6 +74,9 @@ struct BalancerOptions {
   int32_t plan_lifetime_steps = 100;  // gain horizon for the accept rule
   double kappa = 1.0;                 // accept iff gain * lifetime >= kappa * migration
   double min_relative_gain = 0.01;    // a new plan must cut predicted max cost by this
+  // cost_aware: ... and by noise_sigmas standard errors of the hot rank's forecast
+  // load (see NoiseFloor), so that count noise alone never changes the plan.
+  double noise_sigmas = 3.0;
   CostModel cost;
 };
 
@@ -87,7 +95,8 @@ struct PlanDecision {
 // the original would have.
 struct BalancerState {
   Plan plan;
-  std::vector<int64_t> forecast;  // LoadForecast fixed point: [num_experts]
+  std::vector<int64_t> forecast;   // LoadForecast fixed point: [num_experts]
+  std::vector<int64_t> deviation;  // LoadForecast deviation fixed point: [num_experts]
   int64_t forecast_steps = 0;
   bool active = false;
   bool checked = false;
@@ -127,6 +136,10 @@ class Balancer {
   // this balancer: expert count, world size, an invalid plan or layout).
   BalancerState State() const;
   Status Restore(const BalancerState& state);
+  // cost_aware's noise floor for `layout` under the current forecast, in cost units:
+  // noise_sigmas standard errors of its most loaded rank's forecast cost (0 for other
+  // policies or before two observations).
+  double NoiseFloor(const CopyLayout& layout, const std::vector<int64_t>& loads) const;
 
  private:
   struct Candidate {

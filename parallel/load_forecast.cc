@@ -24,7 +24,9 @@ std::vector<int64_t> ExpertTotals(const std::vector<int64_t>& counts, int32_t nu
 }
 
 LoadForecast::LoadForecast(int32_t num_experts, int32_t shift)
-    : shift_(shift), state_(static_cast<size_t>(num_experts), 0) {
+    : shift_(shift),
+      state_(static_cast<size_t>(num_experts), 0),
+      deviation_(static_cast<size_t>(num_experts), 0) {
   MPIMOE_CHECK(num_experts > 0);
   MPIMOE_CHECK(shift >= 0 && shift <= 30);
 }
@@ -37,7 +39,11 @@ void LoadForecast::Observe(const std::vector<int64_t>& expert_totals) {
     if (steps_ == 0) {
       state_[e] = target;
     } else {
-      state_[e] += (target - state_[e]) >> shift_;
+      const int64_t diff = target - state_[e];
+      const int64_t abs_diff = diff < 0 ? -diff : diff;
+      deviation_[e] =
+          steps_ == 1 ? abs_diff : deviation_[e] + ((abs_diff - deviation_[e]) >> shift_);
+      state_[e] += diff >> shift_;
     }
   }
   ++steps_;
@@ -50,11 +56,19 @@ std::vector<int64_t> LoadForecast::Loads() const {
   return loads;
 }
 
-Status LoadForecast::Restore(const std::vector<int64_t>& fixed_point, int64_t steps) {
-  if (fixed_point.size() != state_.size()) {
+Status LoadForecast::Restore(const std::vector<int64_t>& fixed_point,
+                             const std::vector<int64_t>& deviation, int64_t steps) {
+  if (fixed_point.size() != state_.size() || deviation.size() != state_.size()) {
     return InvalidArgumentError("load forecast has " +
-                                std::to_string(fixed_point.size()) +
-                                " experts, expected " + std::to_string(state_.size()));
+                                std::to_string(fixed_point.size()) + " experts and " +
+                                std::to_string(deviation.size()) +
+                                " deviations, expected " + std::to_string(state_.size()));
+  }
+  for (size_t e = 0; e < deviation.size(); ++e) {
+    if (deviation[e] < 0) {
+      return InvalidArgumentError("load deviation of expert " + std::to_string(e) +
+                                  " is negative (" + std::to_string(deviation[e]) + ")");
+    }
   }
   if (steps < 0) return InvalidArgumentError("load forecast steps must be >= 0");
   for (size_t e = 0; e < fixed_point.size(); ++e) {
@@ -65,8 +79,17 @@ Status LoadForecast::Restore(const std::vector<int64_t>& fixed_point, int64_t st
     }
   }
   state_ = fixed_point;
+  deviation_ = deviation;
   steps_ = steps;
   return Status::Ok();
+}
+
+std::vector<int64_t> LoadForecast::Deviations() const {
+  std::vector<int64_t> deviations(deviation_.size());
+  constexpr int64_t kHalf = int64_t{1} << (kFracBits - 1);
+  for (size_t e = 0; e < deviation_.size(); ++e)
+    deviations[e] = (deviation_[e] + kHalf) >> kFracBits;
+  return deviations;
 }
 
 }  // namespace mpimoe::parallel

@@ -15,11 +15,11 @@ namespace {
 // Integer water-fill: splits `rows` over copies whose rank levels are `bases` (cost
 // units, including the copy's fixed cost) so that base + row_cost * x equalises.
 void WaterFill(int64_t rows, const std::vector<int64_t>& bases, int64_t row_cost,
-               std::vector<int64_t>* out) {
+               std::vector<size_t>& order, std::vector<int64_t>* out) {
   const size_t n = bases.size();
   out->assign(n, 0);
   if (rows == 0) return;
-  std::vector<size_t> order(n);
+  order.resize(n);
   std::iota(order.begin(), order.end(), size_t{0});
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     return bases[a] != bases[b] ? bases[a] < bases[b] : a < b;
@@ -100,15 +100,17 @@ CopyLayout LayoutOf(const Plan& plan) {
   return layout;
 }
 
-std::vector<int64_t> SplitExpertLoads(const CopyLayout& layout, int32_t world_size,
-                                      const std::vector<int64_t>& expert_loads,
-                                      const CostModel& cost, int max_passes,
-                                      std::vector<std::vector<int64_t>>* copy_rows) {
+void SplitExpertLoadsInto(const CopyLayout& layout, int32_t world_size,
+                          const std::vector<int64_t>& expert_loads, const CostModel& cost,
+                          int max_passes, SplitWorkspace& ws,
+                          std::vector<std::vector<int64_t>>* copy_rows) {
   const int32_t num_experts = layout.num_experts();
   MPIMOE_CHECK(expert_loads.size() == static_cast<size_t>(num_experts));
   MPIMOE_CHECK(cost.row_cost > 0);
-  std::vector<int64_t> rank_cost(static_cast<size_t>(world_size), 0);
-  std::vector<int32_t> replicated;
+  std::vector<int64_t>& rank_cost = ws.rank_cost;
+  rank_cost.assign(static_cast<size_t>(world_size), 0);
+  std::vector<int32_t>& replicated = ws.replicated;
+  replicated.clear();
   for (int32_t e = 0; e < num_experts; ++e) {
     const size_t eu = static_cast<size_t>(e);
     for (int32_t r : layout.replicas[eu])
@@ -124,8 +126,10 @@ std::vector<int64_t> SplitExpertLoads(const CopyLayout& layout, int32_t world_si
     const int64_t lb = expert_loads[static_cast<size_t>(b)];
     return la != lb ? la > lb : a < b;
   });
-  std::vector<std::vector<int64_t>> rows(replicated.size());
-  std::vector<int64_t> bases, previous;
+  std::vector<std::vector<int64_t>>& rows = ws.rows;
+  if (rows.size() < replicated.size()) rows.resize(replicated.size());
+  std::vector<int64_t>& bases = ws.bases;
+  std::vector<int64_t>& previous = ws.previous;
   bool changed = true;
   for (int pass = 0; pass < max_passes && changed; ++pass) {
     changed = pass == 0;
@@ -144,7 +148,8 @@ std::vector<int64_t> SplitExpertLoads(const CopyLayout& layout, int32_t world_si
         bases[static_cast<size_t>(c)] =
             rank_cost[static_cast<size_t>(layout.copy_rank(e, c))] + cost.copy_cost;
       }
-      WaterFill(expert_loads[static_cast<size_t>(e)], bases, cost.row_cost, &rows[i]);
+      WaterFill(expert_loads[static_cast<size_t>(e)], bases, cost.row_cost, ws.order,
+                &rows[i]);
       if (pass > 0 && rows[i] != previous) changed = true;
       for (int32_t c = 0; c < copies; ++c) {
         rank_cost[static_cast<size_t>(layout.copy_rank(e, c))] +=
@@ -153,37 +158,61 @@ std::vector<int64_t> SplitExpertLoads(const CopyLayout& layout, int32_t world_si
     }
   }
   if (copy_rows != nullptr) {
-    copy_rows->assign(static_cast<size_t>(num_experts), {});
+    copy_rows->resize(static_cast<size_t>(num_experts));
     for (int32_t e = 0; e < num_experts; ++e) {
       if (layout.replicas[static_cast<size_t>(e)].empty())
-        (*copy_rows)[static_cast<size_t>(e)] = {expert_loads[static_cast<size_t>(e)]};
+        (*copy_rows)[static_cast<size_t>(e)].assign(1,
+                                                    expert_loads[static_cast<size_t>(e)]);
     }
     for (size_t i = 0; i < replicated.size(); ++i)
-      (*copy_rows)[static_cast<size_t>(replicated[i])] = std::move(rows[i]);
+      (*copy_rows)[static_cast<size_t>(replicated[i])] = rows[i];  // reuses capacity
   }
-  return rank_cost;
 }
 
-QuotaTable SplitQuotas(const Plan& plan, const std::vector<int64_t>& counts,
-                       const CostModel& cost) {
+std::vector<int64_t> SplitExpertLoads(const CopyLayout& layout, int32_t world_size,
+                                      const std::vector<int64_t>& expert_loads,
+                                      const CostModel& cost, int max_passes,
+                                      std::vector<std::vector<int64_t>>* copy_rows) {
+  SplitWorkspace ws;
+  SplitExpertLoadsInto(layout, world_size, expert_loads, cost, max_passes, ws, copy_rows);
+  return std::move(ws.rank_cost);
+}
+
+void QuotaSplitter::Split(const Plan& plan, const std::vector<int64_t>& counts,
+                          const CostModel& cost, QuotaTable* out) {
   const int32_t num_experts = plan.num_experts;
   const int32_t world = plan.world_size;
-  const CopyLayout layout = LayoutOf(plan);
-  const std::vector<int64_t> totals = ExpertTotals(counts, num_experts, world);
-  std::vector<std::vector<int64_t>> copy_rows;
-  SplitExpertLoads(layout, world, totals, cost, kQuotaSplitPasses, &copy_rows);
+  if (!has_plan_ || !(plan == plan_)) {  // a new plan: rebuild the layout (rare)
+    plan_ = plan;
+    layout_ = LayoutOf(plan);
+    has_plan_ = true;
+  }
+  const CopyLayout& layout = layout_;
+  MPIMOE_CHECK(counts.size() ==
+               static_cast<size_t>(num_experts) * static_cast<size_t>(world));
+  totals_.assign(static_cast<size_t>(num_experts), 0);
+  for (int32_t s = 0; s < world; ++s) {
+    for (int32_t e = 0; e < num_experts; ++e) {
+      totals_[static_cast<size_t>(e)] +=
+          counts[static_cast<size_t>(s) * static_cast<size_t>(num_experts) +
+                 static_cast<size_t>(e)];
+    }
+  }
+  SplitExpertLoadsInto(layout, world, totals_, cost, kQuotaSplitPasses, workspace_,
+                       &copy_rows_);
 
-  QuotaTable quotas;
+  QuotaTable& quotas = *out;
   quotas.num_experts = num_experts;
   quotas.world_size = world;
   quotas.rows.resize(static_cast<size_t>(num_experts));
-  std::vector<int64_t> left(static_cast<size_t>(world));
+  left_.resize(static_cast<size_t>(world));
+  std::vector<int64_t>& left = left_;
   for (int32_t e = 0; e < num_experts; ++e) {
     const size_t eu = static_cast<size_t>(e);
     const int32_t copies = layout.num_copies(e);
     std::vector<int64_t>& q = quotas.rows[eu];
     q.assign(static_cast<size_t>(copies) * static_cast<size_t>(world), 0);
-    std::vector<int64_t>& room = copy_rows[eu];
+    std::vector<int64_t>& room = copy_rows_[eu];
     for (int32_t s = 0; s < world; ++s) {
       left[static_cast<size_t>(s)] =
           counts[static_cast<size_t>(s) * static_cast<size_t>(num_experts) + eu];
@@ -208,6 +237,13 @@ QuotaTable SplitQuotas(const Plan& plan, const std::vector<int64_t>& counts,
       }
     }
   }
+}
+
+QuotaTable SplitQuotas(const Plan& plan, const std::vector<int64_t>& counts,
+                       const CostModel& cost) {
+  QuotaSplitter splitter;
+  QuotaTable quotas;
+  splitter.Split(plan, counts, cost, &quotas);
   return quotas;
 }
 

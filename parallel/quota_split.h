@@ -76,10 +76,43 @@ std::vector<int64_t> SplitExpertLoads(const CopyLayout& layout, int32_t world_si
                                       const CostModel& cost, int max_passes,
                                       std::vector<std::vector<int64_t>>* copy_rows);
 
+// Scratch of the split (grown, then reused by whoever owns it).
+struct SplitWorkspace {
+  std::vector<int64_t> rank_cost;
+  std::vector<int32_t> replicated;
+  std::vector<std::vector<int64_t>> rows;
+  std::vector<int64_t> bases, previous;
+  std::vector<size_t> order;
+};
+// SplitExpertLoads with caller-owned scratch: the rank costs land in ws.rank_cost;
+// `copy_rows` (may be null) keeps its vectors' capacity.
+void SplitExpertLoadsInto(const CopyLayout& layout, int32_t world_size,
+                          const std::vector<int64_t>& expert_loads, const CostModel& cost,
+                          int max_passes, SplitWorkspace& ws,
+                          std::vector<std::vector<int64_t>>* copy_rows);
+
 // This step's quotas under `plan` for counts[s * E + e] (>= 0): every (source, expert)
 // count conserved, rank costs equalised, locality first (see above). Deterministic.
 QuotaTable SplitQuotas(const Plan& plan, const std::vector<int64_t>& counts,
                        const CostModel& cost);
+
+// SplitQuotas for a caller that splits every step: it keeps the plan's layout (rebuilt
+// only when the plan changes) and all scratch, and writes into a caller-owned table
+// whose vectors are reused, so a step under an unchanged plan allocates nothing once
+// warm. Gives exactly SplitQuotas' table. Thread-safety: one thread per splitter.
+class QuotaSplitter {
+ public:
+  void Split(const Plan& plan, const std::vector<int64_t>& counts, const CostModel& cost,
+             QuotaTable* out);
+
+ private:
+  bool has_plan_ = false;
+  Plan plan_;
+  CopyLayout layout_;
+  std::vector<int64_t> totals_, left_;
+  std::vector<std::vector<int64_t>> copy_rows_;
+  SplitWorkspace workspace_;
+};
 
 // Per-rank expert cost of a quota assignment under a plan: [world_size].
 std::vector<int64_t> RankCosts(const Plan& plan, const QuotaTable& quotas,

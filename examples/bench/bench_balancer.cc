@@ -149,6 +149,18 @@ class BalancerSubcommand final : public Subcommand {
     flags->AddInt("tokens", &o.tokens, "MPI mode: tokens per rank per step");
     flags->AddInt("d-model", &o.d_model, "MPI mode: model dimension d");
     flags->AddInt("d-ffn", &o.d_ffn, "MPI mode: expert hidden dimension f");
+    flags->AddInt("repeats", &o.repeats,
+                  "MPI mode: interleaved repeats of uniform/static/policy (medians)");
+    flags->AddStringList("also", &o.also,
+                         "MPI mode: another policy to measure in the same run "
+                         "(repeatable)");
+    flags->AddDouble("aux-loss", &o.aux_loss,
+                     "MPI mode: router aux loss coefficient (0 keeps the skew fixed)",
+                     Bound::kNonNegative);
+    flags->AddBool("verbose", &o.verbose, "MPI mode: print every re-plan decision");
+    flags->AddBool("calibrate", &o.calibrate,
+                   "MPI mode: measure expert FLOP rate and bandwidths first and use "
+                   "them as balancer.cost_*");
   }
 
   Status Validate() const override {
@@ -156,6 +168,10 @@ class BalancerSubcommand final : public Subcommand {
     MPIMOE_RETURN_IF_ERROR(ValidateTopK(o.top_k, o.experts));
     if (o.routes_per_rank < o.top_k) {
       return InvalidArgumentError("--routes-per-rank must be at least --top-k");
+    }
+    for (const std::string& p : o.also) {
+      if (p != "static" && p != "greedy_place" && p != "replicate" && p != "cost_aware")
+        return InvalidArgumentError("--also: unknown policy '" + p + "'");
     }
     if (o.warmup >= o.steps)
       return InvalidArgumentError("--warmup must be below --steps");

@@ -1,22 +1,33 @@
 // `mpimoe-bench balancer` under mpirun (no --simulate): what the balancer buys on real
 // ranks. It trains a 2-layer MoE transformer (d_model, d_ffn, experts, top-k from the
-// flags; 32-token sequences, --tokens per rank per step) through the real trainer three
-// times in one run:
+// flags; 32-token sequences, --tokens per rank per step) through the real trainer, in
+// these configurations:
 //   uniform: skew 0, static placement   -> uniform_step_ms (the ideal)
 //   static:  skew S, static placement   -> static_step_ms
-//   policy:  skew S, --policy           -> step_ms
-// and reports, for the policy run: step_ms (median after --warmup steps, slowest rank),
+//   policy:  skew S, --policy           -> step_ms   (and one run per --also POLICY)
+// --repeats N runs the configurations interleaved (uniform, static, policy, uniform,
+// static, policy, ...) in one process, so slow drifts of a shared machine's load hit
+// every configuration alike, and reports medians over the repeats plus, per repeat, the
+// recovered fraction F = (static - policy) / (static - uniform) from wall time and from
+// process CPU time. Per configuration and repeat: step_ms (median after --warmup steps,
+// slowest rank), cpu_step_ms (the same from process CPU time, slowest rank),
 // rank_imbalance (mean after warm-up of max/mean expert rows per rank),
-// busy_max_over_mean (mean of max/mean per-rank expert compute time), migration_bytes
-// and replica_bytes (all ranks), plan_changes, planner_us (per step), and
-// recovered = (static_step_ms - step_ms) / (static_step_ms - uniform_step_ms).
-// cpu_* repeat the step times and recovered fraction from each rank's process CPU time
-// (slowest rank), which a shared machine's preemption disturbs less than wall time.
-// The skew is a router bias (model.moe.skew): it changes the model, as experiments do.
+// busy_max_over_mean (per-rank expert compute time), the median per-phase times (slowest
+// rank), migration and replica bytes (all ranks), plan changes, replicas, planner time.
+// --calibrate first measures the machine (expert time per row, memcpy and rank-to-rank
+// bandwidth for an expert's weights), prints the balancer.cost_* values that fit it, and
+// uses them in every run. The load average (/proc/loadavg) is reported at the start and
+// end. The skew is a router bias (model.moe.skew): it changes the model, as experiments
+// do; --aux-loss (default 0) sets the router's load-balancing loss, which would
+// otherwise learn to cancel the skew within a few dozen steps.
 #include <time.h>
 
 #include <algorithm>
+#include <array>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -24,14 +35,17 @@
 #include "ops/ops_context.h"
 #include "parallel/collectives.h"
 #include "runtime/core/json_line.h"
+#include "runtime/core/tensor.h"
 #include "runtime/core/timer.h"
 #include "runtime/train/config_loader.h"
+#include "runtime/train/phase_times.h"
 #include "runtime/train/trainer.h"
 
 namespace mpimoe::bench {
 namespace {
 
 constexpr int64_t kSeqLen = 32;
+constexpr size_t kPhases = static_cast<size_t>(train::Phase::kCount);
 
 // CPU time of this process (all its threads), in ms. Open MPI polls while it waits, so
 // time spent waiting for a slower rank still counts; time the OS gives to other
@@ -42,25 +56,44 @@ double ProcessCpuMs() {
   return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) * 1e-6;
 }
 
+// The 1-minute load average, or -1 if unreadable.
+double LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  double load = -1.0;
+  in >> load;
+  return in ? load : -1.0;
+}
+
 struct MpiRunStats {
   double step_ms = 0.0;
   double cpu_step_ms = 0.0;  // the same from each rank's CPU time (robust to preemption)
   double rank_imbalance = 0.0;
   double busy_max_over_mean = 0.0;
+  std::array<double, kPhases> phase_ms{};  // median per phase, slowest rank
+  double expert_ms_per_row = 0.0;          // forward expert time per row (mean rank)
   int64_t migration_bytes = 0;
   int64_t replica_bytes = 0;
   int64_t plan_changes = 0;
+  int64_t replicas = 0;  // replicas of the last plan, all MoE layers
   double planner_us = 0.0;
 };
 
+// What one configuration is: a skew and a policy.
+struct RunSpec {
+  std::string name;  // "uniform", "static" or the policy
+  double skew = 0.0;
+  std::string policy;
+};
+
 StatusOr<train::TrainConfig> BenchConfig(const BalancerBenchOptions& o, int ranks,
-                                         double skew, const std::string& policy) {
+                                         double skew, const std::string& policy,
+                                         const std::vector<std::string>& extra) {
   const int64_t sequences = std::max<int64_t>(1, o.tokens / kSeqLen) * ranks;
   char text[1024];
   std::snprintf(text, sizeof(text),
                 "model { seq_len: %lld d_model: %lld num_layers: 2 num_heads: 4 "
                 "moe { num_experts: %lld top_k: %lld d_ffn: %lld skew: %g "
-                "skew_drift_steps: %lld } } "
+                "skew_drift_steps: %lld aux_loss_coef: %g } } "
                 "data { global_batch_size: %lld eval_batches: 0 } "
                 "optimizer { lr: 0.001 warmup_steps: 5 } "
                 "run { steps: %lld seed: %lld } "
@@ -68,24 +101,28 @@ StatusOr<train::TrainConfig> BenchConfig(const BalancerBenchOptions& o, int rank
                 static_cast<long long>(kSeqLen), static_cast<long long>(o.d_model),
                 static_cast<long long>(o.experts), static_cast<long long>(o.top_k),
                 static_cast<long long>(o.d_ffn), skew, static_cast<long long>(o.drift),
-                static_cast<long long>(sequences), static_cast<long long>(o.steps),
-                static_cast<long long>(o.seed + 1), static_cast<long long>(o.slots),
+                o.aux_loss, static_cast<long long>(sequences),
+                static_cast<long long>(o.steps), static_cast<long long>(o.seed + 1),
+                static_cast<long long>(o.slots),
                 static_cast<long long>(o.replan_interval));
   std::string upper = policy;
   for (char& c : upper) c = static_cast<char>(std::toupper(c));
-  return train::ParseTrainConfig(text, "balancer-bench", {"balancer.policy=" + upper});
+  std::vector<std::string> overrides = {"balancer.policy=" + upper};
+  overrides.insert(overrides.end(), extra.begin(), extra.end());
+  return train::ParseTrainConfig(text, "balancer-bench", overrides);
 }
 
 StatusOr<MpiRunStats> TrainAndMeasure(const BalancerBenchOptions& o,
-                                      parallel::Communicator& world, double skew,
-                                      const std::string& policy) {
+                                      parallel::Communicator& world, const RunSpec& spec,
+                                      const std::vector<std::string>& extra) {
   MPIMOE_ASSIGN_OR_RETURN(train::TrainConfig config,
-                          BenchConfig(o, world.size(), skew, policy));
+                          BenchConfig(o, world.size(), spec.skew, spec.policy, extra));
   ops::OpsContext ctx;
   MPIMOE_ASSIGN_OR_RETURN(std::unique_ptr<train::Trainer> trainer,
                           train::Trainer::Create(config, &ctx, &world));
   MpiRunStats stats;
-  std::vector<double> step_ms, cpu_step_ms;
+  std::vector<double> step_ms, cpu_step_ms, per_row;
+  std::array<std::vector<double>, kPhases> phases;
   double imbalance_sum = 0.0, busy_sum = 0.0;
   int64_t measured = 0;
   const int ranks = world.size();
@@ -95,7 +132,6 @@ StatusOr<MpiRunStats> TrainAndMeasure(const BalancerBenchOptions& o,
     train::StepRecord record;
     const double cpu_before = ProcessCpuMs();
     MPIMOE_RETURN_IF_ERROR(trainer->Step(&record));
-    double cpu_ms = ProcessCpuMs() - cpu_before;
     double rows = 0.0;
     for (moe::MoeLayer* layer : trainer->model().MoeLayers()) {
       rows += static_cast<double>(layer->stats().rows_computed);
@@ -103,22 +139,31 @@ StatusOr<MpiRunStats> TrainAndMeasure(const BalancerBenchOptions& o,
     const double mine[2] = {rows, record.phases.Get(train::Phase::kExperts)};
     MPIMOE_RETURN_IF_ERROR(parallel::Allgather(world, std::span<const double>(mine, 2),
                                                std::span<double>(per_rank)));
-    double step_time = record.step_ms;
+    // Step wall time, CPU time and phases: the slowest rank's.
+    std::array<double, 2 + kPhases> times{};
+    times[0] = record.step_ms;
+    times[1] = ProcessCpuMs() - cpu_before;
+    for (size_t p = 0; p < kPhases; ++p) times[2 + p] = record.phases.ms[p];
     int64_t bytes[2] = {
         record.placement.migration_bytes,
         record.placement.replica_refresh_bytes + record.placement.replica_grad_bytes};
-    MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(
-        world, std::span<double>(&step_time, 1), {parallel::ReduceOp::kMax}));
-    MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(
-        world, std::span<double>(&cpu_ms, 1), {parallel::ReduceOp::kMax}));
+    MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(world, std::span<double>(times),
+                                                      {parallel::ReduceOp::kMax}));
     MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(world, std::span<int64_t>(bytes)));
     stats.migration_bytes += bytes[0];
     stats.replica_bytes += bytes[1];
     stats.plan_changes += record.placement.plan_changes;
+    if (o.verbose && world.rank() == 0) {
+      for (const std::string& d : record.placement.decisions) {
+        std::fprintf(stderr, "[%s] step %lld: %s\n", spec.name.c_str(),
+                     static_cast<long long>(step + 1), d.c_str());
+      }
+    }
     stats.planner_us += record.placement.planner_us;
     if (step < o.warmup) continue;
-    step_ms.push_back(step_time);
-    cpu_step_ms.push_back(cpu_ms);
+    step_ms.push_back(times[0]);
+    cpu_step_ms.push_back(times[1]);
+    for (size_t p = 0; p < kPhases; ++p) phases[p].push_back(times[2 + p]);
     double max_rows = 0.0, sum_rows = 0.0, max_busy = 0.0, sum_busy = 0.0;
     for (int r = 0; r < ranks; ++r) {
       max_rows = std::max(max_rows, per_rank[2 * static_cast<size_t>(r)]);
@@ -128,34 +173,261 @@ StatusOr<MpiRunStats> TrainAndMeasure(const BalancerBenchOptions& o,
     }
     imbalance_sum += sum_rows > 0 ? max_rows * ranks / sum_rows : 1.0;
     busy_sum += sum_busy > 0 ? max_busy * ranks / sum_busy : 1.0;
+    if (sum_rows > 0) per_row.push_back(sum_busy / sum_rows);
     ++measured;
+  }
+  for (moe::MoeLayer* layer : trainer->model().MoeLayers()) {
+    const parallel::Plan& plan = layer->dispatcher().plan();
+    for (int32_t r = 0; r < plan.world_size; ++r) {
+      for (int32_t s = 0; s < plan.num_slots(r); ++s)
+        stats.replicas += !plan.IsHome(r, s);
+    }
   }
   stats.step_ms = Median(step_ms);
   stats.cpu_step_ms = Median(cpu_step_ms);
+  for (size_t p = 0; p < kPhases; ++p) stats.phase_ms[p] = Median(phases[p]);
+  stats.expert_ms_per_row = Median(per_row);
   stats.rank_imbalance = imbalance_sum / static_cast<double>(measured);
   stats.busy_max_over_mean = busy_sum / static_cast<double>(measured);
   stats.planner_us /= static_cast<double>(o.steps);
   return stats;
 }
 
+// Machine constants for the balancer's cost model, measured collectively; every rank
+// returns the same values (allreduced).
+struct Calibration {
+  double expert_gflops = 0.0;  // fwd+bwd expert FLOP rate (from the uniform run)
+  double memory_gbps = 0.0;    // memcpy of one expert's weights
+  double network_gbps = 0.0;   // one expert's weights between two ranks, both ways
+};
+
+StatusOr<Calibration> Calibrate(const BalancerBenchOptions& o,
+                                parallel::Communicator& world) {
+  Calibration c;
+  MPIMOE_ASSIGN_OR_RETURN(const train::TrainConfig config,
+                          BenchConfig(o, world.size(), 0.0, "static", {}));
+  const int64_t matrices =
+      config.model.moe.activation == moe::Activation::kSwiglu ? 3 : 2;
+  const int64_t floats = matrices * o.d_model * o.d_ffn;  // one expert's weights
+  const double bytes = 4.0 * static_cast<double>(floats);
+  Tensor a(DType::kF32, {floats}), b(DType::kF32, {floats});
+  std::memset(a.data<float>(), 1, static_cast<size_t>(a.size_bytes()));
+  std::memset(b.data<float>(), 0, static_cast<size_t>(b.size_bytes()));
+  constexpr int kTrials = 15;
+  std::vector<double> copy_s, send_s;
+  for (int t = 0; t < kTrials; ++t) {
+    Stopwatch watch;
+    std::memcpy(b.data<float>(), a.data<float>(), static_cast<size_t>(a.size_bytes()));
+    copy_s.push_back(watch.ElapsedSeconds());
+  }
+  // Rank r sends to r + 1 and receives from r - 1 (a ring), as a replica refresh does.
+  const int me = world.rank(), p = world.size();
+  for (int t = 0; t < kTrials && p > 1; ++t) {
+    const parallel::BlockTransfer send{(me + 1) % p, 0, floats};
+    const parallel::BlockTransfer recv{(me + p - 1) % p, 0, floats};
+    MPIMOE_RETURN_IF_ERROR(parallel::Barrier(world));
+    Stopwatch watch;
+    MPIMOE_RETURN_IF_ERROR(world.ExchangeBlocks(a.data<float>(), &send, 1,
+                                                b.data<float>(), &recv, 1,
+                                                parallel::CollDType::kFloat32));
+    send_s.push_back(watch.ElapsedSeconds());
+  }
+  // Expert time per row from a short uniform run (forward time; backward ~2x).
+  BalancerBenchOptions shortened = o;
+  shortened.steps = std::min<int64_t>(o.steps, 30);
+  shortened.warmup = std::min<int64_t>(o.warmup, 10);
+  MPIMOE_ASSIGN_OR_RETURN(
+      const MpiRunStats uniform,
+      TrainAndMeasure(shortened, world, {"uniform", 0.0, "static"}, {}));
+  // Median over trials, the slowest rank's.
+  double times[3] = {Median(copy_s), p > 1 ? Median(send_s) : 0.0,
+                     uniform.expert_ms_per_row};
+  MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(world, std::span<double>(times, 3),
+                                                    {parallel::ReduceOp::kMax}));
+  const double flops_per_row = 6.0 * static_cast<double>(matrices * o.d_model * o.d_ffn);
+  c.memory_gbps = times[0] > 0 ? bytes / times[0] * 1e-9 : 10.0;
+  c.network_gbps = times[1] > 0 ? bytes / times[1] * 1e-9 : 5.0;
+  c.expert_gflops = times[2] > 0 ? flops_per_row / (3.0 * times[2] * 1e-3) * 1e-9 : 100.0;
+  return c;
+}
+
+JsonLine StatsJson(const MpiRunStats& s) {
+  JsonLine phases;
+  for (size_t p = 0; p < kPhases; ++p)
+    phases.AddDouble(train::kPhaseNames[p], s.phase_ms[p]);
+  JsonLine line;
+  line.AddDouble("step_ms", s.step_ms)
+      .AddDouble("cpu_step_ms", s.cpu_step_ms)
+      .AddDouble("rank_imbalance", s.rank_imbalance)
+      .AddDouble("busy_max_over_mean", s.busy_max_over_mean)
+      .AddInt("migration_bytes", s.migration_bytes)
+      .AddInt("replica_bytes", s.replica_bytes)
+      .AddInt("plan_changes", s.plan_changes)
+      .AddInt("replicas", s.replicas)
+      .AddDouble("planner_us", s.planner_us)
+      .AddRaw("phase_ms", phases.str());
+  return line;
+}
+
+// F = (static - policy) / (static - uniform); NaN (JSON null) when static was not
+// slower than uniform, where F means nothing.
+double Recovered(double fixed, double uniform, double policy) {
+  const double gap = fixed - uniform;
+  return gap > 0.0 ? (fixed - policy) / gap : std::nan("");
+}
+
+// Median of the finite values (NaN if none).
+double FiniteMedian(const std::vector<double>& values) {
+  std::vector<double> finite;
+  for (double v : values) {
+    if (std::isfinite(v)) finite.push_back(v);
+  }
+  return finite.empty() ? std::nan("") : Median(finite);
+}
+
 }  // namespace
 
 Status RunBalancerMpi(const BalancerBenchOptions& o, BenchContext& context) {
   parallel::Communicator& world = *context.world;
-  MPIMOE_ASSIGN_OR_RETURN(const MpiRunStats uniform,
-                          TrainAndMeasure(o, world, 0.0, "static"));
-  MPIMOE_ASSIGN_OR_RETURN(const MpiRunStats fixed,
-                          TrainAndMeasure(o, world, o.skew, "static"));
-  MpiRunStats policy = fixed;
-  if (o.policy != "static") {
-    MPIMOE_ASSIGN_OR_RETURN(policy, TrainAndMeasure(o, world, o.skew, o.policy));
+  const double load_start = LoadAverage();
+  std::vector<std::string> extra;
+  Calibration calibration;
+  if (o.calibrate) {
+    MPIMOE_ASSIGN_OR_RETURN(calibration, Calibrate(o, world));
+    char text[3][96];
+    std::snprintf(text[0], sizeof(text[0]), "balancer.cost_expert_gflops=%.6g",
+                  calibration.expert_gflops);
+    std::snprintf(text[1], sizeof(text[1]), "balancer.cost_memory_gbps=%.6g",
+                  calibration.memory_gbps);
+    std::snprintf(text[2], sizeof(text[2]), "balancer.cost_network_gbps=%.6g",
+                  calibration.network_gbps);
+    extra = {text[0], text[1], text[2]};
+    if (context.is_root() && !o.json) {
+      std::printf("calibration: --set %s --set %s --set %s\n", text[0], text[1], text[2]);
+    }
   }
-  const double gap = fixed.step_ms - uniform.step_ms;
-  const double recovered = gap > 0.0 ? (fixed.step_ms - policy.step_ms) / gap : 0.0;
-  const double cpu_gap = fixed.cpu_step_ms - uniform.cpu_step_ms;
-  const double cpu_recovered =
-      cpu_gap > 0.0 ? (fixed.cpu_step_ms - policy.cpu_step_ms) / cpu_gap : 0.0;
+  std::vector<RunSpec> specs = {{"uniform", 0.0, "static"}, {"static", o.skew, "static"}};
+  std::vector<std::string> policies = {o.policy};
+  for (const std::string& p : o.also) {
+    if (std::find(policies.begin(), policies.end(), p) == policies.end())
+      policies.push_back(p);
+  }
+  for (const std::string& p : policies) {
+    if (p != "static") specs.push_back({p, o.skew, p});
+  }
+  // runs[spec][repeat], interleaved: uniform, static, policies, uniform, ...
+  std::vector<std::vector<MpiRunStats>> runs(specs.size());
+  for (int64_t rep = 0; rep < o.repeats; ++rep) {
+    for (size_t i = 0; i < specs.size(); ++i) {
+      MPIMOE_ASSIGN_OR_RETURN(MpiRunStats stats,
+                              TrainAndMeasure(o, world, specs[i], extra));
+      runs[i].push_back(stats);
+    }
+  }
+  const double load_end = LoadAverage();
   if (!context.is_root()) return Status::Ok();
+
+  auto median_of = [&](size_t spec, double MpiRunStats::*field) {
+    std::vector<double> v;
+    for (const MpiRunStats& s : runs[spec]) v.push_back(s.*field);
+    return Median(v);
+  };
+  // The median run of each configuration (by step_ms) for the detail fields.
+  auto median_run = [&](size_t spec) {
+    std::vector<MpiRunStats> sorted = runs[spec];
+    std::sort(
+        sorted.begin(), sorted.end(),
+        [](const MpiRunStats& a, const MpiRunStats& b) { return a.step_ms < b.step_ms; });
+    MpiRunStats m = sorted[(sorted.size() - 1) / 2];
+    m.step_ms = median_of(spec, &MpiRunStats::step_ms);
+    m.cpu_step_ms = median_of(spec, &MpiRunStats::cpu_step_ms);
+    for (size_t p = 0; p < kPhases; ++p) {
+      std::vector<double> v;
+      for (const MpiRunStats& s : runs[spec]) v.push_back(s.phase_ms[p]);
+      m.phase_ms[p] = Median(v);
+    }
+    return m;
+  };
+  const MpiRunStats uniform = median_run(0), fixed = median_run(1);
+
+  // Per-repeat step times of a configuration, wall and CPU, as JSON arrays.
+  auto per_repeat = [&](size_t spec, double MpiRunStats::*field) {
+    std::string list = "[";
+    for (size_t i = 0; i < runs[spec].size(); ++i) {
+      char buf[64];
+      std::snprintf(buf, sizeof(buf), "%s%.3f", i ? "," : "", runs[spec][i].*field);
+      list += buf;
+    }
+    return list + "]";
+  };
+  auto config_json = [&](size_t spec, const MpiRunStats& m) {
+    JsonLine j = StatsJson(m);
+    j.AddRaw("step_ms_per_repeat", per_repeat(spec, &MpiRunStats::step_ms))
+        .AddRaw("cpu_step_ms_per_repeat", per_repeat(spec, &MpiRunStats::cpu_step_ms));
+    return j;
+  };
+  JsonLine configs;
+  configs.AddRaw("uniform", config_json(0, uniform).str())
+      .AddRaw("static", config_json(1, fixed).str());
+  struct PolicyResult {
+    std::string name;
+    MpiRunStats stats;
+    std::vector<double> f, cpu_f, over_uniform;
+    double f_median = 0, cpu_f_median = 0, over_uniform_median = 0, f_of_medians = 0;
+  };
+  std::vector<PolicyResult> policy_results;
+  for (const std::string& name : policies) {
+    PolicyResult r;
+    r.name = name;
+    size_t spec = 1;
+    for (size_t i = 2; i < specs.size(); ++i) {
+      if (specs[i].name == name) spec = i;
+    }
+    r.stats = median_run(spec);
+    for (int64_t rep = 0; rep < o.repeats; ++rep) {
+      const size_t ru = static_cast<size_t>(rep);
+      const MpiRunStats& u = runs[0][ru];
+      const MpiRunStats& s = runs[1][ru];
+      const MpiRunStats& p = runs[spec][ru];
+      r.f.push_back(Recovered(s.step_ms, u.step_ms, p.step_ms));
+      r.cpu_f.push_back(Recovered(s.cpu_step_ms, u.cpu_step_ms, p.cpu_step_ms));
+      r.over_uniform.push_back(p.step_ms / u.step_ms);
+    }
+    r.f_median = FiniteMedian(r.f);
+    r.cpu_f_median = FiniteMedian(r.cpu_f);
+    r.over_uniform_median = Median(r.over_uniform);
+    r.f_of_medians = Recovered(fixed.step_ms, uniform.step_ms, r.stats.step_ms);
+    JsonLine f, cpu_f;
+    JsonLine p = config_json(spec, r.stats);
+    std::string fs = "[", cs = "[";
+    for (size_t i = 0; i < r.f.size(); ++i) {
+      char buf[64];
+      if (std::isfinite(r.f[i])) {
+        std::snprintf(buf, sizeof(buf), "%s%.4f", i ? "," : "", r.f[i]);
+      } else {
+        std::snprintf(buf, sizeof(buf), "%snull", i ? "," : "");
+      }
+      fs += buf;
+      if (std::isfinite(r.cpu_f[i])) {
+        std::snprintf(buf, sizeof(buf), "%s%.4f", i ? "," : "", r.cpu_f[i]);
+      } else {
+        std::snprintf(buf, sizeof(buf), "%snull", i ? "," : "");
+      }
+      cs += buf;
+    }
+    p.AddRaw("recovered_per_repeat", fs + "]")
+        .AddDouble("recovered", r.f_median)
+        .AddDouble("recovered_of_medians", r.f_of_medians)
+        .AddRaw("cpu_recovered_per_repeat", cs + "]")
+        .AddDouble("cpu_recovered", r.cpu_f_median)
+        .AddDouble("step_over_uniform", r.over_uniform_median)
+        .AddDouble("cpu_step_over_uniform", r.stats.cpu_step_ms / uniform.cpu_step_ms)
+        .AddDouble("step_over_static", r.stats.step_ms / fixed.step_ms)
+        .AddDouble("planner_fraction", r.stats.planner_us * 1e-3 / r.stats.step_ms);
+    configs.AddRaw(name, p.str());
+    policy_results.push_back(std::move(r));
+  }
+  const PolicyResult& main = policy_results.front();
   JsonLine line;
   line.AddString("bench", "balancer")
       .AddString("mode", "mpi")
@@ -168,42 +440,76 @@ Status RunBalancerMpi(const BalancerBenchOptions& o, BenchContext& context) {
       .AddInt("slots", o.slots)
       .AddInt("steps", o.steps)
       .AddInt("warmup", o.warmup)
+      .AddInt("repeats", o.repeats)
       .AddInt("tokens_per_rank", o.tokens)
-      .AddDouble("step_ms", policy.step_ms)
+      .AddDouble("load_start", load_start)
+      .AddDouble("load_end", load_end)
+      .AddDouble("step_ms", main.stats.step_ms)
       .AddDouble("static_step_ms", fixed.step_ms)
       .AddDouble("uniform_step_ms", uniform.step_ms)
-      .AddDouble("recovered", recovered)
-      .AddDouble("step_over_uniform", policy.step_ms / uniform.step_ms)
-      .AddDouble("cpu_step_ms", policy.cpu_step_ms)
-      .AddDouble("static_cpu_step_ms", fixed.cpu_step_ms)
-      .AddDouble("uniform_cpu_step_ms", uniform.cpu_step_ms)
-      .AddDouble("cpu_recovered", cpu_recovered)
-      .AddDouble("cpu_step_over_uniform", policy.cpu_step_ms / uniform.cpu_step_ms)
-      .AddDouble("rank_imbalance", policy.rank_imbalance)
-      .AddDouble("static_rank_imbalance", fixed.rank_imbalance)
-      .AddDouble("busy_max_over_mean", policy.busy_max_over_mean)
-      .AddDouble("static_busy_max_over_mean", fixed.busy_max_over_mean)
-      .AddInt("migration_bytes", policy.migration_bytes)
-      .AddInt("replica_bytes", policy.replica_bytes)
-      .AddInt("plan_changes", policy.plan_changes)
-      .AddDouble("planner_us", policy.planner_us)
-      .AddDouble("planner_fraction", policy.planner_us * 1e-3 / policy.step_ms);
+      .AddDouble("recovered", main.f_median)
+      .AddDouble("cpu_recovered", main.cpu_f_median)
+      .AddDouble("step_over_uniform", main.over_uniform_median)
+      .AddDouble("rank_imbalance", main.stats.rank_imbalance)
+      .AddDouble("busy_max_over_mean", main.stats.busy_max_over_mean)
+      .AddInt("migration_bytes", main.stats.migration_bytes)
+      .AddInt("replica_bytes", main.stats.replica_bytes)
+      .AddInt("plan_changes", main.stats.plan_changes)
+      .AddDouble("planner_us", main.stats.planner_us)
+      .AddDouble("planner_fraction", main.stats.planner_us * 1e-3 / main.stats.step_ms);
+  if (o.calibrate) {
+    JsonLine c;
+    c.AddDouble("expert_gflops", calibration.expert_gflops)
+        .AddDouble("memory_gbps", calibration.memory_gbps)
+        .AddDouble("network_gbps", calibration.network_gbps);
+    line.AddRaw("calibration", c.str());
+  }
+  line.AddRaw("configs", configs.str());
   if (o.json) {
     std::printf("%s\n", line.str().c_str());
-  } else {
+    return Status::Ok();
+  }
+  std::printf(
+      "balancer (mpi): %d ranks, E=%lld k=%lld skew=%g drift=%lld, %lld repeats, load "
+      "%.2f -> %.2f\n",
+      world.size(), static_cast<long long>(o.experts), static_cast<long long>(o.top_k),
+      o.skew, static_cast<long long>(o.drift), static_cast<long long>(o.repeats),
+      load_start, load_end);
+  std::printf("  %-13s %9s %9s %8s %8s %6s %5s", "config", "step_ms", "cpu_ms", "imbal",
+              "busy", "plans", "repl");
+  for (size_t p = 0; p < kPhases; ++p) {
+    std::printf(" %9.9s", std::string(train::kPhaseNames[p]).c_str());
+  }
+  std::printf("\n");
+  auto row = [&](const std::string& name, const MpiRunStats& s) {
+    std::printf("  %-13s %9.2f %9.2f %8.3f %8.3f %6lld %5lld", name.c_str(), s.step_ms,
+                s.cpu_step_ms, s.rank_imbalance, s.busy_max_over_mean,
+                static_cast<long long>(s.plan_changes),
+                static_cast<long long>(s.replicas));
+    for (size_t p = 0; p < kPhases; ++p) std::printf(" %9.2f", s.phase_ms[p]);
+    std::printf("\n");
+  };
+  row("uniform", uniform);
+  row("static", fixed);
+  for (const PolicyResult& r : policy_results) row(r.name, r.stats);
+  std::printf("  per repeat, step_ms (cpu_ms):");
+  for (size_t i = 0; i < specs.size(); ++i) {
+    std::printf(" %s", specs[i].name.c_str());
+    for (const MpiRunStats& s : runs[i])
+      std::printf(" %.1f (%.1f)", s.step_ms, s.cpu_step_ms);
+    std::printf(";");
+  }
+  std::printf("\n");
+  for (const PolicyResult& r : policy_results) {
+    std::printf("  %s: recovered per repeat", r.name.c_str());
+    for (double f : r.f) std::printf(" %.2f", f);
     std::printf(
-        "balancer (mpi): %d ranks, E=%lld k=%lld skew=%g, policy %s\n"
-        "  step %.2f ms (static %.2f, uniform %.2f): recovered %.0f%% of the gap\n"
-        "  rank imbalance %.3f (static %.3f); busy max/mean %.3f (static %.3f)\n"
-        "  %lld plan changes, %lld migration bytes, %lld replica bytes, planner %.1f "
-        "us/step\n",
-        world.size(), static_cast<long long>(o.experts), static_cast<long long>(o.top_k),
-        o.skew, o.policy.c_str(), policy.step_ms, fixed.step_ms, uniform.step_ms,
-        recovered * 100.0, policy.rank_imbalance, fixed.rank_imbalance,
-        policy.busy_max_over_mean, fixed.busy_max_over_mean,
-        static_cast<long long>(policy.plan_changes),
-        static_cast<long long>(policy.migration_bytes),
-        static_cast<long long>(policy.replica_bytes), policy.planner_us);
+        " (median %.2f; cpu median %.2f), step/uniform %.3f, planner %.1f us/step "
+        "(%.4f%%), migration %lld B, replica %lld B\n",
+        r.f_median, r.cpu_f_median, r.over_uniform_median, r.stats.planner_us,
+        r.stats.planner_us * 1e-1 / r.stats.step_ms,
+        static_cast<long long>(r.stats.migration_bytes),
+        static_cast<long long>(r.stats.replica_bytes));
   }
   return Status::Ok();
 }

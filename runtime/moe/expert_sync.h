@@ -6,14 +6,20 @@
 //   result is deterministic). Replicas never run an optimizer.
 // - RefreshReplicas: after the optimizer step, every home's weights are copied into its
 //   replicas, which are then bitwise equal to the home.
-// - Migrate: from plan `from` to plan `to` (right after an optimizer step): every slot
-//   of `to` receives its expert's weights from the expert's old home; a slot that is the
-//   expert's new home also receives the AdamW moments and step count, so training goes
-//   on exactly as if the expert had never moved.
+// - Migrate: from plan `from` to plan `to` (right after the optimizer step and the
+//   replica refresh): only what moves is sent. A new copy of an expert on a rank
+//   receives the weights from the expert's old home; a new home also the AdamW moments
+//   and step count, so training goes on exactly as if the expert had never moved. A
+//   rank that already holds the expert keeps its state and sends nothing: a copy that
+//   keeps its role is copied locally (a home with its moments), a home that becomes a
+//   replica keeps its weights, and a replica that becomes the home (its weights equal
+//   the home's after the refresh) receives only the AdamW state. Dropped copies are
+//   discarded.
 // Between two ranks, blocks are ordered by expert id on both sides, so every rank
 // derives the same exchange from the plans alone. All calls are collective.
 //
-// Ownership: borrows the communicator; owns the packing buffers (grown, then reused).
+// Ownership: borrows the communicator; owns the packing buffers and plan maps (grown,
+// then reused: a step with replicas allocates nothing once warm).
 // Thread-safety: one host thread.
 #pragma once
 
@@ -48,6 +54,8 @@ class ExpertSync {
   Status Exchange();
   parallel::Communicator* comm_;
   std::vector<parallel::BlockTransfer> sends_, recvs_;
+  std::vector<int32_t> my_slot_;                     // [E] this rank's slot of e or -1
+  std::vector<std::vector<int32_t>> replica_ranks_;  // [E] ranks with a replica of e
   Tensor send_buffer_, recv_buffer_;
   int64_t last_bytes_sent_ = 0;
 };

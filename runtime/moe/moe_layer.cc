@@ -193,8 +193,11 @@ Status MoeLayer::AssignBuckets() {
     return Status::Ok();
   }
   const parallel::Plan& plan = dispatcher_->plan();
-  quotas_ = quota_function_ ? quota_function_(plan, stats_.global_counts)
-                            : parallel::HomeOnlyQuotas(plan, stats_.global_counts);
+  if (quota_function_) {
+    quota_function_(plan, stats_.global_counts, &quotas_);
+  } else {
+    quotas_ = parallel::HomeOnlyQuotas(plan, stats_.global_counts);
+  }
   // This rank's routes of expert e, in token order, fill copy 0's quota, then copy 1's.
   const int me = comm_->rank();
   for (int64_t e = 0; e < num_experts; ++e) {

@@ -111,10 +111,13 @@ class MoeLayer {
   Status Backward(const TensorView& dy, const TensorView& dx);
 
   // How each step's routes of an expert are split among its copies (replicas), from the
-  // all-gathered kept-route counts [P * E]; unset = everything to the home. Must give
-  // every rank the same table (it is called on every rank with the same inputs).
-  using QuotaFunction = std::function<parallel::QuotaTable(
-      const parallel::Plan& plan, const std::vector<int64_t>& counts)>;
+  // all-gathered kept-route counts [P * E], written into `quotas` (the layer's table,
+  // reused step to step, so a function may keep its vectors); unset = everything to the
+  // home. Must give every rank the same table (it is called on every rank with the same
+  // inputs).
+  using QuotaFunction =
+      std::function<void(const parallel::Plan& plan, const std::vector<int64_t>& counts,
+                         parallel::QuotaTable* quotas)>;
   void SetQuotaFunction(QuotaFunction fn) { quota_function_ = std::move(fn); }
 
   // Switches to `plan` between steps (right after an optimizer step): experts move with

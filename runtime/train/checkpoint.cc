@@ -123,6 +123,7 @@ void LayoutToProto(const parallel::CopyLayout& layout, pbc::CopyLayoutState* out
 void BalancerToProto(const parallel::BalancerState& state, pbc::BalancerState* out) {
   PlanToProto(state.plan, out->mutable_plan());
   for (int64_t f : state.forecast) out->add_forecast(f);
+  for (int64_t d : state.deviation) out->add_deviation(d);
   out->set_forecast_steps(state.forecast_steps);
   out->set_active(state.active);
   out->set_checked(state.checked);
@@ -142,6 +143,7 @@ StatusOr<parallel::BalancerState> BalancerFromProto(const pbc::BalancerState& in
   parallel::BalancerState state;
   MPIMOE_ASSIGN_OR_RETURN(state.plan, PlanFromProto(in.plan()));
   state.forecast.assign(in.forecast().begin(), in.forecast().end());
+  state.deviation.assign(in.deviation().begin(), in.deviation().end());
   state.forecast_steps = in.forecast_steps();
   state.active = in.active();
   state.checked = in.checked();

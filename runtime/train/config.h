@@ -100,6 +100,10 @@ struct BalancerSection {
   float min_relative_gain = 0.01f;
   int32_t ema_shift = 3;
   bool fit_cost_online = false;
+  float noise_sigmas = 3.0f;          // cost_aware: gain must beat forecast noise
+  float cost_expert_gflops = 100.0f;  // cost model: expert fwd+bwd FLOP rate per rank
+  float cost_memory_gbps = 10.0f;     // ... memory bandwidth (weight streaming)
+  float cost_network_gbps = 5.0f;     // ... rank-to-rank bandwidth (refresh, moves)
 };
 
 struct TrainConfig {

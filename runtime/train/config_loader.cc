@@ -456,6 +456,10 @@ TrainConfig FromProto(const pbc::TrainConfig& p) {
   c.balancer.min_relative_gain = b.min_relative_gain();
   c.balancer.ema_shift = b.ema_shift();
   c.balancer.fit_cost_online = b.fit_cost_online();
+  c.balancer.noise_sigmas = b.noise_sigmas();
+  c.balancer.cost_expert_gflops = b.cost_expert_gflops();
+  c.balancer.cost_memory_gbps = b.cost_memory_gbps();
+  c.balancer.cost_network_gbps = b.cost_network_gbps();
   return c;
 }
 
@@ -539,6 +543,10 @@ pbc::TrainConfig ToProto(const TrainConfig& c) {
   b->set_min_relative_gain(c.balancer.min_relative_gain);
   b->set_ema_shift(c.balancer.ema_shift);
   b->set_fit_cost_online(c.balancer.fit_cost_online);
+  b->set_noise_sigmas(c.balancer.noise_sigmas);
+  b->set_cost_expert_gflops(c.balancer.cost_expert_gflops);
+  b->set_cost_memory_gbps(c.balancer.cost_memory_gbps);
+  b->set_cost_network_gbps(c.balancer.cost_network_gbps);
   return p;
 }
 
@@ -737,6 +745,10 @@ void Validate(const TrainConfig& c, Checker& check) {
   check.RealInRange("balancer.min_relative_gain", b.min_relative_gain, 0, true, 1, false);
   check.RealInRange("balancer.ema_shift", static_cast<float>(b.ema_shift), 0, true, 16,
                     true);
+  check.NonNegativeReal("balancer.noise_sigmas", b.noise_sigmas);
+  check.PositiveReal("balancer.cost_expert_gflops", b.cost_expert_gflops);
+  check.PositiveReal("balancer.cost_memory_gbps", b.cost_memory_gbps);
+  check.PositiveReal("balancer.cost_network_gbps", b.cost_network_gbps);
 }
 
 // The run name a config file gives by default: its base name without extension.

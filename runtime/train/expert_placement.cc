@@ -9,12 +9,6 @@ namespace {
 
 // Row-cost unit of the cost model: fixed costs are expressed in these (1000 = one row).
 constexpr int64_t kRowCost = 1000;
-// Memory and interconnect bandwidth the fixed costs assume (bytes per second): one
-// socket's streaming bandwidth and shared-memory MPI between ranks of a node.
-constexpr double kMemoryBandwidth = 10e9;
-constexpr double kNetworkBandwidth = 5e9;
-// Until a measurement arrives: seconds per expert row at 100 GFLOP/s.
-constexpr double kDefaultFlops = 100e9;
 
 }  // namespace
 
@@ -28,15 +22,17 @@ parallel::CostModel ExpertPlacement::CostFor(double seconds_per_row) const {
   auto rows = [&](double seconds) {
     return static_cast<int64_t>(std::llround(seconds / seconds_per_row * kRowCost));
   };
+  const double memory_bandwidth = 1e9 * config_.balancer.cost_memory_gbps;
+  const double network_bandwidth = 1e9 * config_.balancer.cost_network_gbps;
   parallel::CostModel cost;
   cost.row_cost = kRowCost;
   // An active copy streams its weights and gradients: read W, read and write dW.
-  cost.copy_cost = rows(3.0 * weight_bytes / kMemoryBandwidth);
+  cost.copy_cost = rows(3.0 * weight_bytes / memory_bandwidth);
   // A replica costs a refresh (W out) and its gradient partial (dW back) every step.
-  cost.replica_refresh_cost = rows(2.0 * weight_bytes / kNetworkBandwidth);
-  cost.replica_create_cost = rows(weight_bytes / kNetworkBandwidth);
+  cost.replica_refresh_cost = rows(2.0 * weight_bytes / network_bandwidth);
+  cost.replica_create_cost = rows(weight_bytes / network_bandwidth);
   // A home move carries W and both AdamW moments.
-  cost.home_move_cost = rows(3.0 * weight_bytes / kNetworkBandwidth);
+  cost.home_move_cost = rows(3.0 * weight_bytes / network_bandwidth);
   return cost;
 }
 
@@ -46,7 +42,8 @@ StatusOr<std::unique_ptr<ExpertPlacement>> ExpertPlacement::Create(
   const MoeSection& moe = config.model.moe;
   const double matrices = moe.activation == moe::Activation::kSwiglu ? 3.0 : 2.0;
   const double flops_per_row = 6.0 * matrices * config.model.d_model * moe.d_ffn;
-  placement->cost_ = placement->CostFor(flops_per_row / kDefaultFlops);
+  placement->cost_ =
+      placement->CostFor(flops_per_row / (1e9 * config.balancer.cost_expert_gflops));
 
   const BalancerSection& b = config.balancer;
   parallel::BalancerOptions options;
@@ -59,6 +56,7 @@ StatusOr<std::unique_ptr<ExpertPlacement>> ExpertPlacement::Create(
   options.plan_lifetime_steps = b.plan_lifetime_steps;
   options.kappa = b.kappa;
   options.min_relative_gain = b.min_relative_gain;
+  options.noise_sigmas = b.noise_sigmas;
   options.cost = placement->cost_;
   MPIMOE_RETURN_IF_ERROR(
       parallel::ValidateBalancerOptions(options).WithContext("balancer"));
@@ -66,12 +64,17 @@ StatusOr<std::unique_ptr<ExpertPlacement>> ExpertPlacement::Create(
     auto balancer =
         std::make_unique<parallel::Balancer>(options, moe.num_experts, world_size);
     parallel::Balancer* raw = balancer.get();
-    // Quotas for the plan the layer actually has (normally the balancer's).
-    layer->SetQuotaFunction(
-        [raw](const parallel::Plan& plan, const std::vector<int64_t>& counts) {
-          return parallel::SplitQuotas(plan, counts, raw->options().cost);
-        });
+    auto splitter = std::make_unique<parallel::QuotaSplitter>();
+    parallel::QuotaSplitter* split = splitter.get();
+    // Quotas for the plan the layer actually has (normally the balancer's), into the
+    // layer's table with the splitter's reused scratch.
+    layer->SetQuotaFunction([raw, split](const parallel::Plan& plan,
+                                         const std::vector<int64_t>& counts,
+                                         parallel::QuotaTable* quotas) {
+      split->Split(plan, counts, raw->options().cost, quotas);
+    });
     placement->balancers_.push_back(std::move(balancer));
+    placement->splitters_.push_back(std::move(splitter));
   }
 
   // Skew: expert e has popularity rank e, so under the static (contiguous) placement the

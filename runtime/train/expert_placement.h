@@ -4,16 +4,18 @@
 // MoE layer the balancer's quota function (how a step's rows of a replicated expert are
 // split among its copies) and gives the Trainer a PlanController that feeds every
 // step's all-gathered counts to the layer's balancer and returns its plan. The
-// balancer's cost model comes from the expert shapes (weights bytes vs. FLOPs per row,
-// at an assumed 100 GFLOP/s); with balancer.fit_cost_online it is refitted every
-// balancer.replan_interval steps from the measured expert time per row, summed over
-// ranks so that every rank holds the same numbers.
+// balancer's cost model comes from the expert shapes (weights bytes vs. FLOPs per row)
+// and the machine constants balancer.cost_expert_gflops, cost_memory_gbps and
+// cost_network_gbps (measured by `mpimoe-bench balancer --calibrate`); with
+// balancer.fit_cost_online it is refitted every balancer.replan_interval steps from the
+// measured expert time per row, summed over ranks so that every rank holds the same
+// numbers.
 //
 // It also applies the experiment-only router skew (model.moe.skew): a fixed logit bias
 // making expert popularity Zipf(skew), whose ranking rotates every skew_drift_steps.
 //
-// Ownership: owns the balancers; borrows nothing between calls. Thread-safety: one host
-// thread; every call is made identically on every rank.
+// Ownership: owns the balancers and the layers' quota splitters; borrows nothing between
+// calls. Thread-safety: one host thread; every call is made identically on every rank.
 #pragma once
 
 #include <cstdint>
@@ -62,6 +64,7 @@ class ExpertPlacement {
   TrainConfig config_;
   int world_size_;
   std::vector<std::unique_ptr<parallel::Balancer>> balancers_;
+  std::vector<std::unique_ptr<parallel::QuotaSplitter>> splitters_;  // one per layer
   parallel::CostModel cost_;
   std::vector<int32_t> popularity_;  // [E] popularity rank of each expert under skew
 };

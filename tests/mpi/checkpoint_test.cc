@@ -42,8 +42,9 @@ namespace {
 namespace fs = std::filesystem;
 using mpimoe::testing::World;
 
-// Two MoE blocks and a dense one; skewed routing and an eager cost_aware balancer so
-// that plans change (replicas, home moves) before and after the checkpoint. Dropless
+// Two MoE blocks and a dense one; skewed routing and an eager cost_aware balancer (a
+// low but non-zero noise floor, so its deviation state matters) so that plans change
+// (replicas, home moves) before and after the checkpoint. Dropless
 // (see train_equivalence_test.cc for why).
 const char kConfig[] = R"pb(
   model {
@@ -73,6 +74,7 @@ const char kConfig[] = R"pb(
     imbalance_high: 1.02
     imbalance_low: 1.01
     min_relative_gain: 0
+    noise_sigmas: 0.5
   }
 )pb";
 

@@ -15,6 +15,7 @@
 
 #include "parallel/collectives.h"
 #include "runtime/core/random.h"
+#include "runtime/moe/expert_sync.h"
 #include "runtime/train/config_loader.h"
 #include "runtime/train/trainer.h"
 #include "tests/mpi/mpi_test_env.h"
@@ -90,6 +91,11 @@ parallel::QuotaTable EvenQuotas(const parallel::Plan& plan,
   return q;
 }
 
+void EvenQuotasInto(const parallel::Plan& plan, const std::vector<int64_t>& counts,
+                    parallel::QuotaTable* quotas) {
+  *quotas = EvenQuotas(plan, counts);
+}
+
 // Every expert's field (values or moments) of every MoE layer, gathered from the homes:
 // [layers][E * numel], the same on every rank.
 enum class Field { kValue, kMoment1, kMoment2 };
@@ -132,7 +138,7 @@ RunResult Train(bool rotate_plans) {
   EXPECT_TRUE(trainer.ok()) << trainer.status().ToString();
   if (rotate_plans) {
     for (moe::MoeLayer* layer : (*trainer)->model().MoeLayers())
-      layer->SetQuotaFunction(EvenQuotas);
+      layer->SetQuotaFunction(EvenQuotasInto);
     (*trainer)->SetPlanController([](int64_t step, int layer, const parallel::Plan&,
                                      const std::vector<int64_t>&, std::string* decision) {
       *decision = "test rotation";
@@ -206,7 +212,7 @@ TEST(PlacementTest, HomeMoveCarriesOptimizerStateAndReplicasMatchHomes) {
                                    std::string*) { return current; });
   moe::ExpertSync sync(&World());
   for (moe::MoeLayer* layer : (*trainer)->model().MoeLayers()) {
-    layer->SetQuotaFunction(EvenQuotas);
+    layer->SetQuotaFunction(EvenQuotasInto);
     EXPECT_TRUE(layer->ApplyPlan(RandomPlan(77, World().size()), &sync).ok());
   }
   EXPECT_EQ(GatherExperts(**trainer, Field::kValue), values);
@@ -244,7 +250,140 @@ TEST(PlacementTest, HomeMoveCarriesOptimizerStateAndReplicasMatchHomes) {
   }
   EXPECT_TRUE(
       parallel::AllreduceInPlace(World(), std::span<int64_t>(&replicas_checked, 1)).ok());
-  if (World().size() > 1) EXPECT_GT(replicas_checked, 0);
+  if (World().size() > 1) {
+    EXPECT_GT(replicas_checked, 0);
+  }
+}
+
+// A plan from each rank's slots (first slot of an expert on the rank named in `homes`
+// is its home).
+parallel::Plan PlanOf(int64_t version, int32_t num_experts,
+                      const std::vector<std::vector<int32_t>>& rank_slots,
+                      const std::vector<int32_t>& homes) {
+  parallel::Plan plan;
+  plan.version = version;
+  plan.num_experts = num_experts;
+  plan.world_size = static_cast<int32_t>(rank_slots.size());
+  plan.rank_slots = rank_slots;
+  plan.homes.resize(static_cast<size_t>(num_experts));
+  for (int32_t e = 0; e < num_experts; ++e) {
+    const int32_t r = homes[static_cast<size_t>(e)];
+    const auto& slots = rank_slots[static_cast<size_t>(r)];
+    plan.homes[static_cast<size_t>(e)] = {
+        r,
+        static_cast<int32_t>(std::find(slots.begin(), slots.end(), e) - slots.begin())};
+  }
+  return plan;
+}
+
+// Fills every parameter of `ex` with a pattern of (expert, rank, field) and gives homes
+// AdamW state with a step count, so a test can tell where each slot's state came from.
+void FillExperts(moe::Experts& ex) {
+  for (int64_t s = 0; s < ex.num_slots(); ++s) {
+    const int32_t e = ex.slot_experts()[static_cast<size_t>(s)];
+    float k = 0.0f;
+    for (Parameter* p : ex.SlotParameters(s)) {
+      for (int64_t i = 0; i < p->value.numel(); ++i) {
+        // Replicas equal their homes (as after a refresh); homes differ from each other.
+        p->value.data<float>()[i] = static_cast<float>(e) + 0.001f * k++;
+      }
+      if (!ex.is_home(s)) continue;
+      p->moment1 = Tensor(DType::kF32, p->value.shape());
+      p->moment2 = Tensor(DType::kF32, p->value.shape());
+      for (int64_t i = 0; i < p->value.numel(); ++i) {
+        p->moment1.data<float>()[i] = 100.0f + static_cast<float>(e) + 0.5f * i;
+        p->moment2.data<float>()[i] = 200.0f + static_cast<float>(e) + 0.25f * i;
+      }
+      p->optimizer_steps = 7 + e;
+    }
+  }
+}
+
+// Migrate sends only what moves: copies that stay on a rank keep their state bitwise and
+// cost no bytes; a replica turned home receives only the AdamW state.
+TEST(PlacementTest, MigrateSendsOnlyWhatMoves) {
+  const int p = World().size();
+  if (p < 2) GTEST_SKIP() << "needs 2+ ranks";
+  const int me = World().rank();
+  const int32_t experts = 2 * p;  // static: rank r holds 2r, 2r+1
+  std::vector<std::vector<int32_t>> from_slots(static_cast<size_t>(p)), to_slots;
+  std::vector<int32_t> from_homes(static_cast<size_t>(experts)), to_homes;
+  for (int32_t e = 0; e < experts; ++e) {
+    from_slots[static_cast<size_t>(e / 2)].push_back(e);
+    from_homes[static_cast<size_t>(e)] = e / 2;
+  }
+  from_slots[1].push_back(0);  // a replica of expert 0 on rank 1
+  to_slots = from_slots;
+  to_homes = from_homes;
+  // Expert 0: home moves to rank 1 (which held a replica); rank 0 keeps a replica.
+  to_homes[0] = 1;
+  // Expert 1: home moves from rank 0 to rank p - 1 (which held no copy).
+  auto& slots0 = to_slots[0];
+  slots0.erase(std::find(slots0.begin(), slots0.end(), 1));
+  to_slots[static_cast<size_t>(p - 1)].push_back(1);
+  to_homes[1] = p - 1;
+  // Expert 2 (home on rank 1) gets a new replica on rank 0.
+  slots0.push_back(2);
+  const parallel::Plan from = PlanOf(1, experts, from_slots, from_homes);
+  const parallel::Plan to = PlanOf(2, experts, to_slots, to_homes);
+  ASSERT_TRUE(from.Validate().ok()) << from.Validate().ToString();
+  ASSERT_TRUE(to.Validate().ok()) << to.Validate().ToString();
+
+  ops::OpsContext ctx;
+  const moe::FfnDims dims{4, 6, moe::Activation::kSwiglu};
+  auto is_home = [&](const parallel::Plan& plan) {
+    std::vector<bool> h;
+    for (int32_t s = 0; s < plan.num_slots(me); ++s) h.push_back(plan.IsHome(me, s));
+    return h;
+  };
+  moe::Experts current(dims, from.rank_slots[static_cast<size_t>(me)], 5, &ctx, "x",
+                       is_home(from));
+  FillExperts(current);
+  // The expected state of every slot of `to`: the pattern of a home (weights are the
+  // same for all copies; moments only on homes).
+  moe::Experts expected(dims, to.rank_slots[static_cast<size_t>(me)], 5, &ctx, "x",
+                        is_home(to));
+  FillExperts(expected);
+  moe::Experts next(dims, to.rank_slots[static_cast<size_t>(me)], 5, &ctx, "x",
+                    is_home(to));
+  moe::ExpertSync sync(&World());
+  ASSERT_TRUE(sync.Migrate(from, current, to, next).ok());
+  for (int64_t s = 0; s < next.num_slots(); ++s) {
+    std::vector<Parameter*> got = next.SlotParameters(s);
+    std::vector<Parameter*> want = expected.SlotParameters(s);
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(0, std::memcmp(got[i]->value.data<float>(), want[i]->value.data<float>(),
+                               static_cast<size_t>(want[i]->value.size_bytes())))
+          << got[i]->name << " on rank " << me;
+      if (!next.is_home(s)) continue;
+      EXPECT_EQ(got[i]->optimizer_steps, want[i]->optimizer_steps) << got[i]->name;
+      ASSERT_EQ(got[i]->moment1.shape(), want[i]->moment1.shape()) << got[i]->name;
+      EXPECT_EQ(0,
+                std::memcmp(got[i]->moment1.data<float>(), want[i]->moment1.data<float>(),
+                            static_cast<size_t>(want[i]->moment1.size_bytes())))
+          << got[i]->name;
+      EXPECT_EQ(0,
+                std::memcmp(got[i]->moment2.data<float>(), want[i]->moment2.data<float>(),
+                            static_cast<size_t>(want[i]->moment2.size_bytes())))
+          << got[i]->name;
+    }
+  }
+  // Bytes: rank 0 sends expert 0's AdamW state to rank 1 and expert 1's weights + state
+  // to rank p - 1; rank 1 sends expert 2's weights to rank 0; nothing else moves.
+  const int64_t numel = current.expert_numel();
+  const int64_t floats = 4;
+  int64_t want_bytes = 0;
+  if (me == 0) want_bytes = floats * ((2 * numel + 2) + (3 * numel + 2));
+  if (me == 1) want_bytes = floats * numel;
+  EXPECT_EQ(sync.last_bytes_sent(), want_bytes) << "rank " << me;
+  // A migration to the same plan moves nothing.
+  moe::Experts same(dims, from.rank_slots[static_cast<size_t>(me)], 5, &ctx, "x",
+                    is_home(from));
+  moe::Experts again(dims, from.rank_slots[static_cast<size_t>(me)], 5, &ctx, "x",
+                     is_home(from));
+  FillExperts(same);
+  ASSERT_TRUE(sync.Migrate(from, same, from, again).ok());
+  EXPECT_EQ(sync.last_bytes_sent(), 0);
 }
 
 // The real balancer, forced to re-plan whenever it can (every step, no thresholds), on
@@ -270,14 +409,16 @@ TEST(PlacementTest, CostAwareReplanningEveryStepKeepsTheMath) {
   };
   int64_t static_changes = 0, balanced_changes = 0;
   const auto fixed = train({"balancer.policy=STATIC"}, &static_changes);
-  const auto balanced = train({"balancer.policy=COST_AWARE", "balancer.replan_interval=1",
-                               "balancer.imbalance_high=1", "balancer.imbalance_low=1",
-                               "balancer.min_relative_gain=0", "balancer.kappa=0.000001",
-                               "balancer.replica_slots_per_rank=2"},
-                              &balanced_changes);
+  const auto balanced =
+      train({"balancer.policy=COST_AWARE", "balancer.replan_interval=1",
+             "balancer.imbalance_high=1", "balancer.imbalance_low=1",
+             "balancer.min_relative_gain=0", "balancer.noise_sigmas=0",
+             "balancer.kappa=0.000001", "balancer.replica_slots_per_rank=2"},
+            &balanced_changes);
   EXPECT_EQ(static_changes, 0);
-  if (World().size() > 1)
+  if (World().size() > 1) {
     EXPECT_GT(balanced_changes, 0) << "the balancer never re-planned";
+  }
   for (size_t s = 0; s < fixed.first.size(); ++s) {
     EXPECT_NEAR(balanced.first[s], fixed.first[s], 1e-5 * std::abs(fixed.first[s]))
         << "step " << s + 1;
@@ -288,11 +429,12 @@ TEST(PlacementTest, CostAwareReplanningEveryStepKeepsTheMath) {
   }
   // Bitwise reproducible.
   int64_t again_changes = 0;
-  const auto again = train({"balancer.policy=COST_AWARE", "balancer.replan_interval=1",
-                            "balancer.imbalance_high=1", "balancer.imbalance_low=1",
-                            "balancer.min_relative_gain=0", "balancer.kappa=0.000001",
-                            "balancer.replica_slots_per_rank=2"},
-                           &again_changes);
+  const auto again =
+      train({"balancer.policy=COST_AWARE", "balancer.replan_interval=1",
+             "balancer.imbalance_high=1", "balancer.imbalance_low=1",
+             "balancer.min_relative_gain=0", "balancer.noise_sigmas=0",
+             "balancer.kappa=0.000001", "balancer.replica_slots_per_rank=2"},
+            &again_changes);
   EXPECT_EQ(again.first, balanced.first);
   EXPECT_EQ(again.second, balanced.second);
   EXPECT_EQ(again_changes, balanced_changes);

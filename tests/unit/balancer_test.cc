@@ -292,6 +292,48 @@ TEST(QuotaSplitTest, ConservesAndBalancesRandomCases) {
   }
 }
 
+// A reused QuotaSplitter gives SplitQuotas' table for every plan and step, and under an
+// unchanged plan keeps the table's vectors (no new buffers once warm).
+TEST(QuotaSplitTest, ReusedSplitterMatchesAndKeepsBuffers) {
+  Rng rng(23);
+  QuotaSplitter splitter;
+  QuotaTable table;
+  const int32_t world = 3, num_experts = 7;
+  Plan plan = StaticPlan(num_experts, world);
+  for (int trial = 0; trial < 60; ++trial) {
+    if (trial % 10 == 0) {  // a new layout every 10 steps (replicas come and go)
+      CopyLayout layout = LayoutOf(plan);
+      for (auto& r : layout.replicas) r.clear();
+      for (int32_t e = 0; e < num_experts; ++e) {
+        for (int32_t r = 0; r < world; ++r) {
+          if (r != layout.home[static_cast<size_t>(e)] && rng.Below(4) == 0)
+            layout.replicas[static_cast<size_t>(e)].push_back(r);
+        }
+      }
+      plan = PlanFromLayout(layout, plan);
+      ASSERT_TRUE(plan.Validate().ok());
+    }
+    std::vector<int64_t> counts(static_cast<size_t>(num_experts * world));
+    for (int64_t& c : counts) c = static_cast<int64_t>(rng.Below(500));
+    CostModel cost;
+    cost.row_cost = 10;
+    cost.copy_cost = static_cast<int64_t>(rng.Below(100));
+    std::vector<const int64_t*> before;
+    for (const auto& row : table.rows) before.push_back(row.data());
+    splitter.Split(plan, counts, cost, &table);
+    const QuotaTable fresh = SplitQuotas(plan, counts, cost);
+    EXPECT_EQ(table.num_experts, fresh.num_experts);
+    EXPECT_EQ(table.world_size, fresh.world_size);
+    EXPECT_EQ(table.rows, fresh.rows) << "trial " << trial;
+    ExpectConserved(plan, table, counts);
+    if (trial % 10 > 0) {  // the same plan as the last split: the same buffers
+      for (size_t e = 0; e < table.rows.size(); ++e)
+        EXPECT_EQ(table.rows[e].data(), before[e])
+            << "trial " << trial << " expert " << e;
+    }
+  }
+}
+
 TEST(PlacementPoliciesTest, AssignmentIsMaximal) {
   // Brute force over all permutations of 4.
   Rng rng(3);
@@ -506,6 +548,7 @@ TEST(BalancerTest, RecentPlansDoNotComeBackWithoutLargeGain) {
     BalancerOptions options;
     options.policy = policy;
     options.min_relative_gain = 0.0;
+    options.noise_sigmas = 0.0;  // re-plan on noise: this test needs many re-plans
     options.replan_interval = 1;
     options.ema_shift = 0;  // the forecast is the last step: as noisy as it gets
     options.imbalance_high = options.imbalance_low = 1.0;  // cost_aware: always active
@@ -542,6 +585,35 @@ TEST(BalancerTest, RecentPlansDoNotComeBackWithoutLargeGain) {
     }
     EXPECT_GE(changes, 5) << BalancerPolicyName(policy) << ": too few re-plans to test";
   }
+}
+
+// cost_aware's noise floor: on uniform popularity whose counts are pure sampling noise
+// (and no imbalance threshold or relative gain to hide behind), the default
+// noise_sigmas keeps the plan; without it the noise alone adds replicas. With real
+// skew the noise floor still lets the balancer act.
+TEST(BalancerTest, CostAwareIgnoresCountNoise) {
+  const int32_t num_experts = 16, world = 2;
+  auto changes_for = [&](double sigmas, double skew) {
+    BalancerOptions options;
+    options.policy = BalancerPolicy::kCostAware;
+    options.min_relative_gain = 0.0;
+    options.noise_sigmas = sigmas;
+    options.imbalance_high = options.imbalance_low = 1.0;  // always active
+    options.replan_interval = 1;
+    options.ema_shift = 1;  // a short memory: a noisy forecast
+    options.cost = SimulationCost();
+    Balancer balancer(options, num_experts, world);
+    const std::vector<double> shares = ZipfShares(num_experts, skew, 7);
+    Rng rng(41);
+    int changes = 0;
+    for (int64_t step = 1; step <= 200; ++step) {
+      changes += balancer.Observe(step, SampleCounts(shares, world, 128, rng)).changed;
+    }
+    return changes;
+  };
+  EXPECT_GT(changes_for(0.0, 0.0), 0) << "noise never moved the plan: nothing tested";
+  EXPECT_EQ(changes_for(BalancerOptions().noise_sigmas, 0.0), 0);
+  EXPECT_GT(changes_for(BalancerOptions().noise_sigmas, 1.2), 0);
 }
 
 // The simulation targets at reduced length: E=64, R=8, top-2 worth of routes
