@@ -113,15 +113,19 @@ Status CheckpointSubcommand::Run(BenchContext& context) {
   }
   std::vector<double> save_s, write_s, load_s, cp_s, cp_sync_s;
   train::CheckpointInfo info;
+  BackgroundDeleter
+      deleter;  // as mpimoe-train saves: old checkpoints go in the background
   for (int64_t r = 0; r < options_.repeats; ++r) {
     MPIMOE_RETURN_IF_ERROR(parallel::Barrier(world));
-    MPIMOE_ASSIGN_OR_RETURN(info, train::SaveCheckpoint(*trainer, dir, 1, world));
+    MPIMOE_ASSIGN_OR_RETURN(info,
+                            train::SaveCheckpoint(*trainer, dir, 1, world, &deleter));
     MPIMOE_ASSIGN_OR_RETURN(const double s, Slowest(world, info.seconds));
     save_s.push_back(s);
-    // Without rank 0's deletion of the replaced checkpoint: the writing alone.
-    MPIMOE_ASSIGN_OR_RETURN(const double w,
-                            Slowest(world, info.seconds - info.prune_seconds));
-    write_s.push_back(w);
+    // Without rank 0's deletion of the replaced checkpoint (every rank waits for it):
+    // the writing alone.
+    double prune = info.prune_seconds;
+    MPIMOE_RETURN_IF_ERROR(parallel::Bcast(world, std::span<double>(&prune, 1)));
+    write_s.push_back(s - prune);
   }
   for (int64_t r = 0; r < options_.repeats; ++r) {
     MPIMOE_ASSIGN_OR_RETURN(std::unique_ptr<train::Trainer> fresh,
@@ -132,6 +136,7 @@ Status CheckpointSubcommand::Run(BenchContext& context) {
     MPIMOE_ASSIGN_OR_RETURN(const double s, Slowest(world, loaded.seconds));
     load_s.push_back(s);
   }
+  deleter.Wait();
   Status copied;
   if (context.is_root()) {
     const std::string copy = dir + "/cp-copy";
@@ -180,8 +185,8 @@ Status CheckpointSubcommand::Run(BenchContext& context) {
   } else {
     std::printf(
         "checkpoint: %s on %d rank(s), %.2f MB, medians of %lld\n"
-        "  save %.3f s (%.0f MB/s, fsynced), of which writing %.3f s and deleting the "
-        "replaced checkpoint %.3f s; load %.3f s\n"
+        "  save %.3f s (%.0f MB/s, fsynced), of which writing %.3f s and pruning old "
+        "checkpoints %.3f s; load %.3f s\n"
         "  cp -r %.3f s, cp -r + sync %.3f s\n"
         "  save / cp = %.2f, save / (cp + sync) = %.2f, writing / cp = %.2f, writing / "
         "(cp + sync) = %.2f\n",

@@ -276,14 +276,18 @@ Status GatherIndex(parallel::Communicator& comm, const pbc::CheckpointManifest& 
 }
 
 // Rank 0: removes what earlier interrupted saves left behind.
-void RemovePartialSaves(const fs::path& checkpoints) {
+// Rank 0: hidden leftovers of earlier saves (interrupted ones, deletions cut short).
+std::vector<fs::path> Leftovers(const fs::path& checkpoints) {
+  std::vector<fs::path> found;
   std::error_code error;
   for (const fs::directory_entry& entry : fs::directory_iterator(checkpoints, error)) {
     const std::string name = entry.path().filename().string();
-    if (name.size() > 8 && name[0] == '.' && name.ends_with(".partial")) {
-      fs::remove_all(entry.path(), error);
+    if (name.size() > 8 && name[0] == '.' &&
+        (name.ends_with(".partial") || name.ends_with(".deleting"))) {
+      found.push_back(entry.path());
     }
   }
+  return found;
 }
 
 // Rank 0: all complete checkpoints, newest first.
@@ -303,7 +307,8 @@ std::vector<std::pair<int64_t, fs::path>> CompleteCheckpoints(
 
 Status FinishSave(Trainer& trainer, const fs::path& checkpoints, const fs::path& partial,
                   const fs::path& final_dir, int keep, int world_size,
-                  pbc::CheckpointManifest* manifest, double* prune_seconds) {
+                  pbc::CheckpointManifest* manifest, BackgroundDeleter* deleter,
+                  double* prune_seconds) {
   manifest->set_format_version(kFormatVersion);
   manifest->set_step(trainer.next_step() - 1);
   manifest->set_config_text(EffectiveConfigText(trainer.config()));
@@ -350,8 +355,27 @@ Status FinishSave(Trainer& trainer, const fs::path& checkpoints, const fs::path&
     }
   }
   MPIMOE_RETURN_IF_ERROR(SyncDirectory(checkpoints.string()));
+  // Garbage: leftovers, the replaced step-N (now under the partial name) and checkpoints
+  // beyond `keep`. Each is first renamed to a hidden ".<name>.deleting" (instant, and no
+  // longer a checkpoint), then removed, on `deleter`'s thread when there is one.
+  // The previous batch is finished first, so no name below is being deleted.
   Stopwatch prune;
-  RemovePartialSaves(checkpoints);
+  if (deleter != nullptr) deleter->Wait();
+  std::vector<fs::path> garbage;
+  auto discard = [&](const fs::path& path) {
+    std::string name = path.filename().string();
+    if (name.ends_with(".deleting")) {
+      garbage.push_back(path);
+      return;
+    }
+    if (name[0] == '.') name = name.substr(1, name.rfind('.') - 1);  // .step-N.partial
+    const fs::path hidden = checkpoints / ("." + name + ".deleting");
+    std::error_code rename_error;
+    fs::remove_all(hidden, rename_error);  // only after a crash mid-deletion
+    fs::rename(path, hidden, rename_error);
+    if (!rename_error) garbage.push_back(hidden);
+  };
+  for (const fs::path& path : Leftovers(checkpoints)) discard(path);
   if (keep > 0) {
     int kept = 1;  // the new one
     for (const auto& [step, path] : CompleteCheckpoints(checkpoints)) {
@@ -359,9 +383,14 @@ Status FinishSave(Trainer& trainer, const fs::path& checkpoints, const fs::path&
       if (kept < keep) {
         ++kept;
       } else {
-        fs::remove_all(path, error);
+        discard(path);
       }
     }
+  }
+  if (deleter != nullptr) {
+    deleter->Delete(std::move(garbage));
+  } else {
+    for (const fs::path& path : garbage) fs::remove_all(path, error);
   }
   *prune_seconds = prune.ElapsedSeconds();
   return Status::Ok();
@@ -528,7 +557,8 @@ StatusOr<pbc::CheckpointManifest> ReadManifest(const fs::path& dir) {
 }  // namespace
 
 StatusOr<CheckpointInfo> SaveCheckpoint(Trainer& trainer, const std::string& run_dir,
-                                        int keep, parallel::Communicator& comm) {
+                                        int keep, parallel::Communicator& comm,
+                                        BackgroundDeleter* deleter) {
   Stopwatch watch;
   const int64_t step = trainer.next_step() - 1;
   const fs::path checkpoints = fs::path(run_dir) / "checkpoints";
@@ -574,7 +604,7 @@ StatusOr<CheckpointInfo> SaveCheckpoint(Trainer& trainer, const std::string& run
   MPIMOE_RETURN_IF_ERROR(GatherIndex(comm, mine, &manifest));
   if (comm.rank() == 0) {
     status = FinishSave(trainer, checkpoints, partial, final_dir, keep, comm.size(),
-                        &manifest, &prune_seconds);
+                        &manifest, deleter, &prune_seconds);
   }
   MPIMOE_RETURN_IF_ERROR(parallel::AgreeOnStatus(comm, status));
   CheckpointInfo info;

@@ -33,6 +33,7 @@
 #include <string>
 
 #include "parallel/communicator.h"
+#include "runtime/core/background_deleter.h"
 #include "runtime/core/status.h"
 #include "runtime/train/trainer.h"
 
@@ -43,7 +44,7 @@ struct CheckpointInfo {
   int64_t step = 0;            // optimizer steps the state includes
   int64_t total_bytes = 0;     // tensor bytes over all shards
   double seconds = 0.0;        // wall time of the save or load on this rank
-  double prune_seconds = 0.0;  // saving, rank 0: of `seconds`, deleting old checkpoints
+  double prune_seconds = 0.0;  // saving, rank 0: of `seconds`, pruning old checkpoints
   // Loading only: whether the saved placement plans were restored (same world size and
   // balancer settings), and the config fields that differ from the saved config.
   bool plans_restored = false;
@@ -52,9 +53,12 @@ struct CheckpointInfo {
 
 // Saves `trainer`'s state after trainer.next_step() - 1 steps into
 // run_dir/checkpoints/step-N and deletes all but the newest `keep` checkpoints (0 =
-// keep all; the one just written is always kept). An existing step-N is replaced.
+// keep all; the one just written is always kept). An existing step-N is replaced. With a
+// `deleter` (used on rank 0), old checkpoints are removed in the background (renamed to
+// hidden names first, so they stop being checkpoints at once); without, before return.
 StatusOr<CheckpointInfo> SaveCheckpoint(Trainer& trainer, const std::string& run_dir,
-                                        int keep, parallel::Communicator& comm);
+                                        int keep, parallel::Communicator& comm,
+                                        BackgroundDeleter* deleter = nullptr);
 
 // The newest complete checkpoint (a step-N directory with a manifest) under
 // run_dir/checkpoints; NotFound naming run_dir when there is none.

@@ -286,15 +286,17 @@ StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions&
   JobSummary summary;
   summary.first_step = first_step;
   summary.model_flops_per_step = trainer->model().TrainFlopsPerStep();
-  // Checkpoints (collective: every rank writes its shard).
+  // Checkpoints (collective: every rank writes its shard); old ones are deleted in the
+  // background.
+  BackgroundDeleter deleter;
   std::vector<double> save_seconds;
   int64_t checkpoint_bytes = 0;
   int64_t last_saved_step = first_step - 1 > 0 ? first_step - 1 : -1;  // resumed: on disk
   auto save = [&]() -> Status {
     if (!options.write_outputs) return Status::Ok();
-    MPIMOE_ASSIGN_OR_RETURN(
-        const CheckpointInfo info,
-        SaveCheckpoint(*trainer, options.out_dir, config.run.keep_checkpoints, *comm));
+    MPIMOE_ASSIGN_OR_RETURN(const CheckpointInfo info,
+                            SaveCheckpoint(*trainer, options.out_dir,
+                                           config.run.keep_checkpoints, *comm, &deleter));
     save_seconds.push_back(info.seconds);
     checkpoint_bytes = info.total_bytes;
     last_saved_step = info.step;
