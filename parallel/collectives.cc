@@ -28,11 +28,12 @@ Status AgreeOnStatus(Communicator& comm, const Status& local) {
 
 namespace mpimoe::parallel::internal {
 
-Status GathervBytes(Communicator& comm, const void* send, int64_t count, void* recv,
-                    const GathervOptions& o, CollDType dtype) {
+Status GathervBytes(Communicator& comm, const Status& root_checks, const void* send,
+                    int64_t count, void* recv, const GathervOptions& o, CollDType dtype) {
   if (o.root < 0 || o.root >= comm.size()) {
     return SizeError("Gatherv", "root " + std::to_string(o.root) + " out of range");
   }
+  MPIMOE_RETURN_IF_ERROR(AgreeOnStatus(comm, root_checks));
   if (comm.rank() != o.root) {
     return comm.Send(send, count, dtype, o.root, o.tag).WithContext("Gatherv");
   }
@@ -41,11 +42,6 @@ Status GathervBytes(Communicator& comm, const void* send, int64_t count, void* r
   for (int r = 0; r < comm.size(); ++r) {
     const size_t ru = static_cast<size_t>(r);
     if (r == o.root) {
-      if (count != o.recv_counts[ru]) {
-        return SizeError("Gatherv", "the root sends " + std::to_string(count) +
-                                        " elements but recv_counts says " +
-                                        std::to_string(o.recv_counts[ru]));
-      }
       if (count > 0) {
         std::memmove(out + o.recv_displs[ru] * element_bytes, send,
                      static_cast<size_t>(count * element_bytes));

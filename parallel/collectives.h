@@ -130,33 +130,45 @@ struct GathervOptions {
   int tag = 29000;                       // point-to-point tag, in [0, 30000)
 };
 namespace internal {
-Status GathervBytes(Communicator& comm, const void* send, int64_t count, void* recv,
-                    const GathervOptions& o, CollDType dtype);
+Status GathervBytes(Communicator& comm, const Status& root_checks, const void* send,
+                    int64_t count, void* recv, const GathervOptions& o, CollDType dtype);
 }  // namespace internal
 // Every rank's `send` lands on the root only, rank r's block at recv[recv_displs[r]];
 // recv and the counts are read on the root only (other ranks may pass empty spans).
 // Built on point-to-point messages in rank order, so memory stays O(total) on the root
 // and O(own block) elsewhere (unlike Allgatherv). The root checks that each block fits
-// and that rank r sends exactly recv_counts[r] elements.
+// and that its own block has recv_counts[root] elements; every rank learns the verdict
+// (AgreeOnStatus) before any block moves, so a bad call fails on every rank instead of
+// leaving senders waiting. A sender whose block is longer than recv_counts[r] makes the
+// root's receive fail (truncation).
 template <typename T>
 Status Gatherv(Communicator& comm, std::span<const T> send, std::span<T> recv,
                const GathervOptions& o) {
+  Status root_checks;
   if (comm.rank() == o.root) {
     const size_t ranks = static_cast<size_t>(comm.size());
     if (o.recv_counts.size() != ranks || o.recv_displs.size() != ranks) {
-      return internal::SizeError("Gatherv",
-                                 "counts and displacements need one entry per rank");
+      root_checks = internal::SizeError(
+          "Gatherv", "counts and displacements need one entry per rank");
     }
-    for (size_t r = 0; r < ranks; ++r) {
+    for (size_t r = 0; r < ranks && root_checks.ok(); ++r) {
       if (o.recv_counts[r] < 0 || o.recv_displs[r] < 0 ||
           o.recv_displs[r] + o.recv_counts[r] > static_cast<int64_t>(recv.size())) {
-        return internal::SizeError(
+        root_checks = internal::SizeError(
             "Gatherv", "block of rank " + std::to_string(r) + " lies outside recv");
       }
     }
+    if (root_checks.ok() &&
+        o.recv_counts[static_cast<size_t>(o.root)] != static_cast<int64_t>(send.size())) {
+      root_checks = internal::SizeError(
+          "Gatherv", "the root sends " + std::to_string(send.size()) +
+                         " elements but recv_counts says " +
+                         std::to_string(o.recv_counts[static_cast<size_t>(o.root)]));
+    }
   }
-  return internal::GathervBytes(comm, send.data(), static_cast<int64_t>(send.size()),
-                                recv.data(), o, CollDTypeOf<T>::value);
+  return internal::GathervBytes(comm, root_checks, send.data(),
+                                static_cast<int64_t>(send.size()), recv.data(), o,
+                                CollDTypeOf<T>::value);
 }
 
 struct BcastOptions {

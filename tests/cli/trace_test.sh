@@ -25,7 +25,7 @@ for np in 2 3; do
   [ "$code" -eq 0 ] || { cat "$out/log$np"; fail "np $np: mpimoe-train exited $code"; }
   [ -s "$run/trace.json" ] || fail "np $np: no trace.json"
   ls "$run" | grep -q '\.tmp\.' && fail "np $np: a temp file was left: $(ls "$run")"
-  "$check" "$run/trace.json" "$np" "$phases,$comm" || fail "np $np: trace.json check failed"
+  "$check" "$run/trace.json" "$np" "$comm" "$phases" || fail "np $np: trace.json check failed"
   # --trace-steps 3 keeps steps 3..5 only: 3 step events per rank.
   steps=$(grep -o '"name":"step"' "$run/trace.json" | wc -l)
   [ "$steps" -eq $((3 * np)) ] || fail "np $np: $steps step events, expected $((3 * np))"

@@ -186,14 +186,32 @@ TEST_P(CollectivesTest, GathervToRootOnly) {
       expected[static_cast<size_t>(displs[static_cast<size_t>(r)] + i)] = Tag(r, root, i);
   }
   EXPECT_EQ(recv, expected);
-  // The root rejects a block outside recv before any message moves (other ranks do
-  // not call, so this must fail without communicating).
-  std::vector<int64_t> small(1);
-  counts[0] = 5;
-  EXPECT_EQ(Gatherv(comm, std::span<const int64_t>(send), std::span<int64_t>(small),
-                    {root, counts, displs})
-                .code(),
-            StatusCode::kInvalidArgument);
+}
+
+TEST_P(CollectivesTest, GathervRejectsBadCountsOnEveryRank) {
+  MpiCommunicator& comm = World();
+  const int p = comm.size(), me = comm.rank();
+  const int root = 0;
+  // The root's recv is too small for rank p-1's block: every rank gets the error before
+  // any block moves (no sender is left waiting).
+  std::vector<int64_t> counts(static_cast<size_t>(p), 1), displs(static_cast<size_t>(p));
+  for (int r = 0; r < p; ++r) displs[static_cast<size_t>(r)] = r;
+  counts[static_cast<size_t>(p - 1)] = 5;
+  if (p == 1) counts[0] = 1, displs[0] = 1;  // one rank: a block outside recv
+  std::vector<int64_t> send(me == p - 1 && p > 1 ? 5 : 1, me);
+  std::vector<int64_t> recv(me == root ? static_cast<size_t>(p) : 0);
+  GathervOptions options;
+  options.root = root;
+  if (me == root) {
+    options.recv_counts = counts;
+    options.recv_displs = displs;
+  }
+  const Status s =
+      Gatherv(comm, std::span<const int64_t>(send), std::span<int64_t>(recv), options);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+  EXPECT_NE(s.message().find("lies outside recv"), std::string::npos) << s.message();
+  // The communicator is still in step afterwards.
+  EXPECT_TRUE(AgreeOnStatus(comm, Status::Ok()).ok());
 }
 
 TEST_P(CollectivesTest, BcastBarrierSendRecv) {

@@ -106,6 +106,10 @@ TraceCheckResult CheckTrace(const JsonValue& document, const TraceCheckOptions& 
     }
   }
 
+  auto is_phase = [&options](const std::string& name) {
+    return std::find(options.phase_names.begin(), options.phase_names.end(), name) !=
+           options.phase_names.end();
+  };
   // Proper nesting per thread: sorted by begin (longest first), a stack of open spans.
   for (auto& [thread, spans] : threads) {
     std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) {
@@ -122,6 +126,17 @@ TraceCheckResult CheckTrace(const JsonValue& document, const TraceCheckOptions& 
               "\" (event " + std::to_string(open.back()->index) +
               ") without nesting in it");
         continue;
+      }
+      if (is_phase(s.name)) {
+        for (const Span* outer : open) {
+          if (is_phase(outer->name)) {
+            error("pid " + std::to_string(thread.first) + " tid " +
+                  std::to_string(thread.second) + ": phase \"" + s.name + "\" (event " +
+                  std::to_string(s.index) + ") is nested in phase \"" + outer->name +
+                  "\" (event " + std::to_string(outer->index) + ")");
+            break;
+          }
+        }
       }
       open.push_back(&s);
       result.max_depth =

@@ -7,7 +7,9 @@
 // each has a process_name metadata event naming it "rank <pid>"; every required name
 // occurs as a complete event of every pid; and per (pid, tid) the complete events never
 // overlap except by proper nesting (an event that starts inside another ends inside
-// it; sharing an endpoint is fine). Times are compared in whole nanoseconds.
+// it; sharing an endpoint is fine), and no event named in `phase_names` nests inside
+// another one so named (phases of a step are siblings, not parts of each other). Times
+// are compared in whole nanoseconds.
 //
 // Thread-safety: pure functions.
 #pragma once
@@ -23,6 +25,7 @@ namespace mpimoe::testing {
 struct TraceCheckOptions {
   int num_ranks = 1;
   std::vector<std::string> required_names;
+  std::vector<std::string> phase_names;  // mutually exclusive on a thread
 };
 
 struct TraceCheckResult {

@@ -1,7 +1,8 @@
 // mpimoe-trace-check: checks a merged trace.json (see trace_check.h) for the CLI test.
 //
-//   mpimoe-trace-check TRACE_JSON RANKS [NAME,NAME,...]
+//   mpimoe-trace-check TRACE_JSON RANKS [NAME,NAME,...] [PHASE,PHASE,...]
 //
+// NAMEs must occur on every rank; PHASEs too, and no phase may nest inside another.
 // Prints "OK: ..." and exits 0 when the trace passes; prints every problem and exits 1
 // otherwise; exits 2 on bad arguments or an unreadable file.
 #include <cstdio>
@@ -15,8 +16,9 @@
 #include "tests/tools/trace_check.h"
 
 int main(int argc, char** argv) {
-  if (argc < 3 || argc > 4) {
-    std::fprintf(stderr, "usage: %s TRACE_JSON RANKS [NAME,NAME,...]\n", argv[0]);
+  if (argc < 3 || argc > 5) {
+    std::fprintf(stderr, "usage: %s TRACE_JSON RANKS [NAME,NAME,...] [PHASE,PHASE,...]\n",
+                 argv[0]);
     return 2;
   }
   std::ifstream file(argv[1], std::ios::binary);
@@ -34,11 +36,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "RANKS must be a positive integer, got %s\n", argv[2]);
     return 2;
   }
-  if (argc == 4) {
-    std::stringstream names(argv[3]);
+  // Required names, then the phase names (also required, and never nested in each
+  // other).
+  for (int a = 3; a < argc && a < 5; ++a) {
+    std::stringstream names(argv[a]);
     std::string name;
     while (std::getline(names, name, ',')) {
-      if (!name.empty()) options.required_names.push_back(name);
+      if (name.empty()) continue;
+      options.required_names.push_back(name);
+      if (a == 4) options.phase_names.push_back(name);
     }
   }
 

@@ -78,5 +78,21 @@ TEST(TraceCheckTest, RejectsOverlapMissingRanksAndPhases) {
   EXPECT_FALSE(Check("[]", 1).errors.empty());
 }
 
+TEST(TraceCheckTest, RejectsAPhaseNestedInAnotherPhase) {
+  TraceCheckOptions options;
+  options.num_ranks = 2;
+  options.phase_names = {"dispatch", "combine"};
+  // alltoall inside dispatch is fine: it is not a phase.
+  EXPECT_TRUE(CheckTrace(Parse(Trace()), options).errors.empty());
+  // combine inside dispatch (1.5..5) nests properly, but phases are siblings.
+  const TraceCheckResult r = CheckTrace(
+      Parse(Trace(R"(,{"name":"combine","ph":"X","pid":0,"tid":0,"ts":2.5,"dur":1})")),
+      options);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_NE(r.errors[0].find("phase \"combine\""), std::string::npos) << r.errors[0];
+  EXPECT_NE(r.errors[0].find("nested in phase \"dispatch\""), std::string::npos)
+      << r.errors[0];
+}
+
 }  // namespace
 }  // namespace mpimoe::testing
