@@ -51,6 +51,9 @@ StatusOr<ChildResult> RunChild(const ChildOptions& options) {
     return InternalError(std::string("fork failed: ") + std::strerror(error));
   }
   if (pid == 0) {
+    // Its own process group, so a time-out or an interrupt reaches every process the
+    // child starts (mpirun's ranks), and a terminal's Ctrl-C reaches only the launcher.
+    ::setpgid(0, 0);
     const int null_fd = ::open("/dev/null", O_RDONLY);
     if (null_fd >= 0) ::dup2(null_fd, 0);
     if (log_fd >= 0) {
@@ -70,30 +73,53 @@ StatusOr<ChildResult> RunChild(const ChildOptions& options) {
     WriteRaw("\n");
     ::_exit(127);
   }
+  // Also in the parent, so the group exists before any kill(-pid) below (no race).
+  ::setpgid(pid, pid);
   if (log_fd >= 0) ::close(log_fd);
 
   ChildResult result;
   const auto start = std::chrono::steady_clock::now();
-  bool term_sent = false;
-  std::chrono::steady_clock::time_point term_time;
+  bool stop_sent = false;  // SIGTERM (or the interrupting signal) sent to the group
+  bool kill_sent = false;
+  int interrupt_signal = 0;
+  std::chrono::steady_clock::time_point stop_time;
   int wstatus = 0;
   while (true) {
     const pid_t done = ::waitpid(pid, &wstatus, WNOHANG);
     if (done == pid) break;
     if (done < 0 && errno != EINTR) {
-      return InternalError(std::string("waitpid failed: ") + std::strerror(errno));
+      const int error = errno;
+      ::kill(-pid, SIGKILL);
+      return InternalError(std::string("waitpid failed: ") + std::strerror(error));
     }
     const auto now = std::chrono::steady_clock::now();
-    if (options.timeout_s > 0 && !term_sent &&
-        now - start > std::chrono::seconds(options.timeout_s)) {
-      ::kill(pid, SIGTERM);
-      term_sent = true;
-      term_time = now;
+    if (!stop_sent && options.interrupt != nullptr && *options.interrupt != 0) {
+      interrupt_signal = *options.interrupt;
+      ::kill(-pid, interrupt_signal);
+      stop_sent = true;
+      stop_time = now;
+      result.interrupted = true;
+    } else if (!stop_sent && options.timeout_s > 0 &&
+               now - start > std::chrono::seconds(options.timeout_s)) {
+      ::kill(-pid, SIGTERM);
+      stop_sent = true;
+      stop_time = now;
       result.timed_out = true;
-    } else if (term_sent && now - term_time > std::chrono::seconds(10)) {
-      ::kill(pid, SIGKILL);
+    } else if (stop_sent && !kill_sent && now - stop_time > std::chrono::seconds(10)) {
+      ::kill(-pid, SIGKILL);
+      kill_sent = true;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (stop_sent) {
+    // mpirun is gone; give its ranks a moment to follow, then kill what is left of the
+    // group (kill(-pid, 0) fails with ESRCH once the group is empty).
+    const auto reaped = std::chrono::steady_clock::now();
+    while (::kill(-pid, 0) == 0 &&
+           std::chrono::steady_clock::now() - reaped < std::chrono::seconds(2)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ::kill(-pid, SIGKILL);
   }
   if (WIFEXITED(wstatus)) {
     result.exit_code = WEXITSTATUS(wstatus);
@@ -102,7 +128,11 @@ StatusOr<ChildResult> RunChild(const ChildOptions& options) {
     result.exit_code = 128 + WTERMSIG(wstatus);
     result.description = "killed by signal " + std::to_string(WTERMSIG(wstatus));
   }
-  if (result.timed_out) {
+  if (result.interrupted) {
+    result.description = "interrupted by signal " + std::to_string(interrupt_signal) +
+                         " (" + result.description + ")";
+    if (result.exit_code == 0) result.exit_code = 128 + interrupt_signal;
+  } else if (result.timed_out) {
     result.description = "timed out after " + std::to_string(options.timeout_s) + " s (" +
                          result.description + ")";
     if (result.exit_code == 0) result.exit_code = 124;

@@ -1,13 +1,18 @@
 // Running one program as a child process for the launcher: fork + exec (PATH lookup
 // for a bare name), stdin from /dev/null, stdout and stderr appended to a log file,
-// optional extra environment variables, an optional time limit (SIGTERM, then SIGKILL
-// after 10 s). The launcher is not an MPI program: it starts `mpirun`, which starts
-// the ranks; a SIGTERM to mpirun ends the whole job.
+// optional extra environment variables, an optional time limit, and an optional
+// interrupt flag. The child leads its own process group (setpgid before exec), so a
+// time-out or an interrupt signals the whole group — `mpirun` and every rank it
+// started — with SIGTERM (or the interrupting signal), then SIGKILL after 10 s; the
+// child is always reaped, and group members still alive after it are killed.
+// The launcher is not an MPI program: it starts `mpirun`, which starts the ranks.
 //
+// Ownership: RunChild owns the child for its whole life; nothing outlives the call.
 // Thread-safety: RunChild blocks the calling thread until the child ends; do not call
 // it from several threads (fork in a threaded program copies only the caller).
 #pragma once
 
+#include <csignal>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,15 +27,21 @@ struct ChildOptions {
   std::string log_path;  // stdout + stderr go here (truncated first); "" = inherit
   std::string cwd;       // "" = the launcher's working directory
   int timeout_s = 0;     // 0 = no limit
+  // When set, polled while the child runs: a non-zero value is a signal number (e.g.
+  // SIGINT, set by the caller's signal handler); the child's process group gets that
+  // signal, then SIGKILL after 10 s, and the result is `interrupted`.
+  const volatile std::sig_atomic_t* interrupt = nullptr;
 };
 
 struct ChildResult {
   int exit_code = 0;  // the exit status; 128 + signal when killed by a signal
   bool timed_out = false;
+  bool interrupted = false;  // stopped because *ChildOptions::interrupt was set
   // Why the child failed, for people: "exit code 1", "killed by signal 9", "timed out
-  // after 60 s", "cannot run 'mpirun': No such file or directory" (exit code 127).
+  // after 60 s", "interrupted by signal 15", "cannot run 'mpirun': No such file or
+  // directory" (exit code 127).
   std::string description;
-  bool ok() const { return exit_code == 0 && !timed_out; }
+  bool ok() const { return exit_code == 0 && !timed_out && !interrupted; }
 };
 
 // Runs the child to completion. Errors only when the child cannot be started at all

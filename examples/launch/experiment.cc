@@ -11,12 +11,15 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <system_error>
 
 #include "experiment.pb.h"
 #include "runtime/train/config_loader.h"
+#include "runtime/train/config_proto.h"
+#include "runtime/train/data.h"
 
 namespace mpimoe::launch {
 namespace {
@@ -106,6 +109,57 @@ std::optional<int> ParsePositiveInt(const std::string& text) {
   return v;
 }
 
+// The field path a config error starts with: "model.moe.top_k" for
+// "<file>: model.moe.top_k: must be ..." or "model.moe.top_k: must be ..."; "" when the
+// message does not start with one. `sources` are the file names the loader may put
+// first.
+std::string LeadingFieldPath(const std::string& message,
+                             const std::vector<std::string>& sources) {
+  std::string_view rest = message;
+  for (const std::string& source : sources) {
+    const std::string prefix = source + ": ";
+    if (!source.empty() && rest.substr(0, prefix.size()) == prefix) {
+      rest.remove_prefix(prefix.size());
+      break;
+    }
+  }
+  const size_t colon = rest.find(": ");
+  if (colon == std::string_view::npos || colon == 0) return "";
+  const std::string_view path = rest.substr(0, colon);
+  for (char c : path) {
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
+    if (!ok) return "";
+  }
+  return std::string(path);
+}
+
+// The axis to blame for a point's config error (with none, the launcher blames the
+// common override of the leading field path, else the base config): the axis whose field
+// is the message's leading field path (or a part of it: an axis "model.moe" for
+// "model.moe.top_k"), else the first axis the message mentions ("world size" for the
+// world_size axis); -1 when none.
+int BlamedAxis(const std::vector<AxisSpec>& axes, const std::string& message,
+               const std::vector<std::string>& sources) {
+  const std::string leading = LeadingFieldPath(message, sources);
+  if (!leading.empty()) {
+    for (size_t a = 0; a < axes.size(); ++a) {
+      const std::string& field = axes[a].field;
+      if (!axes[a].is_world_size() &&
+          (leading == field || leading.rfind(field + ".", 0) == 0)) {
+        return static_cast<int>(a);
+      }
+    }
+  }
+  for (size_t a = 0; a < axes.size(); ++a) {
+    const bool mentioned = axes[a].is_world_size()
+                               ? message.find("world size") != std::string::npos
+                               : message.find(axes[a].field) != std::string::npos;
+    if (mentioned) return static_cast<int>(a);
+  }
+  return -1;
+}
+
 }  // namespace
 
 bool AxisSpec::IsNumeric() const {
@@ -148,12 +202,14 @@ StatusOr<ExperimentSpec> ParseExperiment(const std::string& text,
   }
 
   // The base config: exactly one of base_config (a file) and base (inline).
-  if (proto.has_base_config() == proto.has_base()) {
-    return InvalidArgumentError(
-        path + ": " +
-        (proto.has_base() ? "give either base_config or base, not both"
-                          : "no base config: set base_config (a path relative to the "
-                            "experiment file) or an inline base { ... }"));
+  if (proto.has_base_config() && proto.has_base()) {
+    return at(std::max(LineOf(&tree, d, "base_config"), LineOf(&tree, d, "base")), "base",
+              "give either base_config or base, not both");
+  }
+  if (!proto.has_base_config() && !proto.has_base()) {
+    return InvalidArgumentError(path +
+                                ": no base config: set base_config (a path relative to "
+                                "the experiment file) or an inline base { ... }");
   }
   if (proto.has_base_config()) {
     spec.base_line = LineOf(&tree, d, "base_config");
@@ -271,6 +327,8 @@ StatusOr<ExperimentSpec> ParseExperiment(const std::string& text,
   spec.heatmap_point = proto.heatmap_point();
   spec.heatmap_point_line = LineOf(&tree, d, "heatmap_point");
   spec.heatmap_layer = proto.heatmap_layer();
+  spec.heatmap_layer_line = LineOf(&tree, d, "heatmap_layer");
+  spec.has_heatmap_layer = proto.has_heatmap_layer();
   spec.point_timeout_s = proto.point_timeout_s();
   return spec;
 }
@@ -303,8 +361,11 @@ StatusOr<std::vector<Point>> ExpandExperiment(const ExperimentSpec& spec) {
 
   size_t combinations = 1;
   for (const AxisSpec& axis : spec.axes) combinations *= axis.values.size();
+  const std::vector<std::string> sources = {spec.path, spec.base_config_path};
   std::vector<Point> points;
-  std::set<std::string> dir_names;
+  std::vector<std::vector<size_t>> point_digits;  // each point's value per axis
+  std::map<std::string, int> dir_names;           // dir_name -> point index
+  std::set<std::string> checked_data;             // data sections already built
   for (size_t c = 0; c < combinations; ++c) {
     // Mixed-radix digits of c, the last axis fastest.
     std::vector<size_t> digit(spec.axes.size());
@@ -339,38 +400,101 @@ StatusOr<std::vector<Point>> ExpandExperiment(const ExperimentSpec& spec) {
       }
       if (p.name.empty()) p.name = spec.name;
       p.dir_name = SafeDirName(p.name);
-      if (!dir_names.insert(p.dir_name).second) {
-        return InvalidArgumentError(spec.path + ": two points share the directory name " +
+      if (const auto [it, inserted] = dir_names.emplace(p.dir_name, p.index); !inserted) {
+        // Two names that differ only in characters SafeDirName replaces: blame the
+        // first axis whose values differ.
+        const std::vector<size_t>& other = point_digits[it->second];
+        for (size_t a = 0; a < spec.axes.size(); ++a) {
+          if (other[a] == digit[a]) continue;
+          const AxisSpec& axis = spec.axes[a];
+          return InvalidArgumentError(
+              spec.path + ":" + std::to_string(axis.line) + ": axis " + axis.field +
+              ": values " + Quote(axis.values[other[a]]) + " and " +
+              Quote(axis.values[digit[a]]) + " give the same point directory name " +
+              Quote(p.dir_name) + " (characters outside [A-Za-z0-9._=,+-] become '_'); " +
+              "use distinct values");
+        }
+        return InvalidArgumentError(spec.path + ": points " +
+                                    Quote(points[it->second].name) + " and " +
+                                    Quote(p.name) + " share the directory name " +
                                     Quote(p.dir_name) + "; use distinct values");
       }
       p.overrides.push_back("run.name=" + p.dir_name);
 
-      // Validate the point as mpimoe-train would, blaming the first axis value the
-      // error mentions (else the base config).
+      // Validate the point as mpimoe-train would: the config, the world size, and the
+      // dataset (built once per distinct data section: a missing, empty or too short
+      // text file is caught here).
       auto config =
           spec.base_config_path.empty()
               ? train::ParseTrainConfig(spec.inline_base_text, spec.path, p.overrides)
               : train::LoadTrainConfig(spec.base_config_path, p.overrides);
       Status status = config.ok() ? train::ValidateForWorldSize(*config, p.world_size)
                                   : config.status();
+      if (status.ok()) {
+        const std::string data_key = train::ToProto(*config).data().ShortDebugString() +
+                                     " seq_len: " + std::to_string(config->model.seq_len);
+        if (checked_data.count(data_key) == 0) {
+          auto dataset = train::MakeDataset(*config);
+          if (dataset.ok()) {
+            checked_data.insert(data_key);
+          } else {
+            status = dataset.status();
+            if (config->data.source == train::DataSource::kText &&
+                LeadingFieldPath(status.message(), sources).empty()) {
+              status = Status(status.code(), "data.text_path: " + status.message());
+            }
+          }
+        }
+      }
       if (!status.ok()) {
+        const int blamed = BlamedAxis(spec.axes, status.message(), sources);
         int line = spec.base_line;
-        for (size_t a = 0; a < spec.axes.size(); ++a) {
-          const AxisSpec& axis = spec.axes[a];
-          const bool blamed =
-              axis.is_world_size()
-                  ? status.message().find("world size") != std::string::npos
-                  : status.message().find(axis.field) != std::string::npos;
-          if (blamed) {
-            line = axis.value_lines[digit[a]];
-            break;
+        if (blamed >= 0) {
+          line = spec.axes[blamed].value_lines[digit[blamed]];
+        } else if (const std::string leading =
+                       LeadingFieldPath(status.message(), sources);
+                   !leading.empty()) {
+          // Else the last common override of that field.
+          for (size_t k = 0; k < spec.set.size(); ++k) {
+            if (spec.set[k].rfind(leading + "=", 0) == 0) line = spec.set_lines[k];
           }
         }
         return Status(status.code(), spec.path + ":" + std::to_string(line) + ": point " +
                                          Quote(p.name) + ": " + status.message());
       }
+      p.num_moe_layers =
+          config->model.num_layers - static_cast<int>(config->model.dense_layers.size());
       p.effective_config = train::EffectiveConfigText(*config);
       points.push_back(std::move(p));
+      point_digits.push_back(digit);
+    }
+  }
+
+  // heatmap_layer must be one of the MoE layers of the heatmap point; without a
+  // heatmap_point any point with metrics may be drawn, so of every point. (A point
+  // with no MoE layer at all has no heatmap; only an explicit heatmap_layer is an
+  // error there.)
+  std::vector<int> heatmap_candidates;
+  if (!spec.heatmap_point.empty()) {
+    auto found = FindPoint(points, spec.heatmap_point);
+    if (found.ok()) heatmap_candidates.push_back(*found);  // else the launcher says so
+  } else {
+    for (const Point& p : points) heatmap_candidates.push_back(p.index);
+  }
+  for (int i : heatmap_candidates) {
+    const Point& p = points[i];
+    if (p.num_moe_layers == 0 && !spec.has_heatmap_layer) continue;
+    if (spec.heatmap_layer >= p.num_moe_layers) {
+      const std::string range =
+          p.num_moe_layers == 0
+              ? "it has no MoE layer (every layer is in model.dense_layers)"
+              : "it has " + std::to_string(p.num_moe_layers) +
+                    " (model.num_layers minus model.dense_layers): expected 0 to " +
+                    std::to_string(p.num_moe_layers - 1);
+      return InvalidArgumentError(
+          spec.path + ":" + std::to_string(spec.heatmap_layer_line) +
+          ": heatmap_layer: " + std::to_string(spec.heatmap_layer) +
+          " is not a MoE layer of point " + Quote(p.name) + "; " + range);
     }
   }
   return points;

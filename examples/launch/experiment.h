@@ -5,7 +5,9 @@
 // Everything is checked here, before the launcher runs anything: the file's syntax,
 // the base config (exists, parses), every axis (known field path, non-empty, no
 // duplicate values, each value of the field's type or enum), and every point (its
-// config passes the training config validation, incl. the world size). Errors are
+// config passes the training config validation, incl. the world size, and its dataset
+// can be built: a text file exists, is not empty and is long enough; heatmap_layer is
+// one of its MoE layers). Errors are
 // InvalidArgument (NotFound for a missing base config) naming the experiment file, the
 // line and the field, e.g.
 //   "exp.textproto:7: axis model.moe.top_k: value 'two': --set model.moe.top_k=two:
@@ -57,7 +59,9 @@ struct ExperimentSpec {
   std::string heatmap_point;
   int heatmap_point_line = 0;
   int heatmap_layer = 0;
-  int point_timeout_s = 0;
+  int heatmap_layer_line = 0;
+  bool has_heatmap_layer = false;  // set explicitly in the file
+  int point_timeout_s = 1800;
 };
 
 // One run of the sweep.
@@ -68,6 +72,7 @@ struct Point {
   std::vector<std::string> axis_values;  // one per axis, as written
   int repeat = 0;
   int world_size = 1;
+  int num_moe_layers = 0;              // model.num_layers minus the dense layers
   std::vector<std::string> overrides;  // every --set of the run, in order
   // The effective config the run writes to config.textproto (for resuming).
   std::string effective_config;
@@ -81,8 +86,12 @@ StatusOr<ExperimentSpec> ParseExperiment(const std::string& text,
 
 // All points of `spec`, in a deterministic order (first axis slowest, repeats
 // fastest), each validated as a training job (an inline base is validated from its
-// text; the launcher writes it to OUT/base.textproto for the runs). Every point also
-// sets run.name to its dir_name.
+// text; the launcher writes it to OUT/base.textproto for the runs) and by building its
+// dataset (once per distinct data section). Every point also sets run.name to its
+// dir_name. heatmap_layer is checked against the MoE layers of the heatmap point (of
+// every point when heatmap_point is not set). Errors blame the axis whose field the
+// message's leading "<field path>:" names, else an axis the message mentions, else the
+// base config.
 StatusOr<std::vector<Point>> ExpandExperiment(const ExperimentSpec& spec);
 
 // The index of the point `query` names: an exact name, else the only point whose name

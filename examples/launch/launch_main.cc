@@ -1,21 +1,27 @@
 // mpimoe-launch: runs a sweep of training jobs described by an experiment file
 // (configs/experiment.proto) and gathers their results, tables and plots.
 //
-//   mpimoe-launch EXPERIMENT.textproto [--dry-run] [--only NAME] [--out DIR]
+//   mpimoe-launch EXPERIMENT.textproto [--dry-run] [--only NAME] [--force] [--out DIR]
 //
 // Every point runs as `mpirun -np N [mpirun_args] <dir of mpimoe-launch>/mpimoe-train
 // CONFIG --set ... --out OUT/<point>` in turn (the launcher itself is not an MPI
-// program), its output in OUT/<point>/log.txt. A point whose summary.json is complete
-// and whose config.textproto matches the point's config is skipped on a re-run. A
-// failed point is recorded (OUT/<point>/failure.txt) and the sweep carries on.
+// program), its output in OUT/<point>/log.txt; mpirun leads its own process group. A
+// point whose summary.json is complete, whose config.textproto matches the point's
+// config and that has no failure.txt is skipped on a re-run (unless --force). A failed
+// or timed-out point is recorded (OUT/<point>/failure.txt) and the sweep carries on.
+// SIGINT or SIGTERM to the launcher is forwarded to the running point's process
+// group; the launcher waits for it, records it as interrupted (failure.txt, so it runs
+// again next time), writes the results so far and exits 130.
 // Afterwards: OUT/results.csv, OUT/results.md and OUT/plots/*.png (gnuplot).
 //
 // Exit codes: 0 every point finished; 1 some point failed (or results could not be
 // written); 2 bad input (flags, experiment file) — reported before anything runs or is
-// written.
+// written; 130 interrupted by SIGINT/SIGTERM.
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -35,16 +41,41 @@ namespace {
 namespace fs = std::filesystem;
 namespace launch = mpimoe::launch;
 
+// The signal (SIGINT or SIGTERM) that asked the launcher to stop; 0 while none did.
+// A global because a signal handler can reach nothing else: written only by
+// OnStopSignal, read by the sweep loop and, through ChildOptions::interrupt, by
+// RunChild, which forwards it to the running point's process group.
+volatile std::sig_atomic_t g_stop_signal = 0;
+
+extern "C" void OnStopSignal(int signal) { g_stop_signal = signal; }
+
+void InstallStopHandlers() {
+  struct sigaction action {};
+  action.sa_handler = OnStopSignal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  for (int signal : {SIGINT, SIGTERM}) sigaction(signal, &action, nullptr);
+}
+
+constexpr int kInterruptedExitCode = 130;
+
 constexpr char kUsage[] =
-    "usage: mpimoe-launch EXPERIMENT.textproto [--dry-run] [--only NAME] [--out DIR]\n"
+    "usage: mpimoe-launch EXPERIMENT.textproto [--dry-run] [--only NAME] [--force]\n"
+    "                     [--out DIR]\n"
     "  EXPERIMENT   a sweep (.textproto, schema configs/experiment.proto)\n"
     "  --dry-run    print the points and their commands; run and write nothing\n"
-    "  --only NAME  run only the point named NAME (exact, or a unique part of a name)\n"
-    "  --out DIR    output directory (default: the experiment's output_dir)\n";
+    "  --only NAME  run only the point named NAME (exact, or a unique part of a name);\n"
+    "               like every point, it is skipped when it finished in an earlier\n"
+    "               run with the same config (add --force to run it again)\n"
+    "  --force      run the points even when they finished in an earlier run\n"
+    "  --out DIR    output directory (default: the experiment's output_dir)\n"
+    "Exit codes: 0 all points ok, 1 a point failed, 2 bad input (nothing run),\n"
+    "130 stopped by SIGINT/SIGTERM (the running point is stopped and recorded).\n";
 
 struct Args {
   std::string experiment;
   bool dry_run = false;
+  bool force = false;
   std::string only;
   bool has_only = false;
   std::string out_dir;
@@ -58,6 +89,8 @@ mpimoe::Status ParseArgs(int argc, char** argv, Args* args) {
       args->help = true;
     } else if (arg == "--dry-run") {
       args->dry_run = true;
+    } else if (arg == "--force") {
+      args->force = true;
     } else if (arg == "--only" || arg == "--out") {
       if (i + 1 >= argc) return mpimoe::InvalidArgumentError(arg + " needs a value");
       if (arg == "--only") {
@@ -118,10 +151,16 @@ std::string ReadText(const std::string& path) {
 }
 
 // A point's run is complete when summary.json is complete, for the point's world size,
-// and the run's effective config is the point's (so editing the experiment or the base
-// config re-runs the points it changes).
+// the run's effective config is the point's (so editing the experiment or the base
+// config re-runs the points it changes), and the launcher did not record it as failed,
+// timed out or interrupted (failure.txt; such a run may still have written a complete
+// summary.json, e.g. mpimoe-train finishing its last step while being stopped).
 bool FinishedEarlier(const launch::Point& point, const std::string& dir,
                      std::string* why_not) {
+  if (fs::exists(dir + "/failure.txt")) {
+    *why_not = "the earlier run failed (failure.txt)";
+    return false;
+  }
   if (!fs::exists(dir + "/summary.json")) return false;
   auto summary = launch::ReadSummary(dir + "/summary.json");
   if (!summary.ok()) {
@@ -237,6 +276,7 @@ int main(int argc, char** argv) {
         "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 are exported (scripts/env.sh does).\n");
   }
 
+  InstallStopHandlers();
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   if (ec) {
@@ -261,10 +301,11 @@ int main(int argc, char** argv) {
   for (int i = 0; i < n; ++i) {
     const std::string dir = out_dir + "/" + points[i].dir_name;
     std::string why_not;
-    finished_before[i] = FinishedEarlier(points[i], dir, &why_not);
+    finished_before[i] = !args.force && FinishedEarlier(points[i], dir, &why_not);
     if (!finished_before[i] && (only < 0 || only == i)) ++to_run;
   }
   int ran = 0, failed = 0;
+  bool interrupted = false;
   double run_seconds = 0;
   for (int i = 0; i < n; ++i) {
     const launch::Point& p = points[i];
@@ -279,7 +320,7 @@ int main(int argc, char** argv) {
                   p.name.c_str());
       continue;
     }
-    if (only >= 0 && only != i) {
+    if ((only >= 0 && only != i) || interrupted || g_stop_signal != 0) {
       row.status = launch::PointStatus::kNotRun;
       continue;
     }
@@ -307,6 +348,7 @@ int main(int argc, char** argv) {
     }
     child.log_path = dir + "/log.txt";
     child.timeout_s = spec.point_timeout_s;
+    child.interrupt = &g_stop_signal;
     mpimoe::WriteFileAtomically(dir + "/command.txt",
                                 launch::CommandLine(commands[i]) + "\n")
         .IgnoreError();
@@ -328,12 +370,18 @@ int main(int argc, char** argv) {
                   summary.status().message() + ")";
       }
     }
+    if (result.ok() && result->interrupted) interrupted = true;
     if (failure.empty()) {
       row.status = launch::PointStatus::kOk;
+      fs::remove(dir + "/failure.txt", ec);  // a success clears the failure marker
       std::printf("        ok in %s\n", FormatDuration(seconds).c_str());
     } else {
-      ++failed;
-      row.status = launch::PointStatus::kFailed;
+      if (interrupted) {
+        row.status = launch::PointStatus::kInterrupted;
+      } else {
+        ++failed;
+        row.status = launch::PointStatus::kFailed;
+      }
       row.failure = failure;
       const std::string tail = launch::TailOfFile(child.log_path, 20);
       mpimoe::WriteFileAtomically(dir + "/failure.txt",
@@ -341,9 +389,10 @@ int main(int argc, char** argv) {
                                       "\ncommand: " + launch::CommandLine(commands[i]) +
                                       "\n--- last lines of log.txt ---\n" + tail)
           .IgnoreError();
-      std::printf("        FAILED after %s: %s (log: %s)\n%s",
-                  FormatDuration(seconds).c_str(), failure.c_str(),
-                  child.log_path.c_str(), launch::TailOfFile(child.log_path, 6).c_str());
+      std::printf("        %s after %s: %s (log: %s)\n%s",
+                  interrupted ? "INTERRUPTED" : "FAILED", FormatDuration(seconds).c_str(),
+                  failure.c_str(), child.log_path.c_str(),
+                  launch::TailOfFile(child.log_path, 6).c_str());
     }
     std::fflush(stdout);
   }
@@ -416,13 +465,14 @@ int main(int argc, char** argv) {
   if (!plot_files_ok) {
     std::fprintf(stderr, "mpimoe-launch: warning: cannot write the plot files in %s\n",
                  plot_dir.c_str());
-  } else if (!plots.pngs.empty()) {
+  } else if (!plots.pngs.empty() && !interrupted && g_stop_signal == 0) {
     for (const std::string& png : plots.pngs) fs::remove(plot_dir + "/" + png, ec);
     launch::ChildOptions gnuplot;
     gnuplot.argv = {"gnuplot", launch::kPlotScriptName};
     gnuplot.cwd = plot_dir;
     gnuplot.log_path = plot_dir + "/gnuplot.log";
     gnuplot.timeout_s = 120;
+    gnuplot.interrupt = &g_stop_signal;
     auto drawn = launch::RunChild(gnuplot);
     if (drawn.ok() && drawn->exit_code == 127 &&
         launch::TailOfFile(gnuplot.log_path, 1).find("cannot run") != std::string::npos) {
@@ -448,6 +498,14 @@ int main(int argc, char** argv) {
   std::printf("\n%s\nresults: %s/results.md, %s/results.csv\n", markdown.c_str(),
               out_dir.c_str(), out_dir.c_str());
   const double total = std::chrono::duration<double>(Clock::now() - sweep_start).count();
+  if (interrupted || g_stop_signal != 0) {
+    std::printf(
+        "mpimoe-launch: interrupted by signal %d; %d point(s) run, %d failed; the "
+        "results so far are written, and a re-run resumes (the interrupted point runs "
+        "again)\n",
+        static_cast<int>(g_stop_signal), ran, failed);
+    return kInterruptedExitCode;
+  }
   if (failed > 0) {
     std::printf(
         "mpimoe-launch: %d of %d point(s) run failed (see failure.txt in their "

@@ -82,6 +82,8 @@ const char* PointStatusName(PointStatus status) {
       return "failed";
     case PointStatus::kNotRun:
       return "not run";
+    case PointStatus::kInterrupted:
+      return "interrupted";
   }
   return "?";
 }

@@ -51,10 +51,11 @@ std::optional<double> MeanRankImbalance(const std::vector<MetricsRecord>& record
 
 // What happened to a point.
 enum class PointStatus {
-  kOk,       // ran now and finished
-  kResumed,  // finished in an earlier run of the launcher, skipped
-  kFailed,   // ran and failed (exit code, or no complete summary.json)
-  kNotRun,   // not run (--only chose another point) and no earlier result
+  kOk,           // ran now and finished
+  kResumed,      // finished in an earlier run of the launcher, skipped
+  kFailed,       // ran and failed (exit code, time-out, or no complete summary.json)
+  kNotRun,       // not run (--only chose another, or the sweep was interrupted)
+  kInterrupted,  // stopped by SIGINT/SIGTERM to the launcher; runs again next time
 };
 const char* PointStatusName(PointStatus status);
 

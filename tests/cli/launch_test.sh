@@ -2,8 +2,11 @@
 # CLI test of mpimoe-launch with the real mpirun and mpimoe-train: a 2x2 sweep (world
 # size 1 and 2 x top-k 1 and 2, a few steps) gives 4 result rows, a CSV that parses and
 # valid PNGs; a re-run skips the finished points; a point that fails at run time is
-# recorded and the sweep ends non-zero; --dry-run and --only; and every bad experiment
-# is rejected with exit code 2 before anything runs (no output directory).
+# recorded and the sweep ends non-zero, and runs again next time even with a complete
+# summary.json; a point over point_timeout_s is stopped (no process left), recorded as
+# timed out and runs again; SIGTERM to the launcher stops the running point's process
+# group and exits 130; --dry-run, --only and --force; and every bad experiment is
+# rejected with exit code 2 before anything runs (no output directory).
 # Usage: launch_test.sh MPIEXEC MPIMOE_LAUNCH SMOKE_CONFIG
 set -u
 mpiexec="$1"; launch="$2"; smoke="$3"
@@ -61,7 +64,13 @@ awk '
   !(f[col["tokens_per_s"]] + 0 > 0) { print "row " NR " has no tokens/s"; bad = 1 }
   !(f[col["rank_imbalance"]] + 0 >= 1) { print "row " NR " has no imbalance"; bad = 1 }
   END { exit bad || NR != 5 }' "$csv" || fail "results.csv does not parse: $(cat "$csv")"
-[ "$(cut -d, -f3,4 < "$csv" | sed -n 2,5p | tr '\n' ' ')" = "1,1 1,2 2,1 2,2 " ] ||
+csv_columns() {  # $1 = CSV file, $2, $3 = column names: "v2,v3" per data row
+  awk -v a="$2" -v b="$3" '
+    { line = $0; gsub(/"[^"]*"/, "Q", line); n = split(line, f, ",") }
+    NR == 1 { for (i = 1; i <= n; ++i) col[f[i]] = i; next }
+    { printf "%s,%s ", f[col[a]], f[col[b]] }' "$1"
+}
+[ "$(csv_columns "$csv" np top_k)" = "1,1 1,2 2,1 2,2 " ] ||
   fail "results.csv rows are not np x top_k in order: $(cat "$csv")"
 for png in loss imbalance tokens_per_s_vs_np tokens_per_s_vs_top_k heatmap; do
   f="$out/plots/$png.png"
@@ -89,6 +98,13 @@ grep -q "exact match" "$tmp/run3.txt" || fail "--only does not say how it matche
 [ "$(grep -c '^\[.*ETA' "$tmp/run3.txt")" = 1 ] || fail "--only ran more than one point"
 grep -q '"steps":3' "$out/np=1,top_k=2/summary.json" || fail "--only did not re-run"
 grep -q 'not run' "$out/results.md" || fail "points left out by --only are not 'not run'"
+# --only on a finished point skips it; --force runs it again.
+"$launch" "$tmp/sweep.textproto" --only 'np=1,top_k=2' > "$tmp/run4.txt" 2>&1 ||
+  fail "--only (finished) exited $?: $(cat "$tmp/run4.txt")"
+[ "$(grep -c '^\[.*ETA' "$tmp/run4.txt")" = 0 ] || fail "--only re-ran a finished point"
+"$launch" "$tmp/sweep.textproto" --only 'np=1,top_k=2' --force > "$tmp/run5.txt" 2>&1 ||
+  fail "--only --force exited $?: $(cat "$tmp/run5.txt")"
+[ "$(grep -c '^\[.*ETA' "$tmp/run5.txt")" = 1 ] || fail "--force did not re-run the point"
 
 # --- a point that fails at run time --------------------------------------------
 out="$tmp/failing"
@@ -106,6 +122,66 @@ grep -q '^lr=0.003,0.003,0,ok,' "$out/results.csv" ||
   fail "the sweep did not carry on after the failure: $(cat "$out/results.csv")"
 grep -q 'exit code' "$out/lr=1e30/failure.txt" || fail "no failure.txt with the exit code"
 grep -q 'not finite' "$out/lr=1e30/failure.txt" || fail "failure.txt has no log tail"
+# A failed point runs again even when its summary.json happens to be complete.
+cp "$tmp/sweep/np=1,top_k=1/summary.json" "$out/lr=1e30/summary.json"
+"$launch" "$tmp/failing.textproto" > "$tmp/fail2.txt" 2>&1
+code=$?
+[ "$code" -eq 1 ] || fail "the re-run of the failing sweep exited $code, not 1"
+grep -q '^\[1/2\] lr=1e30 | .*ETA' "$tmp/fail2.txt" ||
+  fail "the failed point was skipped on a re-run: $(cat "$tmp/fail2.txt")"
+grep -q '^\[2/2\] lr=0.003 | finished in an earlier run, skipped' "$tmp/fail2.txt" ||
+  fail "the finished point was not skipped: $(cat "$tmp/fail2.txt")"
+
+# --- a point over point_timeout_s ------------------------------------------------
+out="$tmp/timeout_out"
+{ common "$out"; cat <<'EOT'
+name: "slow"
+set: "run.steps=1000000"
+point_timeout_s: 1
+EOT
+} > "$tmp/timeout.textproto"
+for attempt in 1 2; do
+  "$launch" "$tmp/timeout.textproto" > "$tmp/timeout$attempt.txt" 2>&1
+  code=$?
+  cat "$tmp/timeout$attempt.txt"
+  [ "$code" -eq 1 ] || fail "a timed-out sweep (attempt $attempt) exited $code, not 1"
+  grep -q '^\[1/1\] slow | .*ETA' "$tmp/timeout$attempt.txt" ||
+    fail "the timed-out point did not run (attempt $attempt)"
+  grep -q 'timed out after 1 s' "$out/slow/failure.txt" || fail "no time-out in failure.txt"
+  grep -q '^slow,0,failed,.*timed out after 1 s' "$out/results.csv" ||
+    fail "results.csv does not record the time-out: $(cat "$out/results.csv")"
+  [ -z "$(pgrep -f "mpimoe-train.*$out")" ] ||
+    fail "processes of the timed-out point are left: $(pgrep -af "mpimoe-train.*$out")"
+done
+
+# --- SIGTERM to the launcher mid-point -------------------------------------------
+out="$tmp/term_out"
+{ common "$out"; cat <<'EOT'
+axis { field: "run.seed" label: "seed" values: ["1", "2"] }
+set: "run.steps=1000000"
+point_timeout_s: 120
+EOT
+} > "$tmp/term.textproto"
+"$launch" "$tmp/term.textproto" > "$tmp/term.txt" 2>&1 &
+launcher=$!
+for _ in $(seq 100); do  # until mpirun and the rank run (at most 20 s)
+  [ "$(pgrep -fc "mpimoe-train.*$out")" -ge 2 ] && break
+  sleep 0.2
+done
+[ "$(pgrep -fc "mpimoe-train.*$out")" -ge 2 ] || fail "the point did not start"
+sleep 1
+kill -TERM "$launcher"
+wait "$launcher"
+code=$?
+cat "$tmp/term.txt"
+[ "$code" -eq 130 ] || fail "the launcher exited $code after SIGTERM, not 130"
+[ -z "$(pgrep -f "mpimoe-train.*$out")" ] ||
+  fail "processes of the interrupted point are left: $(pgrep -af "mpimoe-train.*$out")"
+grep -q '^seed=1,1,0,interrupted,' "$out/results.csv" ||
+  fail "the interrupted point is not recorded: $(cat "$out/results.csv")"
+grep -q '^seed=2,2,0,not run,' "$out/results.csv" ||
+  fail "the point after the interruption is not 'not run': $(cat "$out/results.csv")"
+[ -s "$out/seed=1/failure.txt" ] || fail "the interrupted point has no failure.txt"
 
 # --- bad experiments: exit 2, a message naming the place, nothing created -------
 bad() {  # $1 = case name, $2 = expected message part, stdin = axis lines
@@ -134,6 +210,13 @@ BASE_LINE='base_config: "/nonexistent/base.textproto"' \
   <<< 'axis { field: "model.moe.top_k" values: ["1"] }'
 bad heatmap "heatmap_point: no point" <<< 'axis { field: "model.moe.top_k" values: ["1"] }
 heatmap_point: "top_k=7"'
+bad heatmap_layer "bad_heatmap_layer.textproto:11: heatmap_layer: 2 is not a MoE layer" \
+  <<< 'axis { field: "model.moe.top_k" values: ["1"] }
+heatmap_layer: 2'
+: > "$tmp/empty.txt"
+bad empty_text "bad_empty_text.textproto:11: point 'bad_empty_text': data.text_path: text file $tmp/empty.txt: is empty" \
+  <<< "set: \"data.source=TEXT\"
+set: \"data.text_path=$tmp/empty.txt\""
 "$launch" "$tmp/nonexistent.textproto" > "$tmp/bad.txt" 2>&1
 [ $? -eq 2 ] || fail "a missing experiment file does not exit 2"
 "$launch" "$tmp/sweep.textproto" --only 'np=9' > "$tmp/bad.txt" 2>&1

@@ -154,6 +154,23 @@ TEST(LaunchExperiment, RejectsBadExperiments) {
        "exp.textproto:1: base_config: file 'nope/missing.textproto' does not exist"},
       {"repeats", std::string(kBase) + "repeats: 0\n",
        "exp.textproto:7: repeats: must be >= 1"},
+      {"both base_config and base", std::string(kBase) + "base_config: \"x.textproto\"\n",
+       "exp.textproto:7: base: give either base_config or base, not both"},
+      {"the blamed axis is the one the message starts with",
+       std::string(kBase) +
+           "axis { field: \"model.moe.num_experts\" label: \"e\" values: [\"4\"] }\n"
+           "axis { field: \"model.moe.top_k\" values: [\"2\",\n\"8\"] }\n",
+       "exp.textproto:9: point 'e=4,top_k=8': exp.textproto: model.moe.top_k: must be "
+       "in [1, model.moe.num_experts=4]"},
+      {"two points in one directory",
+       std::string(kBase) + "axis { field: \"run.steps\" values: [\"1\"] }\n" +
+           "axis { field: \"run.out_dir\" label: \"o\"\n values: [\"a/b\", \"a b\"] }\n",
+       "exp.textproto:8: axis run.out_dir: values 'a/b' and 'a b' give the same point "
+       "directory name 'steps=1,o=a_b'"},
+      {"heatmap layer beyond the MoE layers",
+       std::string(kBase) + "set: \"model.dense_layers=0\"\nheatmap_layer: 1\n",
+       "exp.textproto:8: heatmap_layer: 1 is not a MoE layer of point 'exp'; it has 1 "
+       "(model.num_layers minus model.dense_layers): expected 0 to 0"},
       {"duplicate axis",
        std::string(kBase) + "axis { field: \"model.moe.top_k\" values: [\"1\"] }\n"
                             "axis { field: \"model.moe.top_k\" values: [\"2\"] }\n",
@@ -166,6 +183,35 @@ TEST(LaunchExperiment, RejectsBadExperiments) {
     EXPECT_NE(status.message().find(c.expected), std::string::npos)
         << c.what << ": " << status.message();
   }
+}
+
+TEST(LaunchExperiment, ChecksTheDatasetOfEveryPoint) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / "mpimoe_launch_dataset_test";
+  std::filesystem::create_directories(dir);
+  const std::string good = (dir / "good.txt").string();
+  const std::string empty = (dir / "empty.txt").string();
+  {
+    std::ofstream out(good);
+    for (int i = 0; i < 200; ++i) out << "the quick brown fox jumps over the lazy dog\n";
+    std::ofstream touch(empty);
+  }
+  const std::string text = std::string(kBase) + "set: \"data.source=TEXT\"\n" +
+                           "set: \"data.text_path=" + good + "\"\n" +
+                           "axis { field: \"data.text_path\" label: \"text\"\n" +
+                           "values: [\"" + good + "\",\n\"" + empty + "\"] }\n";
+  auto spec = ParseExperiment(text, "exp.textproto");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  auto points = ExpandExperiment(*spec);
+  ASSERT_FALSE(points.ok());
+  EXPECT_NE(points.status().message().find("exp.textproto:11: point 'text="),
+            std::string::npos)
+      << points.status().message();
+  EXPECT_NE(
+      points.status().message().find("data.text_path: text file " + empty + ": is empty"),
+      std::string::npos)
+      << points.status().message();
+  std::filesystem::remove_all(dir);
 }
 
 TEST(LaunchExperiment, BaseConfigRelativeToTheExperimentFile) {

@@ -138,18 +138,22 @@ TEST(LaunchPlots, WritesDataAndScript) {
   EXPECT_NE(script.find("'loss.dat' index 2 using 1:2"), std::string::npos) << script;
   EXPECT_EQ(script.find("'loss.dat' index 3"), std::string::npos) << script;
   EXPECT_NE(script.find("title 'np=1,policy=o''brien'"), std::string::npos) << script;
-  for (const PlotFile& f : set.files) {
-    if (f.name == "tokens_per_s_vs_np.dat") {
-      // One series per policy, x = np, y = tokens/s.
-      EXPECT_NE(f.contents.find("# policy=static\n1 100\n2 200\n"), std::string::npos)
-          << f.contents;
+  const auto find_file = [&](const std::string& name) -> const PlotFile* {
+    for (const PlotFile& f : set.files) {
+      if (f.name == name) return &f;
     }
-    if (f.name == "heatmap.dat") {
-      EXPECT_NE(f.contents.find("0 0 4\n0 1 0\n0 2 1\n\n1 0 1\n1 1 2\n1 2 3\n"),
-                std::string::npos)
-          << f.contents;
-    }
-  }
+    return nullptr;
+  };
+  // One series per policy, x = np, y = tokens/s.
+  const PlotFile* tokens = find_file("tokens_per_s_vs_np.dat");
+  ASSERT_NE(tokens, nullptr) << "no tokens_per_s_vs_np.dat";
+  EXPECT_NE(tokens->contents.find("# policy=static\n1 100\n2 200\n"), std::string::npos)
+      << tokens->contents;
+  const PlotFile* heatmap = find_file("heatmap.dat");
+  ASSERT_NE(heatmap, nullptr) << "no heatmap.dat";
+  EXPECT_NE(heatmap->contents.find("0 0 4\n0 1 0\n0 2 1\n\n1 0 1\n1 1 2\n1 2 3\n"),
+            std::string::npos)
+      << heatmap->contents;
   EXPECT_NE(script.find("set xtics (\"1\" 0, \"5\" 1)"), std::string::npos) << script;
 }
 
