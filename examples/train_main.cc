@@ -18,7 +18,6 @@
 // failure while training — the whole job is aborted so that no rank waits for a failed
 // one.
 #include <cerrno>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -31,26 +30,13 @@
 #include "parallel/mpi_communicator.h"
 #include "parallel/mpi_environment.h"
 #include "runtime/core/omp.h"
+#include "runtime/core/stop_signals.h"
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/config_loader.h"
 #include "runtime/train/data.h"
 #include "runtime/train/training_job.h"
 
 namespace {
-
-// Set by SIGTERM/SIGINT/SIGUSR1/SIGUSR2; read by the training loop after each step.
-volatile std::sig_atomic_t g_stop_requested = 0;
-
-extern "C" void OnStopSignal(int) { g_stop_requested = 1; }
-
-void InstallStopHandlers() {
-  struct sigaction action {};
-  action.sa_handler = OnStopSignal;
-  sigemptyset(&action.sa_mask);
-  action.sa_flags = SA_RESTART;
-  for (int signal : {SIGTERM, SIGINT, SIGUSR1, SIGUSR2})
-    sigaction(signal, &action, nullptr);
-}
 
 constexpr char kUsage[] =
     "usage: mpirun -np P mpimoe-train CONFIG [--set path=value]... [--out DIR]\n"
@@ -189,6 +175,8 @@ mpimoe::Status ResolveDirs(const Args& args, const mpimoe::train::TrainConfig& c
 int main(int argc, char** argv) {
   namespace parallel = mpimoe::parallel;
   namespace train = mpimoe::train;
+  // Before MPI and OpenMP start threads: stop signals go to the watcher only.
+  mpimoe::BlockStopSignals();
   auto env = parallel::MpiEnvironment::Init(&argc, &argv);
   if (!env.ok()) {
     std::fprintf(stderr, "mpimoe-train: %s\n", env.status().ToString().c_str());
@@ -235,8 +223,8 @@ int main(int argc, char** argv) {
 
   if (config.parallel.threads_per_rank > 0)
     mpimoe::SetNumThreads(config.parallel.threads_per_rank);
-  InstallStopHandlers();
-  options.stop_requested = &g_stop_requested;
+  mpimoe::StopSignals stop_signals;
+  options.stop_requested = &stop_signals.requested();
   options.trace = args.trace;
   options.trace_steps = args.trace_steps;
   mpimoe::ops::OpsContext ctx;

@@ -432,7 +432,7 @@ StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions&
     // A stop request on any rank stops every rank after this step, with a checkpoint
     // (after the last step the run simply finishes).
     if (options.stop_requested != nullptr && step < steps) {
-      int32_t stop = *options.stop_requested != 0 ? 1 : 0;
+      int32_t stop = options.stop_requested->load() != 0 ? 1 : 0;
       MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(
           *comm, std::span<int32_t>(&stop, 1), {parallel::ReduceOp::kMax}));
       if (stop != 0) {

@@ -29,7 +29,7 @@
 // Thread-safety: one host thread per rank; collective.
 #pragma once
 
-#include <csignal>
+#include <atomic>
 #include <functional>
 #include <string>
 #include <vector>
@@ -50,10 +50,11 @@ struct JobOptions {
   // A checkpoint directory to continue from (runtime/train/checkpoint.h); metrics.jsonl
   // in out_dir keeps its records up to the checkpoint's step and continues after them.
   std::string resume_from;
-  // Set asynchronously (a signal handler) to ask for a stop: at the end of the current
-  // step every rank learns of it (one tiny all-reduce a step), a checkpoint is saved and
-  // the job returns normally with JobSummary::stopped. May be null.
-  const volatile std::sig_atomic_t* stop_requested = nullptr;
+  // Set asynchronously (e.g. by StopSignals' watcher thread) to ask for a stop: at the
+  // end of the current step every rank learns of it (one tiny all-reduce a step), a
+  // checkpoint is saved and the job returns normally with JobSummary::stopped. May be
+  // null.
+  const std::atomic<int>* stop_requested = nullptr;
   // Called on every rank before each step (tests: e.g. corrupting a weight).
   std::function<void(int64_t step, Trainer& trainer)> before_step;
   bool trace = false;        // record a timeline (trace.json); never changes the math

@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -479,7 +479,7 @@ TEST(CheckpointMpiTest, JobStopAndResumeFromAnEarlierCheckpoint) {
   ASSERT_TRUE(straight.ok()) << straight.status().ToString();
   ASSERT_EQ(straight->losses.size(), 12u);
 
-  static volatile std::sig_atomic_t stop = 0;
+  static std::atomic<int> stop{0};
   stop = 0;
   options.out_dir = dir.path();
   options.stop_requested = &stop;
