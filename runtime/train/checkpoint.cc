@@ -631,6 +631,31 @@ StatusOr<std::string> FindLatestCheckpoint(const std::string& run_dir) {
   return found.front().second.string();
 }
 
+StatusOr<std::vector<std::string>> SetAsideCheckpointsAfter(const std::string& run_dir,
+                                                            int64_t step) {
+  const fs::path checkpoints = fs::path(run_dir) / "checkpoints";
+  std::error_code error;
+  if (!fs::is_directory(checkpoints, error)) return std::vector<std::string>();
+  std::vector<fs::path> later;
+  for (const fs::directory_entry& entry : fs::directory_iterator(checkpoints, error)) {
+    if (StepOfDirName(entry.path().filename().string()) > step) {
+      later.push_back(entry.path());
+    }
+  }
+  std::vector<std::string> names;
+  for (const fs::path& path : later) {
+    fs::path target = path;
+    target += ".abandoned";
+    fs::remove_all(target, error);
+    fs::rename(path, target, error);
+    if (error) {
+      return IoError("cannot set aside " + path.string() + ": " + error.message());
+    }
+    names.push_back(path.filename().string());
+  }
+  return names;
+}
+
 StatusOr<CheckpointInfo> LoadCheckpoint(const std::string& dir, Trainer& trainer,
                                         parallel::Communicator& comm) {
   Stopwatch watch;

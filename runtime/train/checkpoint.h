@@ -26,11 +26,12 @@
 // every rank sleeps T ms after writing its shard, before the manifest is written.
 //
 // Thread-safety: one host thread per rank; every function is collective over `comm`
-// except FindLatestCheckpoint.
+// except FindLatestCheckpoint and SetAsideCheckpointsAfter.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "parallel/communicator.h"
 #include "runtime/core/background_deleter.h"
@@ -63,6 +64,13 @@ StatusOr<CheckpointInfo> SaveCheckpoint(Trainer& trainer, const std::string& run
 // The newest complete checkpoint (a step-N directory with a manifest) under
 // run_dir/checkpoints; NotFound naming run_dir when there is none.
 StatusOr<std::string> FindLatestCheckpoint(const std::string& run_dir);
+
+// A run resumed from step `step` abandons the checkpoints its earlier life saved after
+// that step: run_dir/checkpoints/step-M with M > step are renamed to step-M.abandoned
+// (no longer found by FindLatestCheckpoint nor pruned) rather than deleted. Returns the
+// names set aside. Not collective (rank 0 calls it).
+StatusOr<std::vector<std::string>> SetAsideCheckpointsAfter(const std::string& run_dir,
+                                                            int64_t step);
 
 // Loads the checkpoint in `dir` into `trainer`, which must not have run a step yet.
 // Checks that the manifest parses, its config is compatible (CheckResumeCompatible),

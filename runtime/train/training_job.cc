@@ -157,36 +157,6 @@ StatusOr<std::string> MergeTrace(parallel::Communicator& comm,
   return TraceDocument(pieces);
 }
 
-// A run resumed from step `step` abandons the checkpoints its earlier life saved after
-// that step: they are renamed to step-M.abandoned (no longer found by --resume latest
-// nor pruned) rather than deleted.
-Status SetAsideLaterCheckpoints(const std::string& run_dir, int64_t step) {
-  namespace fs = std::filesystem;
-  const fs::path checkpoints = fs::path(run_dir) / "checkpoints";
-  std::error_code error;
-  if (!fs::is_directory(checkpoints, error)) return Status::Ok();
-  std::vector<fs::path> later;
-  for (const fs::directory_entry& entry : fs::directory_iterator(checkpoints, error)) {
-    const std::string name = entry.path().filename().string();
-    if (name.size() > 5 && name.size() <= 23 && name.rfind("step-", 0) == 0 &&
-        name.find_first_not_of("0123456789", 5) == std::string::npos &&
-        std::stoll(name.substr(5)) > step) {
-      later.push_back(entry.path());
-    }
-  }
-  for (const fs::path& path : later) {
-    fs::path target = path;
-    target += ".abandoned";
-    fs::remove_all(target, error);
-    fs::rename(path, target, error);
-    if (error)
-      return IoError("cannot set aside " + path.string() + ": " + error.message());
-    std::printf("mpimoe-train: %s is later than the resumed step; renamed to %s\n",
-                path.c_str(), target.filename().c_str());
-  }
-  return Status::Ok();
-}
-
 std::string FormatDuration(double seconds) {
   char buffer[32];
   if (seconds >= 3600) {
@@ -254,7 +224,12 @@ StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions&
     const std::string metrics_path = options.out_dir + "/metrics.jsonl";
     if (first_step > 1) {
       MPIMOE_RETURN_IF_ERROR(TrimMetrics(metrics_path, first_step - 1));
-      MPIMOE_RETURN_IF_ERROR(SetAsideLaterCheckpoints(options.out_dir, first_step - 1));
+      MPIMOE_ASSIGN_OR_RETURN(const std::vector<std::string> abandoned,
+                              SetAsideCheckpointsAfter(options.out_dir, first_step - 1));
+      for (const std::string& name : abandoned) {
+        std::printf("mpimoe-train: %s is later than the resumed step; renamed to %s\n",
+                    name.c_str(), (name + ".abandoned").c_str());
+      }
     }
     metrics.reset(std::fopen(metrics_path.c_str(), first_step > 1 ? "a" : "w"));
     if (!metrics) return IoError("cannot create " + metrics_path);
