@@ -7,8 +7,11 @@ packages=(
   g++ make cmake pkg-config
   libopenmpi-dev openmpi-bin
   libdnnl-dev
+  ocl-icd-opencl-dev  # libdnnl-dev's CMake config looks for OpenCL; only a Recommends
   libprotobuf-dev protobuf-compiler
   libgtest-dev
+  nlohmann-json3-dev  # JSON reading and writing (metrics, summaries, traces, results)
+  libcli11-dev        # command lines of mpimoe-train, mpimoe-launch, mpimoe-bench
   gnuplot-nox  # mpimoe-launch draws its plots with gnuplot (png terminal)
 )
 
