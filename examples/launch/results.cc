@@ -5,9 +5,11 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <sstream>
+#include <type_traits>
 
-#include "runtime/core/json_reader.h"
+#include "runtime/core/json.h"
 
 namespace mpimoe::launch {
 namespace {
@@ -89,28 +91,25 @@ const char* PointStatusName(PointStatus status) {
 }
 
 StatusOr<RunSummary> ParseSummary(const std::string& text, const std::string& source) {
-  MPIMOE_ASSIGN_OR_RETURN(JsonValue json, ParseJson(text, source));
+  MPIMOE_ASSIGN_OR_RETURN(const Json json, ParseJson(text, source));
   if (!json.is_object()) return InvalidArgumentError(source + ": not a JSON object");
   RunSummary s;
-  const auto need = [&](const char* key, double* out) -> Status {
-    const double* v = json.FindNumber(key);
-    if (v == nullptr) {
+  const auto need = [&](const char* key, auto* out) -> Status {
+    const auto it = json.find(key);
+    if (it == json.end() || !it->is_number()) {
       return InvalidArgumentError(source + ": incomplete: no number \"" +
                                   std::string(key) + "\"");
     }
-    *out = *v;
+    *out = it->template get<std::remove_pointer_t<decltype(out)>>();
     return Status::Ok();
   };
-  double world_size = 0, steps = 0;
   MPIMOE_RETURN_IF_ERROR(need("final_loss", &s.final_loss));
   MPIMOE_RETURN_IF_ERROR(need("final_eval_loss", &s.final_eval_loss));
   MPIMOE_RETURN_IF_ERROR(need("tokens_per_s", &s.tokens_per_s));
-  MPIMOE_RETURN_IF_ERROR(need("world_size", &world_size));
-  MPIMOE_RETURN_IF_ERROR(need("steps", &steps));
+  MPIMOE_RETURN_IF_ERROR(need("world_size", &s.world_size));
+  MPIMOE_RETURN_IF_ERROR(need("steps", &s.steps));
   MPIMOE_RETURN_IF_ERROR(need("peak_rss_mb", &s.peak_rss_mb));
   MPIMOE_RETURN_IF_ERROR(need("wall_s", &s.wall_s));
-  s.world_size = static_cast<int>(world_size);
-  s.steps = static_cast<int64_t>(steps);
   return s;
 }
 
@@ -129,33 +128,38 @@ StatusOr<std::vector<MetricsRecord>> ParseMetrics(const std::string& text,
     ++line_number;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const std::string where = source + ":" + std::to_string(line_number);
-    MPIMOE_ASSIGN_OR_RETURN(JsonValue json, ParseJson(line, where));
-    const double* step = json.FindNumber("step");
-    const double* loss = json.FindNumber("loss");
-    if (step == nullptr || loss == nullptr) {
+    MPIMOE_ASSIGN_OR_RETURN(const Json json, ParseJson(line, where));
+    const auto number = [&json](const char* key) -> std::optional<double> {
+      const auto it = json.is_object() ? json.find(key) : json.end();
+      if (it == json.end() || !it->is_number()) return std::nullopt;
+      return it->get<double>();
+    };
+    const std::optional<double> step = number("step");
+    const std::optional<double> loss = number("loss");
+    if (!step || !loss) {
       return InvalidArgumentError(where +
                                   ": a record needs numbers \"step\" and \"loss\"");
     }
     MetricsRecord r;
     r.step = static_cast<int64_t>(*step);
     r.loss = *loss;
-    if (const double* v = json.FindNumber("eval_loss")) r.eval_loss = *v;
-    if (const double* v = json.FindNumber("rank_imbalance")) r.rank_imbalance = *v;
-    if (const JsonValue* layers = json.Find("expert_tokens")) {
+    r.eval_loss = number("eval_loss");
+    r.rank_imbalance = number("rank_imbalance");
+    if (const auto layers = json.find("expert_tokens"); layers != json.end()) {
       if (!layers->is_array()) {
         return InvalidArgumentError(where + ": \"expert_tokens\" is not an array");
       }
-      for (const JsonValue& layer : layers->items()) {
+      for (const Json& layer : *layers) {
         if (!layer.is_array()) {
           return InvalidArgumentError(where +
                                       ": \"expert_tokens\" is not an array of arrays");
         }
         std::vector<double> counts;
-        for (const JsonValue& c : layer.items()) {
+        for (const Json& c : layer) {
           if (!c.is_number()) {
             return InvalidArgumentError(where + ": \"expert_tokens\" holds a non-number");
           }
-          counts.push_back(c.number());
+          counts.push_back(c.get<double>());
         }
         r.expert_tokens.push_back(std::move(counts));
       }

@@ -1,34 +1,28 @@
 #include "runtime/core/trace.h"
 
 #include <algorithm>
-#include <cinttypes>
-#include <cstdio>
+#include <utility>
 
-#include "runtime/core/json_line.h"
+#include "runtime/core/json.h"
 
 namespace mpimoe {
 namespace {
 
-// Microseconds with nanosecond resolution, e.g. 1234.567.
-void AppendMicros(int64_t ns, std::string* out) {
-  char buffer[32];
-  const int64_t whole = ns / 1000;
-  const int64_t frac = ns % 1000;
-  if (ns < 0) {
-    std::snprintf(buffer, sizeof(buffer), "-%" PRId64 ".%03" PRId64, -whole, -frac);
-  } else {
-    std::snprintf(buffer, sizeof(buffer), "%" PRId64 ".%03" PRId64, whole, frac);
-  }
-  *out += buffer;
+// Nanoseconds as the microseconds trace viewers expect (ts, dur), e.g. 1234.567.
+double Micros(int64_t ns) { return static_cast<double>(ns) / 1e3; }
+
+// One compact line; names are our own constants, but a stray non-UTF-8 byte must not
+// make writing the trace throw.
+void AppendDump(const Json& value, std::string* out) {
+  *out += value.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-void AppendMetadata(const char* kind, int32_t pid, std::string_view arg_key,
-                    const std::string& arg_json, std::string* out) {
-  *out += "{\"name\":\"";
-  *out += kind;
-  *out += "\",\"ph\":\"M\",\"pid\":" + std::to_string(pid) + ",\"tid\":0,\"args\":{\"";
-  *out += arg_key;
-  *out += "\":" + arg_json + "}}";
+Json Metadata(const char* kind, int32_t pid, const char* arg_key, Json arg) {
+  return Json{{"name", kind},
+              {"ph", "M"},
+              {"pid", pid},
+              {"tid", 0},
+              {"args", Json{{arg_key, std::move(arg)}}}};
 }
 
 }  // namespace
@@ -72,26 +66,18 @@ void TraceRecorder::AppendEventsJson(std::string* out) const {
                      if (a->begin_ns != b->begin_ns) return a->begin_ns < b->begin_ns;
                      return a->end_ns > b->end_ns;
                    });
-  const std::string pid = std::to_string(options_.pid);
   bool first = true;
   for (const TraceEvent* e : order) {
     if (!first) *out += ",\n";
     first = false;
-    *out += "{\"name\":";
-    AppendJsonString(e->name, out);
-    *out += ",\"ph\":\"X\",\"pid\":" + pid + ",\"tid\":" + std::to_string(e->tid) +
-            ",\"ts\":";
-    AppendMicros(e->begin_ns, out);
-    *out += ",\"dur\":";
-    AppendMicros(std::max<int64_t>(0, e->end_ns - e->begin_ns), out);
-    if (e->arg_name != nullptr && e->arg >= 0) {
-      *out += ",\"args\":{";
-      AppendJsonString(e->arg_name, out);
-      out->push_back(':');
-      *out += std::to_string(e->arg);
-      out->push_back('}');
-    }
-    out->push_back('}');
+    Json event = {{"name", e->name},
+                  {"ph", "X"},
+                  {"pid", options_.pid},
+                  {"tid", e->tid},
+                  {"ts", Micros(e->begin_ns)},
+                  {"dur", Micros(std::max<int64_t>(0, e->end_ns - e->begin_ns))}};
+    if (e->arg_name != nullptr && e->arg >= 0) event["args"] = {{e->arg_name, e->arg}};
+    AppendDump(event, out);
   }
 }
 
@@ -104,14 +90,13 @@ std::string TraceDocument(const std::vector<std::string_view>& pieces) {
   };
   for (size_t p = 0; p < pieces.size(); ++p) {
     const int32_t pid = static_cast<int32_t>(p);
-    std::string name;
-    AppendJsonString("rank " + std::to_string(p), &name);
-    separate();
-    AppendMetadata("process_name", pid, "name", name, &out);
-    separate();
-    AppendMetadata("process_sort_index", pid, "sort_index", std::to_string(p), &out);
-    separate();
-    AppendMetadata("thread_name", pid, "name", "\"host\"", &out);
+    for (const Json& metadata :
+         {Metadata("process_name", pid, "name", "rank " + std::to_string(p)),
+          Metadata("process_sort_index", pid, "sort_index", pid),
+          Metadata("thread_name", pid, "name", "host")}) {
+      separate();
+      AppendDump(metadata, &out);
+    }
     if (!pieces[p].empty()) {
       separate();
       out += pieces[p];

@@ -9,7 +9,7 @@
 #include "parallel/collectives.h"
 #include "parallel/quota_split.h"
 #include "runtime/core/atomic_file.h"
-#include "runtime/core/json_line.h"
+#include "runtime/core/json.h"
 #include "runtime/core/process_stats.h"
 #include "runtime/core/timer.h"
 #include "runtime/core/trace.h"
@@ -26,20 +26,10 @@ struct FileCloser {
   }
 };
 
-std::string IntArray(const std::vector<int64_t>& values) {
-  std::string s = "[";
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) s += ",";
-    s += std::to_string(values[i]);
-  }
-  return s + "]";
-}
-
-std::string PhaseObject(const PhaseTimes& phases) {
-  JsonLine line(4);
-  for (size_t i = 0; i < kPhaseNames.size(); ++i)
-    line.AddDouble(kPhaseNames[i], phases.ms[i]);
-  return line.str();
+Json PhaseObject(const PhaseTimes& phases) {
+  Json object = Json::object();
+  for (size_t i = 0; i < kPhaseNames.size(); ++i) object[kPhaseNames[i]] = phases.ms[i];
+  return object;
 }
 
 // What all ranks contribute to a logged step: expert rows computed and bytes sent.
@@ -347,42 +337,28 @@ StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions&
       if (!log) return Status::Ok();
       const double tokens_per_s = tokens_per_step / (record.step_ms / 1e3);
       if (metrics) {
-        std::string tokens_json = "[";
-        for (size_t i = 0; i < expert_tokens.size(); ++i) {
-          if (i > 0) tokens_json += ",";
-          tokens_json += IntArray(expert_tokens[i]);
-        }
-        tokens_json += "]";
-        JsonLine line(7);
-        line.AddInt("step", step)
-            .AddDouble("loss", record.losses.total())
-            .AddDouble("cross_entropy", record.losses.cross_entropy)
-            .AddDouble("aux_loss", record.losses.aux);
-        if (eval) line.AddDouble("eval_loss", eval_loss);
-        line.AddDouble("lr", record.lr)
-            .AddDouble("grad_norm", record.grad_norm)
-            .AddDouble("tokens_per_s", tokens_per_s)
-            .AddDouble("step_ms", record.step_ms)
-            .AddRaw("phase_ms", PhaseObject(record.phases))
-            .AddRaw("expert_tokens", tokens_json)
-            .AddRaw("expert_rows_per_rank", IntArray(load.rows))
-            .AddDouble("rank_imbalance", load.imbalance)
-            .AddDouble("placement_bound", PlacementBoundOf(expert_tokens, comm->size()))
-            .AddInt("a2a_bytes", load.a2a_bytes)
-            .AddInt("replica_bytes", load.replica_bytes)
-            .AddInt("migration_bytes", load.migration_bytes)
-            .AddInt("plan_changes", placement.plan_changes)
-            .AddDouble("planner_us", placement.planner_us)
-            .AddInt("skipped_steps", trainer->skipped_steps());
-        if (!placement.decisions.empty()) {
-          std::string replans = "[";
-          for (size_t i = 0; i < placement.decisions.size(); ++i) {
-            if (i > 0) replans += ",";
-            AppendJsonString(placement.decisions[i], &replans);
-          }
-          line.AddRaw("replans", replans + "]");
-        }
-        std::fprintf(metrics.get(), "%s\n", line.str().c_str());
+        Json line = {{"step", step},
+                     {"loss", record.losses.total()},
+                     {"cross_entropy", record.losses.cross_entropy},
+                     {"aux_loss", record.losses.aux}};
+        if (eval) line["eval_loss"] = eval_loss;
+        line["lr"] = record.lr;
+        line["grad_norm"] = record.grad_norm;
+        line["tokens_per_s"] = tokens_per_s;
+        line["step_ms"] = record.step_ms;
+        line["phase_ms"] = PhaseObject(record.phases);
+        line["expert_tokens"] = expert_tokens;
+        line["expert_rows_per_rank"] = load.rows;
+        line["rank_imbalance"] = load.imbalance;
+        line["placement_bound"] = PlacementBoundOf(expert_tokens, comm->size());
+        line["a2a_bytes"] = load.a2a_bytes;
+        line["replica_bytes"] = load.replica_bytes;
+        line["migration_bytes"] = load.migration_bytes;
+        line["plan_changes"] = placement.plan_changes;
+        line["planner_us"] = placement.planner_us;
+        line["skipped_steps"] = trainer->skipped_steps();
+        if (!placement.decisions.empty()) line["replans"] = placement.decisions;
+        std::fprintf(metrics.get(), "%s\n", line.dump().c_str());
         std::fflush(metrics.get());
       }
       placement = PlacementTotals();
@@ -450,24 +426,24 @@ StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions&
   }
   summary.wall_s = wall.ElapsedSeconds();
   if (write && !summary.stopped) {
-    JsonLine line(7);
-    line.AddString("name", config.run.name)
-        .AddDouble("final_loss", summary.final_loss)
-        .AddDouble("final_eval_loss", summary.final_eval_loss)
-        .AddDouble("first_loss", summary.losses.empty() ? 0.0 : summary.losses.front())
-        .AddDouble("tokens_per_s", summary.tokens_per_s)
-        .AddInt("world_size", comm->size())
-        .AddInt("steps", steps)
-        .AddDouble("peak_rss_mb", summary.peak_rss_mb)
-        .AddDouble("wall_s", summary.wall_s)
-        .AddInt("model_flops_per_step", summary.model_flops_per_step)
-        .AddInt("first_step", summary.first_step)
-        .AddInt("skipped_steps", summary.skipped_steps)
-        .AddString("checkpoint", summary.last_checkpoint)
-        .AddDouble("checkpoint_mb", static_cast<double>(checkpoint_bytes) / 1e6)
-        .AddDouble("checkpoint_save_s", Median(save_seconds));
+    const Json line = {
+        {"name", config.run.name},
+        {"final_loss", summary.final_loss},
+        {"final_eval_loss", summary.final_eval_loss},
+        {"first_loss", summary.losses.empty() ? 0.0 : summary.losses.front()},
+        {"tokens_per_s", summary.tokens_per_s},
+        {"world_size", comm->size()},
+        {"steps", steps},
+        {"peak_rss_mb", summary.peak_rss_mb},
+        {"wall_s", summary.wall_s},
+        {"model_flops_per_step", summary.model_flops_per_step},
+        {"first_step", summary.first_step},
+        {"skipped_steps", summary.skipped_steps},
+        {"checkpoint", summary.last_checkpoint},
+        {"checkpoint_mb", static_cast<double>(checkpoint_bytes) / 1e6},
+        {"checkpoint_save_s", Median(save_seconds)}};
     MPIMOE_RETURN_IF_ERROR(
-        WriteFileAtomically(options.out_dir + "/summary.json", line.str() + "\n"));
+        WriteFileAtomically(options.out_dir + "/summary.json", line.dump() + "\n"));
   }
   if (root && options.print_progress && !summary.stopped) {
     std::printf(

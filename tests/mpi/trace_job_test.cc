@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/core/json_reader.h"
+#include "runtime/core/json.h"
 #include "runtime/train/config_loader.h"
 #include "runtime/train/training_job.h"
 #include "tests/mpi/mpi_test_env.h"
@@ -67,9 +67,9 @@ TEST(TraceJobTest, TracingDoesNotChangeTheLossesAndMergesEveryRank) {
     EXPECT_TRUE(traced->trace_json.empty());
     return;
   }
-  const StatusOr<JsonValue> parsed = ParseJson(traced->trace_json, "trace.json");
+  const StatusOr<Json> parsed = ParseJson(traced->trace_json, "trace.json");
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
-  const JsonValue& doc = *parsed;
+  const Json& doc = *parsed;
   mpimoe::testing::TraceCheckOptions options;
   options.num_ranks = World().size();
   options.required_names = {"step",     "attention", "router",    "dispatch",
@@ -83,10 +83,10 @@ TEST(TraceJobTest, TracingDoesNotChangeTheLossesAndMergesEveryRank) {
   EXPECT_GE(result.max_depth, 3);  // step > phase > communication
   // trace_steps = 4 of 6 steps: steps 3..6 per rank.
   size_t steps = 0;
-  for (const auto& e : doc.Find("traceEvents")->items()) {
-    if (e.Find("name")->string() != "step") continue;
+  for (const Json& e : doc.at("traceEvents")) {
+    if (e.at("name") != "step") continue;
     ++steps;
-    EXPECT_GE(e.Find("args")->Find("step")->number(), 3);
+    EXPECT_GE(e.at("args").at("step").get<double>(), 3);
   }
   EXPECT_EQ(steps, 4u * static_cast<size_t>(World().size()));
 }

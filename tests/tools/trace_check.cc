@@ -9,7 +9,7 @@
 namespace mpimoe::testing {
 namespace {
 
-using ::mpimoe::JsonValue;
+using ::mpimoe::Json;
 
 struct Span {
   int64_t begin_ns = 0;
@@ -18,65 +18,72 @@ struct Span {
   size_t index = 0;  // in traceEvents
 };
 
-bool Number(const JsonValue& event, const char* key, double* out) {
-  const JsonValue* v = event.Find(key);
-  if (v == nullptr || !v->is_number()) return false;
-  *out = v->number();
+bool Number(const Json& event, const char* key, double* out) {
+  const auto v = event.find(key);
+  if (v == event.end() || !v->is_number()) return false;
+  *out = v->get<double>();
   return true;
+}
+
+// The string member `key` of an object, or nullptr.
+const std::string* String(const Json& object, const char* key) {
+  if (!object.is_object()) return nullptr;
+  const auto v = object.find(key);
+  if (v == object.end() || !v->is_string()) return nullptr;
+  return v->get_ptr<const std::string*>();
 }
 
 int64_t Nanos(double micros) { return std::llround(micros * 1000.0); }
 
 }  // namespace
 
-TraceCheckResult CheckTrace(const JsonValue& document, const TraceCheckOptions& options) {
+TraceCheckResult CheckTrace(const Json& document, const TraceCheckOptions& options) {
   TraceCheckResult result;
   auto error = [&](std::string message) {
     if (result.errors.size() < 50) result.errors.push_back(std::move(message));
   };
-  const JsonValue* events = document.Find("traceEvents");
-  if (events == nullptr || !events->is_array()) {
+  const auto events =
+      document.is_object() ? document.find("traceEvents") : document.end();
+  if (events == document.end() || !events->is_array()) {
     error("the document is not an object with a traceEvents array");
     return result;
   }
   std::map<std::pair<int64_t, int64_t>, std::vector<Span>> threads;  // (pid, tid)
   std::map<int64_t, std::set<std::string>> names_of_pid;
   std::map<int64_t, std::string> process_names;
-  for (size_t i = 0; i < events->items().size(); ++i) {
-    const JsonValue& e = events->items()[i];
+  for (size_t i = 0; i < events->size(); ++i) {
+    const Json& e = (*events)[i];
     const std::string where = "event " + std::to_string(i);
-    const JsonValue* name = e.Find("name");
-    const JsonValue* ph = e.Find("ph");
-    if (!e.is_object() || name == nullptr || !name->is_string() || ph == nullptr ||
-        !ph->is_string()) {
+    const std::string* name = String(e, "name");
+    const std::string* ph = String(e, "ph");
+    if (name == nullptr || ph == nullptr) {
       error(where + ": not an object with string name and ph");
       continue;
     }
     double pid = 0, tid = 0, ts = 0, dur = 0;
-    if (ph->string() == "M") {
-      const JsonValue* args = e.Find("args");
-      const JsonValue* arg_name = args != nullptr ? args->Find("name") : nullptr;
-      if (name->string() == "process_name" && Number(e, "pid", &pid) &&
-          arg_name != nullptr && arg_name->is_string()) {
-        process_names[static_cast<int64_t>(pid)] = arg_name->string();
+    if (*ph == "M") {
+      const auto args = e.find("args");
+      const std::string* arg_name = args != e.end() ? String(*args, "name") : nullptr;
+      if (*name == "process_name" && Number(e, "pid", &pid) && arg_name != nullptr) {
+        process_names[static_cast<int64_t>(pid)] = *arg_name;
       }
       continue;
     }
-    if (ph->string() != "X") continue;
+    if (*ph != "X") continue;
     if (!Number(e, "pid", &pid) || !Number(e, "tid", &tid) || !Number(e, "ts", &ts) ||
         !Number(e, "dur", &dur)) {
-      error(where + " (" + name->string() + "): missing numeric pid, tid, ts or dur");
+      error(where + " (" + *name + "): missing numeric pid, tid, ts or dur");
       continue;
     }
     if (dur < 0) {
-      error(where + " (" + name->string() + "): negative dur");
+      error(where + " (" + *name + "): negative dur");
       continue;
     }
     ++result.num_complete_events;
     const int64_t p = static_cast<int64_t>(pid);
-    names_of_pid[p].insert(name->string());
+    names_of_pid[p].insert(*name);
     threads[{p, static_cast<int64_t>(tid)}].push_back(
-        Span{Nanos(ts), Nanos(ts) + Nanos(dur), name->string(), i});
+        Span{Nanos(ts), Nanos(ts) + Nanos(dur), *name, i});
   }
 
   // One process per rank, named.

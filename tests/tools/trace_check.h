@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/core/json_reader.h"
+#include "runtime/core/json.h"
 
 namespace mpimoe::testing {
 
@@ -34,7 +34,7 @@ struct TraceCheckResult {
   int64_t max_depth = 0;  // deepest nesting seen (1 = no nesting)
 };
 
-TraceCheckResult CheckTrace(const mpimoe::JsonValue& document,
+TraceCheckResult CheckTrace(const mpimoe::Json& document,
                             const TraceCheckOptions& options);
 
 }  // namespace mpimoe::testing

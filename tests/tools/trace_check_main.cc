@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/core/json_reader.h"
+#include "runtime/core/json.h"
 #include "tests/tools/trace_check.h"
 
 int main(int argc, char** argv) {
@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
     }
   }
 
-  const mpimoe::StatusOr<mpimoe::JsonValue> document = mpimoe::ParseJson(text, argv[1]);
+  const mpimoe::StatusOr<mpimoe::Json> document = mpimoe::ParseJson(text, argv[1]);
   if (!document.ok()) {
     std::printf("FAIL: not valid JSON: %s\n", document.status().message().c_str());
     return 1;

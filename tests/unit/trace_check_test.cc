@@ -9,15 +9,15 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/core/json_reader.h"
+#include "runtime/core/json.h"
 
 namespace mpimoe::testing {
 namespace {
 
-JsonValue Parse(const std::string& text) {
-  StatusOr<JsonValue> value = ParseJson(text, "trace");
+Json Parse(const std::string& text) {
+  StatusOr<Json> value = ParseJson(text, "trace");
   EXPECT_TRUE(value.ok()) << value.status().ToString();
-  return value.ok() ? std::move(*value) : JsonValue();
+  return value.ok() ? std::move(*value) : Json();
 }
 
 // Two ranks, properly nested events; `extra` is appended to the event list.

@@ -1,7 +1,7 @@
 // Unit tests of the trace recorder (runtime/core/trace.h): event order in the JSON,
 // nesting of spans and timer phases, JSON escaping, the step window, a null recorder
 // recording nothing, and the merged document read back by the JSON reader
-// (runtime/core/json_reader.h) and passing the trace checker.
+// (runtime/core/json.h) and passing the trace checker.
 #include "runtime/core/trace.h"
 
 #include <gtest/gtest.h>
@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/core/json_reader.h"
+#include "runtime/core/json.h"
 #include "tests/tools/trace_check.h"
 
 namespace mpimoe {
@@ -19,19 +19,18 @@ namespace {
 
 using testing::CheckTrace;
 
-JsonValue ParseOrDie(const std::string& text) {
-  StatusOr<JsonValue> value = ParseJson(text, "trace");
+Json ParseOrDie(const std::string& text) {
+  StatusOr<Json> value = ParseJson(text, "trace");
   EXPECT_TRUE(value.ok()) << value.status().ToString() << "\n" << text;
-  return value.ok() ? std::move(*value) : JsonValue();
+  return value.ok() ? std::move(*value) : Json();
 }
 
 // The complete events of a merged document, in file order.
-std::vector<const JsonValue*> CompleteEvents(const JsonValue& doc) {
-  std::vector<const JsonValue*> out;
-  const JsonValue* events = doc.Find("traceEvents");
-  if (events == nullptr) return out;
-  for (const JsonValue& e : events->items()) {
-    if (e.FindString("ph") != nullptr && *e.FindString("ph") == "X") out.push_back(&e);
+std::vector<const Json*> CompleteEvents(const Json& doc) {
+  std::vector<const Json*> out;
+  if (!doc.contains("traceEvents")) return out;
+  for (const Json& e : doc.at("traceEvents")) {
+    if (e.value("ph", "") == "X") out.push_back(&e);
   }
   return out;
 }
@@ -45,16 +44,16 @@ TEST(TraceRecorderTest, EventsAreSortedByBeginParentsFirst) {
   trace.Add("later", 60, 70);
   std::string json;
   trace.AppendEventsJson(&json);
-  const JsonValue doc = ParseOrDie(TraceDocument({json}));
-  const std::vector<const JsonValue*> events = CompleteEvents(doc);
+  const Json doc = ParseOrDie(TraceDocument({json}));
+  const std::vector<const Json*> events = CompleteEvents(doc);
   ASSERT_EQ(events.size(), 4u);
   const char* expected[] = {"parent", "child_a", "child_b", "later"};
   for (size_t i = 0; i < 4; ++i) {
-    EXPECT_EQ(events[i]->Find("name")->string(), expected[i]);
+    EXPECT_EQ(events[i]->at("name").get<std::string>(), expected[i]);
   }
   // ts and dur are microseconds with nanosecond decimals.
-  EXPECT_DOUBLE_EQ(events[0]->Find("ts")->number(), 0.010);
-  EXPECT_DOUBLE_EQ(events[0]->Find("dur")->number(), 0.040);
+  EXPECT_DOUBLE_EQ(events[0]->at("ts").get<double>(), 0.010);
+  EXPECT_DOUBLE_EQ(events[0]->at("dur").get<double>(), 0.040);
 }
 
 TEST(TraceRecorderTest, SpansAndTimerPhasesNest) {
@@ -73,7 +72,7 @@ TEST(TraceRecorderTest, SpansAndTimerPhasesNest) {
   ASSERT_EQ(trace.events().size(), 5u);
   std::string json;
   trace.AppendEventsJson(&json);
-  const JsonValue doc = ParseOrDie(TraceDocument({"", "", "", json}));
+  const Json doc = ParseOrDie(TraceDocument({"", "", "", json}));
   testing::TraceCheckOptions options;
   options.num_ranks = 4;
   // pids 0-2 have no events: the checker must say so, and nothing else.
@@ -81,25 +80,25 @@ TEST(TraceRecorderTest, SpansAndTimerPhasesNest) {
   ASSERT_EQ(result.errors.size(), 1u);
   EXPECT_NE(result.errors[0].find("pids {3}"), std::string::npos) << result.errors[0];
   // Alone, pid 3's events nest: step > dispatch > {alltoall, alltoallv}, then combine.
-  const std::vector<const JsonValue*> events = CompleteEvents(doc);
+  const std::vector<const Json*> events = CompleteEvents(doc);
   ASSERT_EQ(events.size(), 5u);
-  EXPECT_EQ(events[0]->Find("name")->string(), "step");
-  EXPECT_EQ(events[0]->Find("pid")->number(), 3);
-  EXPECT_EQ(events[0]->Find("args")->Find("step")->number(), 1);
-  EXPECT_EQ(events[1]->Find("name")->string(), "dispatch");
-  EXPECT_EQ(events[4]->Find("name")->string(), "combine");
-  EXPECT_EQ(events[3]->Find("args")->Find("rows")->number(), 12);
+  EXPECT_EQ(events[0]->at("name").get<std::string>(), "step");
+  EXPECT_EQ(events[0]->at("pid").get<double>(), 3);
+  EXPECT_EQ(events[0]->at("args").at("step").get<double>(), 1);
+  EXPECT_EQ(events[1]->at("name").get<std::string>(), "dispatch");
+  EXPECT_EQ(events[4]->at("name").get<std::string>(), "combine");
+  EXPECT_EQ(events[3]->at("args").at("rows").get<double>(), 12);
   for (size_t i = 1; i < 5; ++i) {
-    const double begin = events[i]->Find("ts")->number();
-    const double end = begin + events[i]->Find("dur")->number();
-    EXPECT_GE(begin, events[0]->Find("ts")->number());
-    EXPECT_LE(end,
-              events[0]->Find("ts")->number() + events[0]->Find("dur")->number() + 1e-9);
+    const double begin = events[i]->at("ts").get<double>();
+    const double end = begin + events[i]->at("dur").get<double>();
+    EXPECT_GE(begin, events[0]->at("ts").get<double>());
+    EXPECT_LE(end, events[0]->at("ts").get<double>() +
+                       events[0]->at("dur").get<double>() + 1e-9);
   }
   // dispatch ends exactly where combine begins (one clock reading).
-  EXPECT_EQ(std::llround(events[1]->Find("ts")->number() * 1e3) +
-                std::llround(events[1]->Find("dur")->number() * 1e3),
-            std::llround(events[4]->Find("ts")->number() * 1e3));
+  EXPECT_EQ(std::llround(events[1]->at("ts").get<double>() * 1e3) +
+                std::llround(events[1]->at("dur").get<double>() * 1e3),
+            std::llround(events[4]->at("ts").get<double>() * 1e3));
 }
 
 TEST(TraceRecorderTest, NullRecorderRecordsNothingButTimerStillMeasures) {
@@ -149,11 +148,12 @@ TEST(TraceRecorderTest, NamesAreEscaped) {
   trace.AppendEventsJson(&json);
   EXPECT_NE(json.find(R"("quote\" back\\slash\nnew\ttab\u0001")"), std::string::npos)
       << json;
-  const JsonValue doc = ParseOrDie(TraceDocument({json}));
-  const std::vector<const JsonValue*> events = CompleteEvents(doc);
+  const Json doc = ParseOrDie(TraceDocument({json}));
+  const std::vector<const Json*> events = CompleteEvents(doc);
   ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0]->Find("name")->string(), "quote\" back\\slash\nnew\ttab\x01");
-  EXPECT_EQ(events[0]->Find("args")->Find("a\"rg")->number(), 7);
+  EXPECT_EQ(events[0]->at("name").get<std::string>(),
+            "quote\" back\\slash\nnew\ttab\x01");
+  EXPECT_EQ(events[0]->at("args").at("a\"rg").get<double>(), 7);
 }
 
 TEST(TraceRecorderTest, DocumentHasOneNamedProcessPerPiece) {
@@ -163,9 +163,9 @@ TEST(TraceRecorderTest, DocumentHasOneNamedProcessPerPiece) {
   std::string p0, p1;
   r0.AppendEventsJson(&p0);
   r1.AppendEventsJson(&p1);
-  const JsonValue doc = ParseOrDie(TraceDocument({p0, p1}));
-  ASSERT_NE(doc.Find("displayTimeUnit"), nullptr);
-  EXPECT_EQ(doc.Find("displayTimeUnit")->string(), "ms");
+  const Json doc = ParseOrDie(TraceDocument({p0, p1}));
+  ASSERT_TRUE(doc.contains("displayTimeUnit"));
+  EXPECT_EQ(doc.at("displayTimeUnit"), "ms");
   testing::TraceCheckOptions options;
   options.num_ranks = 2;
   options.required_names = {"attention"};

@@ -1,0 +1,39 @@
+// json.cc: see json.h.
+#include "runtime/core/json.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+namespace mpimoe {
+
+StatusOr<Json> ParseJson(std::string_view text, std::string_view source) {
+  try {
+    return Json::parse(text.begin(), text.end());
+  } catch (const Json::parse_error& e) {
+    // e.what() is "[json.exception.parse_error.101] parse error at line 1, column 2:
+    // ..."; the bracketed id means nothing to a user.
+    std::string what = e.what();
+    const size_t id_end = what.find("] ");
+    if (what.rfind("[json.exception.", 0) == 0 && id_end != std::string::npos) {
+      what.erase(0, id_end + 2);
+    }
+    return InvalidArgumentError(std::string(source) + ": " + what);
+  }
+}
+
+StatusOr<Json> ReadJsonFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) return NotFoundError(path + ": no such file");
+    return IoError(path + ": cannot open");
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return IoError(path + ": reading failed");
+  return ParseJson(text.str(), path);
+}
+
+}  // namespace mpimoe
