@@ -17,14 +17,13 @@
 // stopped training (run.on_nonfinite), after saving the last good step; 1 any other
 // failure while training — the whole job is aborted so that no rank waits for a failed
 // one.
-#include <cerrno>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "examples/cli/command_line.h"
 #include "ops/ops_context.h"
 #include "parallel/collectives.h"
 #include "parallel/mpi_communicator.h"
@@ -38,80 +37,47 @@
 
 namespace {
 
-constexpr char kUsage[] =
-    "usage: mpirun -np P mpimoe-train CONFIG [--set path=value]... [--out DIR]\n"
-    "                                 [--resume DIR|latest] [--trace [--trace-steps N]]\n"
-    "  CONFIG             a training config (.textproto, schema configs/mpimoe.proto)\n"
-    "  --set path=value   override one field, e.g. --set model.moe.num_experts=16\n"
-    "                     (repeatable; lists: --set model.dense_layers=0,2)\n"
-    "  --out DIR          output directory (default runs/<name>-<timestamp>; when\n"
-    "                     resuming, the run directory of the checkpoint)\n"
-    "  --resume DIR       continue from checkpoint DIR (OUT/checkpoints/step-N), or\n"
-    "  --resume latest    from the newest checkpoint in --out DIR (or run.out_dir)\n"
-    "  --trace            write DIR/trace.json: a timeline of every rank's phases and\n"
-    "                     communication (open it in ui.perfetto.dev or "
-    "chrome://tracing)\n"
-    "  --trace-steps N    keep the last N steps in the trace (default 20; 0 = all)\n"
-    "SIGTERM/SIGINT/SIGUSR1/SIGUSR2: finish the step, save a checkpoint, exit 0\n"
-    "(to stop via mpirun, send it SIGUSR1: it forwards that without a kill).\n";
+constexpr int kExitBadInput = 2;
+constexpr int kExitNonFinite = 3;
 
 struct Args {
   std::string config_path;
   std::vector<std::string> overrides;
   std::string out_dir;
   std::string resume;
-  bool help = false;
   bool trace = false;
   int64_t trace_steps = 20;
 };
 
-mpimoe::Status ParseArgs(int argc, char** argv, Args* args) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      args->help = true;
-    } else if (arg == "--trace") {
-      args->trace = true;
-    } else if (arg == "--trace-steps" || arg.rfind("--trace-steps=", 0) == 0) {
-      std::string value;
-      if (arg == "--trace-steps") {
-        if (i + 1 >= argc) return mpimoe::InvalidArgumentError(arg + " needs a value");
-        value = argv[++i];
-      } else {
-        value = arg.substr(std::strlen("--trace-steps="));
-      }
-      char* end = nullptr;
-      errno = 0;
-      const long long steps = std::strtoll(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0' || errno != 0 || steps < 0) {
-        return mpimoe::InvalidArgumentError(
-            "--trace-steps: expected a non-negative integer, got '" + value + "'");
-      }
-      args->trace_steps = steps;
-    } else if (arg == "--set" || arg == "--out" || arg == "--resume") {
-      if (i + 1 >= argc) return mpimoe::InvalidArgumentError(arg + " needs a value");
-      (arg == "--set"   ? args->overrides.emplace_back()
-       : arg == "--out" ? args->out_dir
-                        : args->resume) = argv[++i];
-    } else if (arg.rfind("--set=", 0) == 0) {
-      args->overrides.push_back(arg.substr(6));
-    } else if (arg.rfind("--out=", 0) == 0) {
-      args->out_dir = arg.substr(6);
-    } else if (arg.rfind("--resume=", 0) == 0) {
-      args->resume = arg.substr(9);
-    } else if (arg.rfind("--", 0) == 0) {
-      return mpimoe::InvalidArgumentError("unknown flag " + arg);
-    } else if (args->config_path.empty()) {
-      args->config_path = arg;
-    } else {
-      return mpimoe::InvalidArgumentError(
-          "more than one config file: " + args->config_path + " and " + arg);
-    }
-  }
-  if (!args->help && args->config_path.empty()) {
-    return mpimoe::InvalidArgumentError("missing CONFIG");
-  }
-  return mpimoe::Status::Ok();
+// The command line; every rank parses it, rank 0 prints help and usage errors.
+void DeclareFlags(CLI::App& app, Args* args) {
+  mpimoe::cli::UseProjectStyle(app);
+  app.footer(
+      "CONFIG is a .textproto of schema configs/mpimoe.proto. --set takes a field path\n"
+      "and a value as in a config file (lists: --set model.dense_layers=0,2). --out\n"
+      "defaults to runs/<name>-<timestamp>, or, when resuming, the run directory of\n"
+      "the checkpoint. --trace writes OUT/trace.json, a timeline of every rank's phases\n"
+      "and communication (open it in ui.perfetto.dev or chrome://tracing).\n"
+      "Signals: SIGTERM/SIGINT/SIGUSR1/SIGUSR2 finish the step, save a checkpoint and\n"
+      "exit 0 (to stop through mpirun, send it SIGUSR1: it forwards that without a\n"
+      "kill).\n"
+      "Exit codes: 0 done or stopped with a checkpoint, 2 bad input, 3 non-finite loss\n"
+      "or gradient (the last good step is saved), 1 any other failure (the job is\n"
+      "aborted).");
+  app.add_option("CONFIG", args->config_path, "the training config")->required();
+  app.add_option("--set", args->overrides, "override one field (repeatable)")
+      ->type_name("PATH=VALUE")
+      ->allow_extra_args(false)
+      ->default_str("");
+  app.add_option("--out", args->out_dir, "output directory")->type_name("DIR");
+  app.add_option("--resume", args->resume,
+                 "continue from a checkpoint directory, or the newest one in --out")
+      ->type_name("DIR|latest");
+  app.add_flag("--trace", args->trace, "record a timeline of every rank");
+  app.add_option("--trace-steps", args->trace_steps,
+                 "keep the last N steps in the trace (0 = all)")
+      ->type_name("N")
+      ->check(mpimoe::cli::NonNegative());
 }
 
 // The output directory and the checkpoint to resume from, decided by rank 0 (a
@@ -170,6 +136,38 @@ mpimoe::Status ResolveDirs(const Args& args, const mpimoe::train::TrainConfig& c
   return mpimoe::Status::Ok();
 }
 
+// Loads and checks the config, the world size, the data and the directories; every
+// rank gets the same verdict (a bad input ends every rank with exit code 2).
+mpimoe::Status PrepareJob(const Args& args, mpimoe::parallel::Communicator& world,
+                          mpimoe::train::TrainConfig* config,
+                          mpimoe::train::JobOptions* options) {
+  namespace train = mpimoe::train;
+  mpimoe::Status status;
+  auto loaded = train::LoadTrainConfig(args.config_path, args.overrides);
+  if (loaded.ok()) {
+    *config = std::move(loaded).value();
+    status = train::ValidateForWorldSize(*config, world.size());
+    if (status.ok()) status = train::MakeDataset(*config).status();
+  } else {
+    status = loaded.status();
+  }
+  MPIMOE_RETURN_IF_ERROR(mpimoe::parallel::AgreeOnStatus(world, status));
+  return ResolveDirs(args, *config, world, &options->out_dir, &options->resume_from);
+}
+
+// The exit code of a training job that returned `error` on every rank, or nullopt when
+// the error is not one the ranks agreed on (then the job must be aborted).
+std::optional<int> AgreedExitCode(const mpimoe::Status& error) {
+  switch (error.code()) {
+    case mpimoe::StatusCode::kAborted:  // a non-finite step; the last good one is saved
+      return kExitNonFinite;
+    case mpimoe::StatusCode::kFailedPrecondition:  // a checkpoint that cannot be resumed
+      return kExitBadInput;
+    default:
+      return std::nullopt;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -186,39 +184,19 @@ int main(int argc, char** argv) {
   if (!world.ok()) (*env)->Abort(1, world.status().ToString());
   const bool root = world->rank() == 0;
 
-  // Everything about the input is checked before anything is written; all ranks agree
-  // on the outcome, so a bad input ends every rank with exit code 2.
+  // Everything about the input is checked before anything is written.
   Args args;
-  mpimoe::Status status = ParseArgs(argc, argv, &args);
-  if (status.ok() && args.help) {
-    if (root) std::fputs(kUsage, stdout);
-    return 0;
+  CLI::App app("Trains an MoE transformer from a config, on every rank of an mpirun job.",
+               "mpimoe-train");
+  DeclareFlags(app, &args);
+  if (const auto exit_code = mpimoe::cli::ParseCommandLine(app, argc, argv, root)) {
+    return *exit_code;
   }
   train::TrainConfig config;
-  if (status.ok()) {
-    auto loaded = train::LoadTrainConfig(args.config_path, args.overrides);
-    if (loaded.ok()) {
-      config = std::move(loaded).value();
-    } else {
-      status = loaded.status();
-    }
-  }
-  if (status.ok()) status = train::ValidateForWorldSize(config, world->size());
-  if (status.ok()) status = train::MakeDataset(config).status();
-  status = parallel::AgreeOnStatus(*world, status);
   train::JobOptions options;
-  if (status.ok()) {
-    status = ResolveDirs(args, config, *world, &options.out_dir, &options.resume_from);
-  }
-  const mpimoe::Status agreed = parallel::AgreeOnStatus(*world, status);
-  if (!agreed.ok()) {
-    if (root) {
-      std::fprintf(stderr, "mpimoe-train: %s\n", agreed.message().c_str());
-      if (!status.ok() && status.message().find("CONFIG") != std::string::npos) {
-        std::fputs(kUsage, stderr);
-      }
-    }
-    return 2;
+  if (const mpimoe::Status bad = PrepareJob(args, *world, &config, &options); !bad.ok()) {
+    if (root) std::fprintf(stderr, "mpimoe-train: %s\n", bad.message().c_str());
+    return kExitBadInput;
   }
 
   if (config.parallel.threads_per_rank > 0)
@@ -229,22 +207,11 @@ int main(int argc, char** argv) {
   options.trace_steps = args.trace_steps;
   mpimoe::ops::OpsContext ctx;
   auto summary = train::RunTrainingJob(config, options, &ctx, &*world);
-  if (!summary.ok()) {
-    const mpimoe::Status& error = summary.status();
-    // Every rank returns these together, so no rank is left waiting: exit cleanly.
-    //   kAborted: a non-finite step stopped training (the last good step is saved);
-    //   a checkpoint that cannot be resumed is bad input.
-    if (error.code() == mpimoe::StatusCode::kAborted) {
-      if (root) std::fprintf(stderr, "mpimoe-train: %s\n", error.message().c_str());
-      return 3;
-    }
-    if (error.message().rfind(train::kResumeErrorContext, 0) == 0 &&
-        (error.code() == mpimoe::StatusCode::kInvalidArgument ||
-         error.code() == mpimoe::StatusCode::kNotFound)) {
-      if (root) std::fprintf(stderr, "mpimoe-train: %s\n", error.message().c_str());
-      return 2;
-    }
-    (*env)->Abort(1, "mpimoe-train: " + error.ToString());
-  }
-  return 0;
+  if (summary.ok()) return 0;
+  const std::optional<int> agreed = AgreedExitCode(summary.status());
+  if (!agreed) (*env)->Abort(1, "mpimoe-train: " + summary.status().ToString());
+  // Every rank returns this error together, so no rank is left waiting: exit cleanly.
+  if (root)
+    std::fprintf(stderr, "mpimoe-train: %s\n", summary.status().message().c_str());
+  return *agreed;
 }

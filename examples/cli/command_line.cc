@@ -2,6 +2,7 @@
 #include "examples/cli/command_line.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 namespace mpimoe::cli {
@@ -24,6 +25,26 @@ std::optional<int> ParseCommandLine(CLI::App& app, int argc, const char* const* 
     return kUsageExitCode;
   }
 }
+
+namespace {
+
+CLI::Validator Bound(bool strict, const char* name) {
+  const std::string what = std::string("must be a number ") + (strict ? "> 0" : ">= 0");
+  return CLI::Validator(
+      [strict, what](std::string& text) -> std::string {
+        char* end = nullptr;
+        const long double v = std::strtold(text.c_str(), &end);
+        const bool number = !text.empty() && end == text.c_str() + text.size();
+        if (number && (strict ? v > 0 : v >= 0)) return "";
+        return what + ", got '" + text + "'";
+      },
+      name);
+}
+
+}  // namespace
+
+CLI::Validator Positive() { return Bound(true, "POSITIVE"); }
+CLI::Validator NonNegative() { return Bound(false, "NON-NEGATIVE"); }
 
 void UseProjectStyle(CLI::App& app) {
   app.option_defaults()->always_capture_default();

@@ -25,6 +25,11 @@ inline constexpr int kUsageExitCode = 2;
 std::optional<int> ParseCommandLine(CLI::App& app, int argc, const char* const* argv,
                                     bool print);
 
+// Validators for numeric options with messages a user can read (CLI11's own print the
+// bound as a 300-digit double): "--threads: must be a number > 0, got '-1'".
+CLI::Validator Positive();     // > 0
+CLI::Validator NonNegative();  // >= 0
+
 // The defaults shown in --help for every option added after this call, and no
 // "[Option Group: ...]" noise: call once on a fresh App.
 void UseProjectStyle(CLI::App& app);

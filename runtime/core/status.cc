@@ -18,6 +18,8 @@ std::string_view StatusCodeName(StatusCode code) {
       return "UNIMPLEMENTED";
     case StatusCode::kAborted:
       return "ABORTED";
+    case StatusCode::kFailedPrecondition:
+      return "FAILED_PRECONDITION";
   }
   return "UNKNOWN";
 }
@@ -62,6 +64,9 @@ Status UnimplementedError(std::string message) {
 
 Status AbortedError(std::string message) {
   return Status(StatusCode::kAborted, std::move(message));
+}
+Status FailedPreconditionError(std::string message) {
+  return Status(StatusCode::kFailedPrecondition, std::move(message));
 }
 
 }  // namespace mpimoe

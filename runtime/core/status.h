@@ -23,13 +23,15 @@ namespace mpimoe {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,  // bad input: config, flags, shapes given by a user
-  kNotFound,         // a file or a named thing does not exist
-  kIoError,          // reading or writing failed
-  kInternal,         // a library (oneDNN, MPI) reported a failure
-  kUnimplemented,    // a valid request that this build does not support
-  kAborted,          // training stopped on its own numbers (e.g. a non-finite loss);
-                     // every rank of the job reports it at the same step
+  kInvalidArgument,     // bad input: config, flags, shapes given by a user
+  kNotFound,            // a file or a named thing does not exist
+  kIoError,             // reading or writing failed
+  kInternal,            // a library (oneDNN, MPI) reported a failure
+  kUnimplemented,       // a valid request that this build does not support
+  kAborted,             // training stopped on its own numbers (e.g. a non-finite loss);
+                        // every rank of the job reports it at the same step
+  kFailedPrecondition,  // a well-formed request the state on disk cannot serve (e.g. a
+                        // checkpoint that is corrupt or belongs to another model)
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -67,6 +69,7 @@ Status IoError(std::string message);
 Status InternalError(std::string message);
 Status UnimplementedError(std::string message);
 Status AbortedError(std::string message);
+Status FailedPreconditionError(std::string message);
 
 // A value of type T or a non-OK Status explaining why there is none.
 template <typename T>

@@ -1,10 +1,13 @@
-// Steady-clock timing: a Stopwatch and a median helper for benchmark samples.
+// Steady-clock timing: a Stopwatch, a median helper for benchmark samples, and the
+// short duration text progress lines print.
 //
 // Thread-safety: values; no shared state.
 #pragma once
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <string>
 #include <vector>
 
 namespace mpimoe {
@@ -29,6 +32,21 @@ inline double Median(std::vector<double> samples) {
   std::sort(samples.begin(), samples.end());
   const size_t n = samples.size();
   return n % 2 == 1 ? samples[n / 2] : 0.5 * (samples[n / 2 - 1] + samples[n / 2]);
+}
+
+// `seconds` rounded to whole seconds as a progress line shows it: "42s", "3m07s",
+// "2h05m".
+inline std::string FormatDuration(double seconds) {
+  const long s = seconds > 0 ? static_cast<long>(seconds + 0.5) : 0;
+  char buffer[32];
+  if (s < 60) {
+    std::snprintf(buffer, sizeof(buffer), "%lds", s);
+  } else if (s < 3600) {
+    std::snprintf(buffer, sizeof(buffer), "%ldm%02lds", s / 60, s % 60);
+  } else {
+    std::snprintf(buffer, sizeof(buffer), "%ldh%02ldm", s / 3600, (s % 3600) / 60);
+  }
+  return buffer;
 }
 
 }  // namespace mpimoe

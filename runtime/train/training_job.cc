@@ -1,164 +1,296 @@
+// training_job.cc: see training_job.h. A TrainingJob object holds what a run needs
+// between steps; its Run() is the step loop: step, account, log, stop or checkpoint.
 #include "runtime/train/training_job.h"
 
-#include <algorithm>
-#include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <memory>
+#include <optional>
+#include <span>
+#include <utility>
 
 #include "parallel/collectives.h"
-#include "parallel/quota_split.h"
 #include "runtime/core/atomic_file.h"
+#include "runtime/core/background_deleter.h"
 #include "runtime/core/json.h"
 #include "runtime/core/process_stats.h"
 #include "runtime/core/timer.h"
 #include "runtime/core/trace.h"
 #include "runtime/train/checkpoint.h"
 #include "runtime/train/config_loader.h"
+#include "runtime/train/metrics_log.h"
+#include "runtime/train/progress.h"
+#include "runtime/train/step_load.h"
+#include "runtime/train/trace_merge.h"
 #include "runtime/train/trainer.h"
 
 namespace mpimoe::train {
 namespace {
 
-struct FileCloser {
-  void operator()(std::FILE* f) const {
-    if (f != nullptr) std::fclose(f);
-  }
-};
-
-Json PhaseObject(const PhaseTimes& phases) {
-  Json object = Json::object();
-  for (size_t i = 0; i < kPhaseNames.size(); ++i) object[kPhaseNames[i]] = phases.ms[i];
-  return object;
+// A checkpoint that cannot be loaded (missing, corrupt, another model) is bad input,
+// agreed on every rank; anything else (an I/O failure) is a failure of the job.
+Status ResumeError(const Status& error) {
+  const bool bad_input = error.code() == StatusCode::kInvalidArgument ||
+                         error.code() == StatusCode::kNotFound;
+  const Status in_context = error.WithContext("cannot resume");
+  return bad_input ? FailedPreconditionError(in_context.message()) : in_context;
 }
 
-// What all ranks contribute to a logged step: expert rows computed and bytes sent.
-// Placement traffic since the last logged step, on this rank.
-struct PlacementTotals {
-  int64_t replica_bytes = 0;    // refresh + gradient partials
-  int64_t migration_bytes = 0;  // re-plans
-  int64_t plan_changes = 0;
-  double planner_us = 0.0;
-  std::vector<std::string> decisions;
+// One training run (see training_job.h): Start, then Run.
+class TrainingJob {
+ public:
+  TrainingJob(const TrainConfig& config, const JobOptions& options, ops::OpsContext* ctx,
+              parallel::Communicator* comm)
+      : config_(config),
+        options_(options),
+        ctx_(ctx),
+        comm_(*comm),
+        write_(comm->rank() == 0 && options.write_outputs),
+        progress_(comm->rank() == 0 && options.print_progress, config.run.steps) {}
+
+  // The trainer (resumed if asked), rank 0's files, the timeline.
+  Status Start();
+  // The step loop, then the last checkpoint, summary.json and the closing line.
+  StatusOr<JobSummary> Run();
+
+ private:
+  Status OpenOutputs();
+  void StartTrace();
+  // A step's bookkeeping: losses, placement traffic, timing samples.
+  void Account(int64_t step, const StepRecord& record);
+  // Evaluation, metrics record and progress line of `step`, when due.
+  Status Log(int64_t step, const StepRecord& record);
+  // Whether any rank was asked to stop (one tiny all-reduce).
+  StatusOr<bool> StopRequested();
+  Status SaveCheckpoint();
+  // kAborted on every rank: the state is the last good step's; save it and say where.
+  Status StopOnNonFinite(const Status& stepped);
+  Status Finish();
+  Status WriteSummary() const;
+
+  const TrainConfig& config_;
+  const JobOptions& options_;
+  ops::OpsContext* ctx_;
+  parallel::Communicator& comm_;
+  const bool write_;  // rank 0 writes the run's files
+  Progress progress_;
+  Stopwatch wall_;
+  std::unique_ptr<Trainer> trainer_;
+  std::optional<MetricsLog> metrics_;
+  std::unique_ptr<TraceRecorder> trace_;
+  BackgroundDeleter deleter_;  // old checkpoints go in the background
+  JobSummary summary_;
+  PlacementTotals placement_;  // since the last logged step
+  std::vector<double> step_seconds_;
+  std::vector<double> save_seconds_;
+  int64_t checkpoint_bytes_ = 0;
+  int64_t last_saved_step_ = -1;  // on disk already (a resumed run's checkpoint)
 };
 
-struct RankLoad {
-  std::vector<int64_t> rows;  // [P]
-  int64_t a2a_bytes = 0;
-  int64_t replica_bytes = 0;
-  int64_t migration_bytes = 0;
-  double imbalance = 1.0;
-};
-
-Status GatherRankLoad(parallel::Communicator& comm, MoeTransformer& model,
-                      const PlacementTotals& totals, RankLoad* load) {
-  constexpr size_t kFields = 4;
-  int64_t mine[kFields] = {0, 0, totals.replica_bytes, totals.migration_bytes};
-  for (moe::MoeLayer* layer : model.MoeLayers()) {
-    mine[0] += layer->stats().rows_computed;
-    mine[1] += layer->stats().a2a_bytes_sent;
+Status TrainingJob::Start() {
+  MPIMOE_ASSIGN_OR_RETURN(trainer_, Trainer::Create(config_, ctx_, &comm_));
+  if (!options_.resume_from.empty()) {
+    auto resumed = LoadCheckpoint(options_.resume_from, *trainer_, comm_);
+    if (!resumed.ok()) return ResumeError(resumed.status());
+    progress_.Resumed(*resumed);
+    last_saved_step_ = resumed->step;
   }
-  std::vector<int64_t> all(kFields * static_cast<size_t>(comm.size()));
-  MPIMOE_RETURN_IF_ERROR(parallel::Allgather(
-      comm, std::span<const int64_t>(mine, kFields), std::span<int64_t>(all)));
-  load->rows.assign(static_cast<size_t>(comm.size()), 0);
-  load->a2a_bytes = load->replica_bytes = load->migration_bytes = 0;
-  int64_t max_rows = 0, sum_rows = 0;
-  for (int r = 0; r < comm.size(); ++r) {
-    const int64_t* f = all.data() + kFields * static_cast<size_t>(r);
-    load->rows[static_cast<size_t>(r)] = f[0];
-    load->a2a_bytes += f[1];
-    load->replica_bytes += f[2];
-    load->migration_bytes += f[3];
-    max_rows = std::max(max_rows, f[0]);
-    sum_rows += f[0];
+  summary_.first_step = trainer_->next_step();
+  summary_.model_flops_per_step = trainer_->model().TrainFlopsPerStep();
+  MPIMOE_RETURN_IF_ERROR(parallel::AgreeOnStatus(comm_, OpenOutputs()));
+  progress_.Started(config_, comm_.size(), trainer_->dataset().Describe(),
+                    trainer_->global_tokens_per_step(), write_ ? options_.out_dir : "");
+  if (options_.trace) {
+    // Every rank's clock starts together.
+    MPIMOE_RETURN_IF_ERROR(parallel::Barrier(comm_).WithContext("trace start"));
+    StartTrace();
   }
-  load->imbalance = sum_rows > 0 ? static_cast<double>(max_rows) * comm.size() /
-                                       static_cast<double>(sum_rows)
-                                 : 1.0;
   return Status::Ok();
 }
 
-// The worst placement-only imbalance over the MoE layers (expert loads from the
-// router's global counts).
-double PlacementBoundOf(const std::vector<std::vector<int64_t>>& expert_tokens,
-                        int ranks) {
-  double bound = 1.0;
-  for (const std::vector<int64_t>& loads : expert_tokens) {
-    bound = std::max(bound, parallel::PlacementBound(loads, ranks));
+Status TrainingJob::OpenOutputs() {
+  if (!write_) return Status::Ok();
+  const std::string& dir = options_.out_dir;
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error) {
+    return IoError("cannot create output directory " + dir + ": " + error.message());
   }
-  return bound;
-}
-
-// Keeps the records of steps <= `last_step` in an existing metrics file (a resumed run
-// continues after its checkpoint; later records belonged to the interrupted run).
-Status TrimMetrics(const std::string& path, int64_t last_step) {
-  std::FILE* in = std::fopen(path.c_str(), "r");
-  if (in == nullptr) return Status::Ok();  // nothing to keep
-  std::string kept, line;
-  char buffer[4096];
-  while (std::fgets(buffer, sizeof(buffer), in) != nullptr) {
-    line += buffer;
-    if (line.empty() || line.back() != '\n') continue;  // a longer line: read on
-    long long step = 0;
-    if (std::sscanf(line.c_str(), "{\"step\":%lld", &step) == 1 && step <= last_step) {
-      kept += line;
-    }
-    line.clear();
-  }
-  std::fclose(in);
-  return WriteFileAtomically(path, kept);
-}
-
-// Gathers every rank's events to rank 0 (sizes by Allgather, bytes by Gatherv, so no
-// shared filesystem is needed) and returns the merged document there (empty elsewhere).
-StatusOr<std::string> MergeTrace(parallel::Communicator& comm,
-                                 const TraceRecorder& trace) {
-  std::string mine;
-  trace.AppendEventsJson(&mine);
-  const int ranks = comm.size();
-  std::vector<int64_t> sizes(static_cast<size_t>(ranks));
-  const int64_t my_size = static_cast<int64_t>(mine.size());
-  MPIMOE_RETURN_IF_ERROR(parallel::Allgather(comm, std::span<const int64_t>(&my_size, 1),
-                                             std::span<int64_t>(sizes))
-                             .WithContext("trace sizes"));
-  const bool root = comm.rank() == 0;
-  std::vector<int64_t> displs(static_cast<size_t>(ranks), 0);
-  int64_t total = 0;
-  for (int r = 0; r < ranks; ++r) {
-    displs[static_cast<size_t>(r)] = total;
-    total += sizes[static_cast<size_t>(r)];
-  }
-  std::string all(root ? static_cast<size_t>(total) : 0, '\0');
-  parallel::GathervOptions gather;
-  gather.root = 0;
-  gather.recv_counts = sizes;
-  gather.recv_displs = displs;
   MPIMOE_RETURN_IF_ERROR(
-      parallel::Gatherv(comm, std::span<const char>(mine), std::span<char>(all), gather)
-          .WithContext("trace gather"));
-  if (!root) return std::string();
-  std::vector<std::string_view> pieces;
-  for (int r = 0; r < ranks; ++r) {
-    pieces.push_back(
-        std::string_view(all).substr(static_cast<size_t>(displs[static_cast<size_t>(r)]),
-                                     static_cast<size_t>(sizes[static_cast<size_t>(r)])));
+      WriteFileAtomically(dir + "/config.textproto", EffectiveConfigText(config_)));
+  const int64_t first_step = summary_.first_step;
+  if (first_step > 1) {
+    MPIMOE_ASSIGN_OR_RETURN(const std::vector<std::string> abandoned,
+                            SetAsideCheckpointsAfter(dir, first_step - 1));
+    for (const std::string& name : abandoned) progress_.SetAside(name);
   }
-  return TraceDocument(pieces);
+  MPIMOE_ASSIGN_OR_RETURN(metrics_, MetricsLog::Open(dir, first_step));
+  return Status::Ok();
 }
 
-std::string FormatDuration(double seconds) {
-  char buffer[32];
-  if (seconds >= 3600) {
-    std::snprintf(buffer, sizeof(buffer), "%dh%02dm", static_cast<int>(seconds / 3600),
-                  static_cast<int>(seconds / 60) % 60);
-  } else if (seconds >= 60) {
-    std::snprintf(buffer, sizeof(buffer), "%dm%02ds", static_cast<int>(seconds / 60),
-                  static_cast<int>(seconds) % 60);
-  } else {
-    std::snprintf(buffer, sizeof(buffer), "%.0fs", seconds);
+void TrainingJob::StartTrace() {
+  TraceOptions trace_options;
+  trace_options.pid = comm_.rank();
+  trace_options.max_steps = options_.trace_steps;
+  trace_ = std::make_unique<TraceRecorder>(trace_options);
+  trace_->ResetOrigin();
+  trainer_->SetTrace(trace_.get());
+}
+
+StatusOr<JobSummary> TrainingJob::Run() {
+  const int64_t steps = config_.run.steps;
+  progress_.StartClock(summary_.first_step);
+  for (int64_t step = summary_.first_step; step <= steps; ++step) {
+    if (options_.before_step) options_.before_step(step, *trainer_);
+    StepRecord record;
+    const Status stepped = trainer_->Step(&record);
+    if (stepped.code() == StatusCode::kAborted) return StopOnNonFinite(stepped);
+    MPIMOE_RETURN_IF_ERROR(stepped);
+    Account(step, record);
+    MPIMOE_RETURN_IF_ERROR(Log(step, record));
+    if (step == steps) break;  // the run simply finishes
+    MPIMOE_ASSIGN_OR_RETURN(const bool stop, StopRequested());
+    if (stop) {
+      MPIMOE_RETURN_IF_ERROR(SaveCheckpoint());
+      summary_.stopped = true;
+      progress_.Stopped(step, summary_.last_checkpoint);
+      break;
+    }
+    const int32_t every = config_.run.checkpoint_every;
+    if (every > 0 && step % every == 0) MPIMOE_RETURN_IF_ERROR(SaveCheckpoint());
   }
-  return buffer;
+  MPIMOE_RETURN_IF_ERROR(Finish());
+  return std::move(summary_);
+}
+
+void TrainingJob::Account(int64_t step, const StepRecord& record) {
+  summary_.losses.push_back(record.losses.total());
+  if (record.skipped) progress_.Skipped(step, trainer_->skipped_steps());
+  placement_.Add(step, record.placement);
+  for (const std::string& d : record.placement.decisions) progress_.Replanned(step, d);
+  if (step >= summary_.first_step + config_.run.warmup_steps_for_timing &&
+      !record.skipped) {
+    step_seconds_.push_back(record.step_ms / 1e3);
+  }
+}
+
+Status TrainingJob::Log(int64_t step, const StepRecord& record) {
+  const RunSection& run = config_.run;
+  const bool last = step == run.steps;
+  const bool log = step == 1 || last || step % run.log_every == 0;
+  const bool eval = last || (run.eval_every > 0 && step % run.eval_every == 0);
+  if (!log && !eval) return Status::Ok();
+  LoggedStep logged;
+  logged.step = step;
+  logged.record = &record;
+  logged.placement = &placement_;
+  logged.skipped_steps = trainer_->skipped_steps();
+  if (log) {  // this step's routing, before an evaluation overwrites it
+    MPIMOE_RETURN_IF_ERROR(
+        GatherRankLoad(comm_, trainer_->model(), placement_, &logged.load));
+    logged.expert_tokens = ExpertTokens(trainer_->model());
+    logged.placement_bound = PlacementBoundOf(logged.expert_tokens, comm_.size());
+  }
+  if (eval) {
+    MPIMOE_ASSIGN_OR_RETURN(logged.eval_loss, trainer_->Evaluate());
+    if (last) summary_.final_eval_loss = *logged.eval_loss;
+  }
+  if (!log) return Status::Ok();
+  logged.tokens_per_s =
+      static_cast<double>(trainer_->global_tokens_per_step()) / (record.step_ms / 1e3);
+  if (metrics_) MPIMOE_RETURN_IF_ERROR(metrics_->Append(logged));
+  placement_ = PlacementTotals();
+  progress_.Step(step, record.losses.total(),
+                 logged.eval_loss ? &*logged.eval_loss : nullptr, record.lr,
+                 logged.tokens_per_s, record.step_ms, logged.load.imbalance);
+  return Status::Ok();
+}
+
+StatusOr<bool> TrainingJob::StopRequested() {
+  if (options_.stop_requested == nullptr) return false;
+  int32_t stop = options_.stop_requested->load() != 0 ? 1 : 0;
+  MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(comm_, std::span<int32_t>(&stop, 1),
+                                                    {parallel::ReduceOp::kMax}));
+  return stop != 0;
+}
+
+Status TrainingJob::SaveCheckpoint() {
+  if (!options_.write_outputs) return Status::Ok();
+  MPIMOE_ASSIGN_OR_RETURN(
+      const CheckpointInfo info,
+      train::SaveCheckpoint(*trainer_, options_.out_dir, config_.run.keep_checkpoints,
+                            comm_, &deleter_));
+  save_seconds_.push_back(info.seconds);
+  checkpoint_bytes_ = info.total_bytes;
+  last_saved_step_ = info.step;
+  summary_.last_checkpoint = info.dir;
+  progress_.Checkpoint(info);
+  return Status::Ok();
+}
+
+Status TrainingJob::StopOnNonFinite(const Status& stepped) {
+  const bool on_disk = last_saved_step_ == trainer_->next_step() - 1;
+  const Status saved = on_disk ? Status::Ok() : SaveCheckpoint();
+  if (!saved.ok()) {
+    return stepped.WithContext("saving the last good step failed too (" +
+                               saved.ToString() + ")");
+  }
+  return stepped.WithContext(options_.write_outputs
+                                 ? "the last good step is saved in " +
+                                       summary_.last_checkpoint
+                                 : std::string("no checkpoint written"));
+}
+
+Status TrainingJob::Finish() {
+  if (!summary_.stopped && last_saved_step_ != trainer_->next_step() - 1) {
+    MPIMOE_RETURN_IF_ERROR(SaveCheckpoint());
+  }
+  summary_.skipped_steps = trainer_->skipped_steps();
+  summary_.final_loss = summary_.losses.empty() ? 0.0 : summary_.losses.back();
+  const double median_step_s = Median(step_seconds_);
+  summary_.tokens_per_s =
+      median_step_s > 0.0
+          ? static_cast<double>(trainer_->global_tokens_per_step()) / median_step_s
+          : 0.0;
+  double peak_rss = PeakRssMb();
+  MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(
+      comm_, std::span<double>(&peak_rss, 1), {parallel::ReduceOp::kMax}));
+  summary_.peak_rss_mb = peak_rss;
+  if (trace_) {
+    trainer_->SetTrace(nullptr);
+    MPIMOE_ASSIGN_OR_RETURN(summary_.trace_json, MergeTrace(comm_, *trace_));
+    if (write_) {
+      MPIMOE_RETURN_IF_ERROR(
+          WriteFileAtomically(options_.out_dir + "/trace.json", summary_.trace_json));
+    }
+  }
+  summary_.wall_s = wall_.ElapsedSeconds();
+  if (summary_.stopped) return Status::Ok();
+  if (write_) MPIMOE_RETURN_IF_ERROR(WriteSummary());
+  progress_.Done(summary_.wall_s, summary_.losses.empty() ? 0.0 : summary_.losses.front(),
+                 summary_.final_loss, summary_.final_eval_loss, summary_.tokens_per_s,
+                 write_ ? options_.out_dir : "");
+  return Status::Ok();
+}
+
+Status TrainingJob::WriteSummary() const {
+  const Json summary = {
+      {"name", config_.run.name},
+      {"final_loss", summary_.final_loss},
+      {"final_eval_loss", summary_.final_eval_loss},
+      {"first_loss", summary_.losses.empty() ? 0.0 : summary_.losses.front()},
+      {"tokens_per_s", summary_.tokens_per_s},
+      {"world_size", comm_.size()},
+      {"steps", config_.run.steps},
+      {"peak_rss_mb", summary_.peak_rss_mb},
+      {"wall_s", summary_.wall_s},
+      {"model_flops_per_step", summary_.model_flops_per_step},
+      {"first_step", summary_.first_step},
+      {"skipped_steps", summary_.skipped_steps},
+      {"checkpoint", summary_.last_checkpoint},
+      {"checkpoint_mb", static_cast<double>(checkpoint_bytes_) / 1e6},
+      {"checkpoint_save_s", Median(save_seconds_)}};
+  return WriteFileAtomically(options_.out_dir + "/summary.json", summary.dump() + "\n");
 }
 
 }  // namespace
@@ -175,286 +307,9 @@ std::string DefaultOutputDir(const TrainConfig& config) {
 
 StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions& options,
                                     ops::OpsContext* ctx, parallel::Communicator* comm) {
-  const bool root = comm->rank() == 0;
-  const bool write = root && options.write_outputs;
-  Stopwatch wall;
-  MPIMOE_ASSIGN_OR_RETURN(std::unique_ptr<Trainer> trainer,
-                          Trainer::Create(config, ctx, comm));
-  if (!options.resume_from.empty()) {
-    auto resumed = LoadCheckpoint(options.resume_from, *trainer, *comm);
-    if (!resumed.ok()) return resumed.status().WithContext(kResumeErrorContext);
-    const CheckpointInfo& loaded = *resumed;
-    if (root && options.print_progress) {
-      std::printf("mpimoe-train: resumed from %s (step %lld, %.1f MB in %.2f s; %s)\n",
-                  loaded.dir.c_str(), static_cast<long long>(loaded.step),
-                  static_cast<double>(loaded.total_bytes) / 1e6, loaded.seconds,
-                  loaded.plans_restored
-                      ? "placement restored"
-                      : "static placement: other world size or balancer settings");
-      if (!loaded.config_changes.empty()) {
-        std::printf("mpimoe-train: config changes since the checkpoint:\n%s\n",
-                    loaded.config_changes.c_str());
-      }
-    }
-  }
-  const int64_t first_step = trainer->next_step();
-
-  // Rank 0's files; every rank learns whether they could be opened.
-  std::unique_ptr<std::FILE, FileCloser> metrics;
-  Status opened = [&]() -> Status {
-    if (!write) return Status::Ok();
-    std::error_code error;
-    std::filesystem::create_directories(options.out_dir, error);
-    if (error) {
-      return IoError("cannot create output directory " + options.out_dir + ": " +
-                     error.message());
-    }
-    MPIMOE_RETURN_IF_ERROR(WriteFileAtomically(options.out_dir + "/config.textproto",
-                                               EffectiveConfigText(config)));
-    const std::string metrics_path = options.out_dir + "/metrics.jsonl";
-    if (first_step > 1) {
-      MPIMOE_RETURN_IF_ERROR(TrimMetrics(metrics_path, first_step - 1));
-      MPIMOE_ASSIGN_OR_RETURN(const std::vector<std::string> abandoned,
-                              SetAsideCheckpointsAfter(options.out_dir, first_step - 1));
-      for (const std::string& name : abandoned) {
-        std::printf("mpimoe-train: %s is later than the resumed step; renamed to %s\n",
-                    name.c_str(), (name + ".abandoned").c_str());
-      }
-    }
-    metrics.reset(std::fopen(metrics_path.c_str(), first_step > 1 ? "a" : "w"));
-    if (!metrics) return IoError("cannot create " + metrics_path);
-    return Status::Ok();
-  }();
-  MPIMOE_RETURN_IF_ERROR(parallel::AgreeOnStatus(*comm, opened));
-  if (root && options.print_progress) {
-    std::printf("mpimoe-train: %s on %d rank(s); %s; %lld steps of %lld tokens%s%s\n",
-                config.run.name.c_str(), comm->size(),
-                trainer->dataset().Describe().c_str(),
-                static_cast<long long>(config.run.steps),
-                static_cast<long long>(trainer->global_tokens_per_step()),
-                write ? "; output in " : "", write ? options.out_dir.c_str() : "");
-    std::fflush(stdout);
-  }
-
-  // The timeline: every rank's clock starts together (after a barrier).
-  std::unique_ptr<TraceRecorder> trace;
-  if (options.trace) {
-    TraceOptions trace_options;
-    trace_options.pid = comm->rank();
-    trace_options.max_steps = options.trace_steps;
-    trace = std::make_unique<TraceRecorder>(trace_options);
-    MPIMOE_RETURN_IF_ERROR(parallel::Barrier(*comm).WithContext("trace start"));
-    trace->ResetOrigin();
-    trainer->SetTrace(trace.get());
-  }
-
-  JobSummary summary;
-  summary.first_step = first_step;
-  summary.model_flops_per_step = trainer->model().TrainFlopsPerStep();
-  // Checkpoints (collective: every rank writes its shard); old ones are deleted in the
-  // background.
-  BackgroundDeleter deleter;
-  std::vector<double> save_seconds;
-  int64_t checkpoint_bytes = 0;
-  int64_t last_saved_step = first_step - 1 > 0 ? first_step - 1 : -1;  // resumed: on disk
-  auto save = [&]() -> Status {
-    if (!options.write_outputs) return Status::Ok();
-    MPIMOE_ASSIGN_OR_RETURN(const CheckpointInfo info,
-                            SaveCheckpoint(*trainer, options.out_dir,
-                                           config.run.keep_checkpoints, *comm, &deleter));
-    save_seconds.push_back(info.seconds);
-    checkpoint_bytes = info.total_bytes;
-    last_saved_step = info.step;
-    summary.last_checkpoint = info.dir;
-    if (root && options.print_progress) {
-      std::printf("checkpoint %s: %.1f MB in %.2f s\n", info.dir.c_str(),
-                  static_cast<double>(info.total_bytes) / 1e6, info.seconds);
-      std::fflush(stdout);
-    }
-    return Status::Ok();
-  };
-  std::vector<double> step_seconds;
-  const int64_t steps = config.run.steps;
-  const double tokens_per_step = static_cast<double>(trainer->global_tokens_per_step());
-  Stopwatch run_watch;
-  PlacementTotals placement;
-  for (int64_t step = first_step; step <= steps; ++step) {
-    if (options.before_step) options.before_step(step, *trainer);
-    StepRecord record;
-    const Status stepped = trainer->Step(&record);
-    if (stepped.code() == StatusCode::kAborted) {
-      // Every rank sees the same non-finite verdict; the state is the last good step's.
-      const Status saved =
-          last_saved_step == trainer->next_step() - 1 ? Status::Ok() : save();
-      return stepped.WithContext(
-          saved.ok() ? (options.write_outputs
-                            ? "the last good step is saved in " + summary.last_checkpoint
-                            : std::string("no checkpoint written"))
-                     : "saving the last good step failed too (" + saved.ToString() + ")");
-    }
-    MPIMOE_RETURN_IF_ERROR(stepped);
-    summary.losses.push_back(record.losses.total());
-    if (record.skipped && root && options.print_progress) {
-      std::printf(
-          "step %lld skipped: the loss or gradient is not finite (%lld skipped)\n",
-          static_cast<long long>(step), static_cast<long long>(trainer->skipped_steps()));
-    }
-    placement.replica_bytes +=
-        record.placement.replica_refresh_bytes + record.placement.replica_grad_bytes;
-    placement.migration_bytes += record.placement.migration_bytes;
-    placement.plan_changes += record.placement.plan_changes;
-    placement.planner_us += record.placement.planner_us;
-    for (const std::string& d : record.placement.decisions) {
-      placement.decisions.push_back("step " + std::to_string(step) + ", " + d);
-      if (root && options.print_progress)
-        std::printf("re-plan at step %lld: %s\n", static_cast<long long>(step),
-                    d.c_str());
-    }
-    if (step >= first_step + config.run.warmup_steps_for_timing && !record.skipped)
-      step_seconds.push_back(record.step_ms / 1e3);
-
-    // Metrics record and progress line of this step (when due).
-    auto log_step = [&]() -> Status {
-      const bool last = step == steps;
-      const bool log = step == 1 || last || step % config.run.log_every == 0;
-      const bool eval =
-          last || (config.run.eval_every > 0 && step % config.run.eval_every == 0);
-      if (!log && !eval) return Status::Ok();
-      // Statistics of this step's routing, before an evaluation overwrites them.
-      RankLoad load;
-      std::vector<std::vector<int64_t>> expert_tokens;
-      if (log) {
-        MPIMOE_RETURN_IF_ERROR(GatherRankLoad(*comm, trainer->model(), placement, &load));
-        for (moe::MoeLayer* layer : trainer->model().MoeLayers()) {
-          expert_tokens.push_back(layer->router().global_routes_per_expert());
-        }
-      }
-      double eval_loss = 0.0;
-      if (eval) {
-        MPIMOE_ASSIGN_OR_RETURN(eval_loss, trainer->Evaluate());
-        if (last) summary.final_eval_loss = eval_loss;
-      }
-      if (!log) return Status::Ok();
-      const double tokens_per_s = tokens_per_step / (record.step_ms / 1e3);
-      if (metrics) {
-        Json line = {{"step", step},
-                     {"loss", record.losses.total()},
-                     {"cross_entropy", record.losses.cross_entropy},
-                     {"aux_loss", record.losses.aux}};
-        if (eval) line["eval_loss"] = eval_loss;
-        line["lr"] = record.lr;
-        line["grad_norm"] = record.grad_norm;
-        line["tokens_per_s"] = tokens_per_s;
-        line["step_ms"] = record.step_ms;
-        line["phase_ms"] = PhaseObject(record.phases);
-        line["expert_tokens"] = expert_tokens;
-        line["expert_rows_per_rank"] = load.rows;
-        line["rank_imbalance"] = load.imbalance;
-        line["placement_bound"] = PlacementBoundOf(expert_tokens, comm->size());
-        line["a2a_bytes"] = load.a2a_bytes;
-        line["replica_bytes"] = load.replica_bytes;
-        line["migration_bytes"] = load.migration_bytes;
-        line["plan_changes"] = placement.plan_changes;
-        line["planner_us"] = placement.planner_us;
-        line["skipped_steps"] = trainer->skipped_steps();
-        if (!placement.decisions.empty()) line["replans"] = placement.decisions;
-        std::fprintf(metrics.get(), "%s\n", line.dump().c_str());
-        std::fflush(metrics.get());
-      }
-      placement = PlacementTotals();
-      if (root && options.print_progress) {
-        const double elapsed = run_watch.ElapsedSeconds();
-        const double eta = elapsed / static_cast<double>(step - first_step + 1) *
-                           static_cast<double>(steps - step);
-        char eval_text[48] = "";
-        if (eval) std::snprintf(eval_text, sizeof(eval_text), " | eval %.4f", eval_loss);
-        std::printf(
-            "step %*lld/%lld | loss %.4f%s | lr %.2e | %8.0f tok/s | %7.1f ms/step | "
-            "imbalance %.2f | ETA %s\n",
-            static_cast<int>(std::to_string(steps).size()), static_cast<long long>(step),
-            static_cast<long long>(steps), record.losses.total(), eval_text, record.lr,
-            tokens_per_s, record.step_ms, load.imbalance, FormatDuration(eta).c_str());
-        std::fflush(stdout);
-      }
-      return Status::Ok();
-    };
-    MPIMOE_RETURN_IF_ERROR(log_step());
-
-    // A stop request on any rank stops every rank after this step, with a checkpoint
-    // (after the last step the run simply finishes).
-    if (options.stop_requested != nullptr && step < steps) {
-      int32_t stop = options.stop_requested->load() != 0 ? 1 : 0;
-      MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(
-          *comm, std::span<int32_t>(&stop, 1), {parallel::ReduceOp::kMax}));
-      if (stop != 0) {
-        MPIMOE_RETURN_IF_ERROR(save());
-        summary.stopped = true;
-        if (root && options.print_progress) {
-          std::printf(
-              "mpimoe-train: stopped on request after step %lld; resume with "
-              "--resume %s\n",
-              static_cast<long long>(step),
-              options.write_outputs ? summary.last_checkpoint.c_str() : "(none)");
-          std::fflush(stdout);
-        }
-        break;
-      }
-    }
-    if (config.run.checkpoint_every > 0 && step % config.run.checkpoint_every == 0) {
-      MPIMOE_RETURN_IF_ERROR(save());
-    }
-  }
-
-  if (!summary.stopped && last_saved_step != trainer->next_step() - 1) {
-    MPIMOE_RETURN_IF_ERROR(save());
-  }
-  summary.skipped_steps = trainer->skipped_steps();
-  summary.final_loss = summary.losses.empty() ? 0.0 : summary.losses.back();
-  const double median_step_s = Median(step_seconds);
-  summary.tokens_per_s = median_step_s > 0.0 ? tokens_per_step / median_step_s : 0.0;
-  double peak_rss = PeakRssMb();
-  MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(
-      *comm, std::span<double>(&peak_rss, 1), {parallel::ReduceOp::kMax}));
-  summary.peak_rss_mb = peak_rss;
-  if (trace) {
-    trainer->SetTrace(nullptr);
-    MPIMOE_ASSIGN_OR_RETURN(summary.trace_json, MergeTrace(*comm, *trace));
-    if (write) {
-      MPIMOE_RETURN_IF_ERROR(
-          WriteFileAtomically(options.out_dir + "/trace.json", summary.trace_json));
-    }
-  }
-  summary.wall_s = wall.ElapsedSeconds();
-  if (write && !summary.stopped) {
-    const Json line = {
-        {"name", config.run.name},
-        {"final_loss", summary.final_loss},
-        {"final_eval_loss", summary.final_eval_loss},
-        {"first_loss", summary.losses.empty() ? 0.0 : summary.losses.front()},
-        {"tokens_per_s", summary.tokens_per_s},
-        {"world_size", comm->size()},
-        {"steps", steps},
-        {"peak_rss_mb", summary.peak_rss_mb},
-        {"wall_s", summary.wall_s},
-        {"model_flops_per_step", summary.model_flops_per_step},
-        {"first_step", summary.first_step},
-        {"skipped_steps", summary.skipped_steps},
-        {"checkpoint", summary.last_checkpoint},
-        {"checkpoint_mb", static_cast<double>(checkpoint_bytes) / 1e6},
-        {"checkpoint_save_s", Median(save_seconds)}};
-    MPIMOE_RETURN_IF_ERROR(
-        WriteFileAtomically(options.out_dir + "/summary.json", line.dump() + "\n"));
-  }
-  if (root && options.print_progress && !summary.stopped) {
-    std::printf(
-        "mpimoe-train: done in %s; loss %.4f -> %.4f, eval %.4f, %.0f tokens/s%s%s\n",
-        FormatDuration(summary.wall_s).c_str(),
-        summary.losses.empty() ? 0.0 : summary.losses.front(), summary.final_loss,
-        summary.final_eval_loss, summary.tokens_per_s, write ? "; results in " : "",
-        write ? options.out_dir.c_str() : "");
-    std::fflush(stdout);
-  }
-  return summary;
+  TrainingJob job(config, options, ctx, comm);
+  MPIMOE_RETURN_IF_ERROR(job.Start());
+  return job.Run();
 }
 
 }  // namespace mpimoe::train

@@ -1,14 +1,7 @@
 // RunTrainingJob: a whole training run as mpimoe-train performs it — the step loop,
 // held-out evaluation, progress lines, and the run's output directory:
 //   config.textproto  the effective config (written atomically before the first step)
-//   metrics.jsonl     one JSON object per logged step: step, loss (cross-entropy + aux),
-//                     cross_entropy, aux_loss, eval_loss (when computed), lr, grad_norm,
-//                     tokens_per_s, step_ms, phase_ms {attention, router, dispatch,
-//                     experts, combine, dense_ffn, embed_head, backward, grad_sync,
-//                     optimizer, balancer} (rank 0's), expert_tokens (per MoE layer,
-//                     global routes per expert), expert_rows_per_rank, rank_imbalance
-//                     (max/mean over ranks of expert rows computed), a2a_bytes (sent
-//                     between ranks by all ranks in the step)
+//   metrics.jsonl     one JSON object per logged step (runtime/train/metrics_log.h)
 //   summary.json      written atomically at the end: final_loss, final_eval_loss,
 //                     tokens_per_s (median after run.warmup_steps_for_timing),
 //                     world_size, steps, peak_rss_mb (max over ranks), wall_s,
@@ -22,9 +15,13 @@
 //                     steps of every rank (Chrome trace event JSON, one process per
 //                     rank, see runtime/core/trace.h), gathered to rank 0 through the
 //                     communicator and written atomically at the end
-// Only rank 0 prints and writes, except checkpoint shards (every rank writes its own);
-// every rank runs the same collective sequence. A non-finite step with run.on_nonfinite
-// = NONFINITE_STOP returns kAborted on every rank after saving the last good step.
+// Only rank 0 prints (runtime/train/progress.h) and writes, except checkpoint shards
+// (every rank writes its own); every rank runs the same collective sequence.
+// Errors every rank returns together, so that the caller may exit without aborting the
+// job: kAborted — a non-finite step with run.on_nonfinite = NONFINITE_STOP, after saving
+// the last good step; kFailedPrecondition — JobOptions::resume_from cannot be resumed
+// (missing, corrupt or another model's checkpoint: "cannot resume: ..."). Any other
+// error may come from one rank only: the caller must abort the job.
 //
 // Thread-safety: one host thread per rank; collective.
 #pragma once
@@ -75,10 +72,6 @@ struct JobSummary {
   std::string last_checkpoint;  // directory of the last checkpoint saved, if any
   std::string trace_json;       // rank 0, with options.trace: the merged trace document
 };
-
-// Errors of loading JobOptions::resume_from start with this context (they are bad
-// input: a missing, corrupt or incompatible checkpoint), e.g. "cannot resume: ...".
-inline constexpr char kResumeErrorContext[] = "cannot resume";
 
 StatusOr<JobSummary> RunTrainingJob(const TrainConfig& config, const JobOptions& options,
                                     ops::OpsContext* ctx, parallel::Communicator* comm);
