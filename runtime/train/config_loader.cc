@@ -567,6 +567,13 @@ StatusOr<TrainConfig> ParseTrainConfig(const std::string& text,
   return config;
 }
 
+TrainConfig DefaultTrainConfig() {
+  StatusOr<TrainConfig> config = ParseTrainConfig("", "default", {});
+  // The schema's defaults pass validation (tested); a failure is a broken schema.
+  MPIMOE_CHECK_MSG(config.ok(), config.status().ToString().c_str());
+  return std::move(config).value();
+}
+
 StatusOr<TrainConfig> LoadTrainConfig(const std::string& path,
                                       const std::vector<std::string>& overrides) {
   std::error_code ec;

@@ -8,7 +8,8 @@
 // model.dense_layers=0,2 or data.synthetic.tasks=COPY,SORT), validates the result and
 // converts it to the plain structs of config.h, resolving defaults that depend on
 // other fields (model.vocab_size from the data, model.dense_d_ffn, run.name from the
-// file name, synthetic tasks = all when empty).
+// file name, synthetic tasks = all when empty). The schema is the one home of every
+// default: DefaultTrainConfig() is a config file with no fields, loaded.
 //
 // Errors are InvalidArgument (NotFound for a missing file: the config itself or
 // data.text_path) and say where:
@@ -43,6 +44,13 @@ StatusOr<TrainConfig> LoadTrainConfig(const std::string& path,
 StatusOr<TrainConfig> ParseTrainConfig(const std::string& text,
                                        const std::string& source_name,
                                        const std::vector<std::string>& overrides);
+
+// The default config: the schema's defaults, resolved like a config file with no
+// fields named "default" (model.vocab_size and data.synthetic tasks for the default
+// synthetic data, model.dense_d_ffn = model.moe.d_ffn, run.name "default"). The start
+// for code that builds a config by hand (the structs of config.h hold no defaults);
+// such code must keep the resolved fields consistent with what it changes.
+TrainConfig DefaultTrainConfig();
 
 // The effective config — every field, defaults resolved — in text format, as written to
 // OUT/config.textproto. Loading it back gives the same TrainConfig.

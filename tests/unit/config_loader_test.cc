@@ -1,22 +1,29 @@
-// Tests of runtime/train/config_loader.h: the ready configs in configs/ load, schema
-// defaults reach TrainConfig and match config.h, every bad input is rejected naming the
-// file/line/column or the field path, --set overrides (scalars, enums by name, repeated
-// lists) work, and EffectiveConfigText loads back to the same TrainConfig.
+// Tests of runtime/train/config_loader.h: the ready configs in configs/ load,
+// DefaultTrainConfig() is the schema's defaults (read from the proto descriptors),
+// every bad input is rejected naming the file/line/column or the field path, --set
+// overrides (scalars, enums by name, repeated lists) work, and EffectiveConfigText
+// loads back to the same TrainConfig.
 //
 // Files are written under a fresh temp_directory_path() subdirectory, removed at the end
 // of each test. The ready configs are found from this file's own path (__FILE__).
 #include "runtime/train/config_loader.h"
 
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "mpimoe.pb.h"
 #include "runtime/train/config.h"
+#include "runtime/train/config_proto.h"
 
 namespace mpimoe::train {
 namespace {
@@ -83,6 +90,8 @@ void ExpectSameConfig(const TrainConfig& a, const TrainConfig& b) {
   EXPECT_EQ(a.model.moe.normalize_gates, b.model.moe.normalize_gates);
   EXPECT_EQ(a.model.moe.aux_loss_coef, b.model.moe.aux_loss_coef);
   EXPECT_EQ(a.model.moe.z_loss_coef, b.model.moe.z_loss_coef);
+  EXPECT_EQ(a.model.moe.skew, b.model.moe.skew);
+  EXPECT_EQ(a.model.moe.skew_drift_steps, b.model.moe.skew_drift_steps);
   EXPECT_EQ(a.model.dense_layers, b.model.dense_layers);
   EXPECT_EQ(a.model.dense_d_ffn, b.model.dense_d_ffn);
   EXPECT_EQ(a.model.layernorm_eps, b.model.layernorm_eps);
@@ -112,10 +121,82 @@ void ExpectSameConfig(const TrainConfig& a, const TrainConfig& b) {
   EXPECT_EQ(a.run.eval_every, b.run.eval_every);
   EXPECT_EQ(a.run.out_dir, b.run.out_dir);
   EXPECT_EQ(a.run.warmup_steps_for_timing, b.run.warmup_steps_for_timing);
+  EXPECT_EQ(a.run.checkpoint_every, b.run.checkpoint_every);
+  EXPECT_EQ(a.run.keep_checkpoints, b.run.keep_checkpoints);
+  EXPECT_EQ(a.run.on_nonfinite, b.run.on_nonfinite);
+  EXPECT_EQ(a.run.max_skipped_steps, b.run.max_skipped_steps);
 
   EXPECT_EQ(a.parallel.world_size, b.parallel.world_size);
   EXPECT_EQ(a.parallel.threads_per_rank, b.parallel.threads_per_rank);
   EXPECT_EQ(a.parallel.grad_bucket_kb, b.parallel.grad_bucket_kb);
+
+  EXPECT_EQ(a.balancer.policy, b.balancer.policy);
+  EXPECT_EQ(a.balancer.replica_slots_per_rank, b.balancer.replica_slots_per_rank);
+  EXPECT_EQ(a.balancer.replan_interval, b.balancer.replan_interval);
+  EXPECT_EQ(a.balancer.imbalance_high, b.balancer.imbalance_high);
+  EXPECT_EQ(a.balancer.imbalance_low, b.balancer.imbalance_low);
+  EXPECT_EQ(a.balancer.plan_lifetime_steps, b.balancer.plan_lifetime_steps);
+  EXPECT_EQ(a.balancer.kappa, b.balancer.kappa);
+  EXPECT_EQ(a.balancer.min_relative_gain, b.balancer.min_relative_gain);
+  EXPECT_EQ(a.balancer.ema_shift, b.balancer.ema_shift);
+  EXPECT_EQ(a.balancer.fit_cost_online, b.balancer.fit_cost_online);
+  EXPECT_EQ(a.balancer.noise_sigmas, b.balancer.noise_sigmas);
+  EXPECT_EQ(a.balancer.cost_expert_gflops, b.balancer.cost_expert_gflops);
+  EXPECT_EQ(a.balancer.cost_memory_gbps, b.balancer.cost_memory_gbps);
+  EXPECT_EQ(a.balancer.cost_network_gbps, b.balancer.cost_network_gbps);
+}
+
+namespace pb = ::google::protobuf;
+
+// The field `name` of the message type `descriptor`.
+const pb::FieldDescriptor* Field(const pb::Descriptor* descriptor, const char* name) {
+  const pb::FieldDescriptor* field = descriptor->FindFieldByName(name);
+  EXPECT_NE(field, nullptr) << descriptor->full_name() << "." << name;
+  return field;
+}
+
+// Expects every singular non-message field of `message` (recursively; `path` is its
+// field path) to hold the schema's declared default, except the fields in `resolved`.
+void ExpectSchemaDefaults(const pb::Message& message, const std::string& path,
+                          const std::vector<std::string>& resolved) {
+  const pb::Descriptor* descriptor = message.GetDescriptor();
+  const pb::Reflection* reflection = message.GetReflection();
+  for (int i = 0; i < descriptor->field_count(); ++i) {
+    const pb::FieldDescriptor* f = descriptor->field(i);
+    const std::string here = path.empty() ? f->name() : path + "." + f->name();
+    SCOPED_TRACE(here);
+    if (f->is_repeated() ||
+        std::find(resolved.begin(), resolved.end(), here) != resolved.end()) {
+      continue;
+    }
+    switch (f->cpp_type()) {
+      case pb::FieldDescriptor::CPPTYPE_MESSAGE:
+        ExpectSchemaDefaults(reflection->GetMessage(message, f), here, resolved);
+        break;
+      case pb::FieldDescriptor::CPPTYPE_INT32:
+        EXPECT_EQ(reflection->GetInt32(message, f), f->default_value_int32());
+        break;
+      case pb::FieldDescriptor::CPPTYPE_UINT64:
+        EXPECT_EQ(reflection->GetUInt64(message, f), f->default_value_uint64());
+        break;
+      case pb::FieldDescriptor::CPPTYPE_FLOAT:
+        EXPECT_EQ(reflection->GetFloat(message, f), f->default_value_float());
+        break;
+      case pb::FieldDescriptor::CPPTYPE_BOOL:
+        EXPECT_EQ(reflection->GetBool(message, f), f->default_value_bool());
+        break;
+      case pb::FieldDescriptor::CPPTYPE_ENUM:
+        EXPECT_EQ(reflection->GetEnumValue(message, f),
+                  f->default_value_enum()->number());
+        break;
+      case pb::FieldDescriptor::CPPTYPE_STRING:
+        EXPECT_EQ(reflection->GetString(message, f), f->default_value_string());
+        break;
+      default:
+        ADD_FAILURE() << "the schema has a field of a type this test does not check: "
+                      << f->type_name();
+    }
+  }
 }
 
 const std::vector<SyntheticTask> kAllTasks = {
@@ -194,15 +275,64 @@ TEST_F(ConfigLoaderTest, TextLmConfigLoadsFromTheRepoRoot) {
   EXPECT_TRUE(ValidateForWorldSize(*config, 2).ok());
 }
 
-TEST_F(ConfigLoaderTest, EmptyConfigGivesSchemaDefaultsMatchingConfigH) {
+TEST_F(ConfigLoaderTest, DefaultTrainConfigHoldsTheSchemaDefaults) {
+  const TrainConfig config = DefaultTrainConfig();
+  namespace pbc = ::mpimoe::config;
+  // A few fields of the plain structs against the schema's declared defaults.
+  EXPECT_EQ(config.model.seq_len,
+            Field(pbc::ModelConfig::descriptor(), "seq_len")->default_value_int32());
+  EXPECT_EQ(config.model.moe.num_experts,
+            Field(pbc::MoeConfig::descriptor(), "num_experts")->default_value_int32());
+  EXPECT_EQ(config.model.moe.d_ffn,
+            Field(pbc::MoeConfig::descriptor(), "d_ffn")->default_value_int32());
+  EXPECT_EQ(config.model.moe.z_loss_coef,
+            Field(pbc::MoeConfig::descriptor(), "z_loss_coef")->default_value_float());
+  EXPECT_EQ(config.model.moe.normalize_gates,
+            Field(pbc::MoeConfig::descriptor(), "normalize_gates")->default_value_bool());
+  EXPECT_EQ(
+      config.model.layernorm_eps,
+      Field(pbc::ModelConfig::descriptor(), "layernorm_eps")->default_value_float());
+  EXPECT_EQ(config.optimizer.lr,
+            Field(pbc::OptimizerConfig::descriptor(), "lr")->default_value_float());
+  EXPECT_EQ(
+      config.optimizer.grad_clip,
+      Field(pbc::OptimizerConfig::descriptor(), "grad_clip")->default_value_float());
+  EXPECT_EQ(
+      config.data.global_batch_size,
+      Field(pbc::DataConfig::descriptor(), "global_batch_size")->default_value_int32());
+  EXPECT_EQ(config.run.seed,
+            Field(pbc::RunConfig::descriptor(), "seed")->default_value_uint64());
+  EXPECT_EQ(
+      config.parallel.grad_bucket_kb,
+      Field(pbc::ParallelConfig::descriptor(), "grad_bucket_kb")->default_value_int32());
+  std::string policy =
+      Field(pbc::BalancerConfig::descriptor(), "policy")->default_value_enum()->name();
+  for (char& c : policy) c = static_cast<char>(std::tolower(c));
+  EXPECT_EQ(config.balancer.policy, policy);
+  // Every other field too, through the proto form; the resolved fields are what an
+  // empty config resolves them to.
+  ExpectSchemaDefaults(ToProto(config), "",
+                       {"model.vocab_size", "model.dense_d_ffn", "run.name"});
+  EXPECT_EQ(config.model.vocab_size, 16 + 2 + 4);
+  EXPECT_EQ(config.model.dense_d_ffn, config.model.moe.d_ffn);
+  EXPECT_EQ(config.data.tasks, kAllTasks);
+  EXPECT_EQ(config.run.name, "default");
+}
+
+TEST_F(ConfigLoaderTest, DefaultTrainConfigRoundTripsThroughTheEffectiveText) {
+  const TrainConfig config = DefaultTrainConfig();
+  const std::string text = EffectiveConfigText(config);
+  const StatusOr<TrainConfig> again = ParseTrainConfig(text, "config.textproto", {});
+  ASSERT_TRUE(again.ok()) << again.status().ToString() << "\n" << text;
+  ExpectSameConfig(*again, config);
+  EXPECT_EQ(EffectiveConfigText(*again), text);
+}
+
+TEST_F(ConfigLoaderTest, EmptyConfigIsTheDefaultConfigNamedAfterTheFile) {
   const StatusOr<TrainConfig> config =
       ParseTrainConfig("", "some/dir/dflt.textproto", {});
   ASSERT_TRUE(config.ok()) << config.status().ToString();
-  // config.h's defaults must equal the schema's; resolved fields are set on top.
-  TrainConfig expected;
-  expected.model.vocab_size = 16 + 2 + 4;
-  expected.model.dense_d_ffn = 256;
-  expected.data.tasks = kAllTasks;
+  TrainConfig expected = DefaultTrainConfig();
   expected.run.name = "dflt";
   ExpectSameConfig(*config, expected);
 }
