@@ -19,6 +19,7 @@
 #include "runtime/core/random.h"
 #include "runtime/core/status.h"
 #include "runtime/train/config.h"
+#include "runtime/train/config_loader.h"
 
 namespace mpimoe::train {
 namespace {
@@ -32,7 +33,7 @@ const std::vector<SyntheticTask> kAllTasks = {
 TrainConfig SyntheticConfig(int32_t seq_len, int32_t num_symbols,
                             std::vector<SyntheticTask> tasks, int32_t batch,
                             uint64_t seed) {
-  TrainConfig config;
+  TrainConfig config = DefaultTrainConfig();
   config.data.source = DataSource::kSynthetic;
   config.data.tasks = std::move(tasks);
   config.data.num_symbols = num_symbols;
@@ -83,7 +84,7 @@ std::string RandomBytes(int64_t count, uint64_t seed) {
 
 TrainConfig TextConfig(const std::string& path, int32_t seq_len, int32_t batch,
                        float eval_fraction, uint64_t seed) {
-  TrainConfig config;
+  TrainConfig config = DefaultTrainConfig();
   config.data.source = DataSource::kText;
   config.data.text_path = path;
   config.data.global_batch_size = batch;
