@@ -1,7 +1,8 @@
 // Writing result files so that nobody ever sees half of one: WriteFileAtomically writes
 // to "<path>.tmp.<pid>", flushes it to disk (fsync) and renames it over `path`. A crash
 // leaves either the old file or the new one, never a partial file. (Durability of the
-// rename itself needs SyncDirectory on the parent.)
+// rename itself needs SyncDirectory on the parent.) A failed call removes the temporary
+// file and returns IoError naming it; no descriptor outlives a call (file_io.h).
 //
 // Thread-safety: distinct paths may be written concurrently.
 #pragma once
