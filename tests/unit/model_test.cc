@@ -111,7 +111,7 @@ TEST(ModelTest, BackwardMatchesFiniteDifferences) {
 }
 
 TEST(OptimizerTest, WarmupThenCosineDecay) {
-  OptimizerSection o;
+  OptimizerSection o = DefaultTrainConfig().optimizer;
   o.lr = 1.0f;
   o.min_lr_ratio = 0.1f;
   o.warmup_steps = 10;
@@ -129,7 +129,7 @@ TEST(OptimizerTest, WarmupThenCosineDecay) {
 }
 
 TEST(OptimizerTest, DecaysMatricesButNotVectors) {
-  OptimizerSection o;
+  OptimizerSection o = DefaultTrainConfig().optimizer;
   o.lr = 0.1f;
   o.warmup_steps = 0;
   o.weight_decay = 0.5f;
