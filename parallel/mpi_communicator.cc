@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "parallel/mpi_environment.h"
+#include "parallel/pairwise_exchange.h"
 
 namespace mpimoe::parallel {
 namespace {
@@ -85,6 +86,8 @@ struct MpiCommunicator::Handle {
   MPI_Comm comm = MPI_COMM_NULL;
   // Reused int arrays for the MPI-edge counts and displacements.
   std::vector<int> send_counts, send_displs, recv_counts, recv_displs;
+  // The plan and the requests of pairwise exchanges, reused across calls.
+  ExchangeSchedule schedule;
   std::vector<MPI_Request> requests;
 };
 
@@ -186,88 +189,13 @@ Status MpiCommunicator::Alltoallv(const void* send, const int64_t* send_counts,
       "MPI_Alltoallv");
 }
 
-Status MpiCommunicator::ChunkedPairwise(const void* send, const int64_t* send_counts,
-                                        const int64_t* send_displs, void* recv,
-                                        const int64_t* recv_counts,
-                                        const int64_t* recv_displs, CollDType dtype,
-                                        const char* call) {
-  // Our own block is a copy; every other pair exchanges chunks of at most
-  // max_chunk_elements_ with non-blocking point-to-point calls (MPI keeps messages of a
-  // pair and tag in order, so chunk i matches chunk i).
-  if (send_counts[rank_] != recv_counts[rank_]) {
-    return InvalidArgumentError(std::string(call) + " on rank " + std::to_string(rank_) +
-                                ": sends " + std::to_string(send_counts[rank_]) +
-                                " elements to itself but expects " +
-                                std::to_string(recv_counts[rank_]));
-  }
-  if (send_counts[rank_] > 0) {
-    std::memmove(At(recv, recv_displs[rank_], dtype), At(send, send_displs[rank_], dtype),
-                 static_cast<size_t>(send_counts[rank_] * CollDTypeSizeBytes(dtype)));
-  }
+Status MpiCommunicator::RunSchedule(const ExchangeSchedule& schedule, int tag,
+                                    const ScheduleCalls& calls, const void* send,
+                                    void* recv, CollDType dtype) {
   std::vector<MPI_Request>& requests = handle_->requests;
   requests.clear();
-  const MPI_Datatype type = ToMpi(dtype);
-  for (int r = 0; r < size_; ++r) {
-    if (r == rank_) continue;
-    for (int64_t done = 0; done < recv_counts[r]; done += max_chunk_elements_) {
-      const int n =
-          static_cast<int>(std::min(max_chunk_elements_, recv_counts[r] - done));
-      requests.emplace_back();
-      MPIMOE_RETURN_IF_ERROR(
-          Check(MPI_Irecv(At(recv, recv_displs[r] + done, dtype), n, type, r, kChunkTag,
-                          handle_->comm, &requests.back()),
-                call));
-    }
-  }
-  for (int r = 0; r < size_; ++r) {
-    if (r == rank_) continue;
-    for (int64_t done = 0; done < send_counts[r]; done += max_chunk_elements_) {
-      const int n =
-          static_cast<int>(std::min(max_chunk_elements_, send_counts[r] - done));
-      requests.emplace_back();
-      MPIMOE_RETURN_IF_ERROR(
-          Check(MPI_Isend(At(send, send_displs[r] + done, dtype), n, type, r, kChunkTag,
-                          handle_->comm, &requests.back()),
-                call));
-    }
-  }
-  return Check(MPI_Waitall(static_cast<int>(requests.size()), requests.data(),
-                           MPI_STATUSES_IGNORE),
-               call);
-}
-
-Status MpiCommunicator::ExchangeBlocks(const void* send, const BlockTransfer* sends,
-                                       int64_t num_sends, void* recv,
-                                       const BlockTransfer* recvs, int64_t num_recvs,
-                                       CollDType dtype) {
-  // Blocks to and from oneself pair up in order and are copied; the rest go through
-  // non-blocking point-to-point messages (chunked), which MPI keeps in order per pair
-  // and tag, so the i-th block sent to a peer fills the i-th block it expects from us.
-  // Everything is checked before the first message is posted, so an error never leaves
-  // requests in flight (a failed post cancels the ones before it).
-  auto bad_block = [&](const char* kind, int64_t i, const BlockTransfer& b) {
-    return InvalidArgumentError("ExchangeBlocks on rank " + std::to_string(rank_) +
-                                ": bad " + kind + " block " + std::to_string(i) +
-                                " (peer " + std::to_string(b.peer) + ", " +
-                                std::to_string(b.count) + " elements)");
-  };
-  int64_t self_sends = 0, self_recvs = 0;
-  for (int64_t i = 0; i < num_recvs; ++i) {
-    const BlockTransfer& b = recvs[i];
-    if (b.peer < 0 || b.peer >= size_ || b.count < 0) return bad_block("receive", i, b);
-    self_recvs += b.peer == rank_ ? 1 : 0;
-  }
-  for (int64_t i = 0; i < num_sends; ++i) {
-    const BlockTransfer& b = sends[i];
-    if (b.peer < 0 || b.peer >= size_ || b.count < 0) return bad_block("send", i, b);
-    self_sends += b.peer == rank_ ? 1 : 0;
-  }
-  if (self_sends != self_recvs) {
-    return InvalidArgumentError("ExchangeBlocks on rank " + std::to_string(rank_) +
-                                ": blocks to itself do not pair up");
-  }
-  std::vector<MPI_Request>& requests = handle_->requests;
-  requests.clear();
+  // A post that fails cancels and frees the requests posted before it, so an error
+  // leaves nothing in flight on this rank.
   auto abandon = [&requests](Status error) {
     requests.pop_back();  // the request whose post failed was never started
     for (MPI_Request& r : requests) {
@@ -278,48 +206,52 @@ Status MpiCommunicator::ExchangeBlocks(const void* send, const BlockTransfer* se
     return error;
   };
   const MPI_Datatype type = ToMpi(dtype);
-  for (int64_t i = 0; i < num_recvs; ++i) {
-    const BlockTransfer& b = recvs[i];
-    if (b.peer == rank_) continue;
-    for (int64_t done = 0; done < b.count; done += max_chunk_elements_) {
-      const int n = static_cast<int>(std::min(max_chunk_elements_, b.count - done));
-      requests.emplace_back();
-      Status posted = Check(MPI_Irecv(At(recv, b.offset + done, dtype), n, type, b.peer,
-                                      kBlockTag, handle_->comm, &requests.back()),
-                            "MPI_Irecv (ExchangeBlocks)");
-      if (!posted.ok()) return abandon(std::move(posted));
-    }
+  for (const ExchangeMessage& m : schedule.receives) {
+    requests.emplace_back();
+    Status posted = Check(MPI_Irecv(At(recv, m.offset, dtype), static_cast<int>(m.count),
+                                    type, m.peer, tag, handle_->comm, &requests.back()),
+                          calls.irecv);
+    if (!posted.ok()) return abandon(std::move(posted));
   }
-  int64_t self_recv = 0;
-  for (int64_t i = 0; i < num_sends; ++i) {
-    const BlockTransfer& b = sends[i];
-    if (b.peer == rank_) {
-      while (recvs[self_recv].peer != rank_) ++self_recv;
-      if (recvs[self_recv].count != b.count) {
-        requests.emplace_back();
-        return abandon(InvalidArgumentError("ExchangeBlocks on rank " +
-                                            std::to_string(rank_) +
-                                            ": blocks to itself do not pair up"));
-      }
-      if (b.count > 0) {
-        std::memmove(At(recv, recvs[self_recv].offset, dtype), At(send, b.offset, dtype),
-                     static_cast<size_t>(b.count * CollDTypeSizeBytes(dtype)));
-      }
-      ++self_recv;
-      continue;
-    }
-    for (int64_t done = 0; done < b.count; done += max_chunk_elements_) {
-      const int n = static_cast<int>(std::min(max_chunk_elements_, b.count - done));
-      requests.emplace_back();
-      Status posted = Check(MPI_Isend(At(send, b.offset + done, dtype), n, type, b.peer,
-                                      kBlockTag, handle_->comm, &requests.back()),
-                            "MPI_Isend (ExchangeBlocks)");
-      if (!posted.ok()) return abandon(std::move(posted));
-    }
+  for (const ExchangeCopy& c : schedule.copies) {
+    std::memmove(At(recv, c.recv_offset, dtype), At(send, c.send_offset, dtype),
+                 static_cast<size_t>(c.count * CollDTypeSizeBytes(dtype)));
+  }
+  for (const ExchangeMessage& m : schedule.sends) {
+    requests.emplace_back();
+    Status posted = Check(MPI_Isend(At(send, m.offset, dtype), static_cast<int>(m.count),
+                                    type, m.peer, tag, handle_->comm, &requests.back()),
+                          calls.isend);
+    if (!posted.ok()) return abandon(std::move(posted));
   }
   return Check(MPI_Waitall(static_cast<int>(requests.size()), requests.data(),
                            MPI_STATUSES_IGNORE),
-               "MPI_Waitall (ExchangeBlocks)");
+               calls.waitall);
+}
+
+Status MpiCommunicator::ChunkedPairwise(const void* send, const int64_t* send_counts,
+                                        const int64_t* send_displs, void* recv,
+                                        const int64_t* recv_counts,
+                                        const int64_t* recv_displs, CollDType dtype,
+                                        const char* call) {
+  ExchangeSchedule& schedule = handle_->schedule;
+  MPIMOE_RETURN_IF_ERROR(PlanPairwiseAlltoallv(rank_, size_, send_counts, send_displs,
+                                               recv_counts, recv_displs,
+                                               max_chunk_elements_, call, &schedule));
+  return RunSchedule(schedule, kChunkTag, {call, call, call}, send, recv, dtype);
+}
+
+Status MpiCommunicator::ExchangeBlocks(const void* send, const BlockTransfer* sends,
+                                       int64_t num_sends, void* recv,
+                                       const BlockTransfer* recvs, int64_t num_recvs,
+                                       CollDType dtype) {
+  ExchangeSchedule& schedule = handle_->schedule;
+  MPIMOE_RETURN_IF_ERROR(PlanBlockExchange(rank_, size_, sends, num_sends, recvs,
+                                           num_recvs, max_chunk_elements_, &schedule));
+  return RunSchedule(schedule, kBlockTag,
+                     {"MPI_Irecv (ExchangeBlocks)", "MPI_Isend (ExchangeBlocks)",
+                      "MPI_Waitall (ExchangeBlocks)"},
+                     send, recv, dtype);
 }
 
 Status MpiCommunicator::Allreduce(const void* send, void* recv, int64_t count,

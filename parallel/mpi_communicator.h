@@ -7,8 +7,11 @@
 // so this header does not include <mpi.h>.
 //
 // Counts are 64-bit. Where a count or displacement does not fit in an MPI int, the call
-// is split at the MPI edge: Allreduce/Bcast/Send/Recv in chunks, Alltoallv and
-// Allgatherv as pairwise chunked point-to-point exchanges.
+// is split at the MPI edge: Allreduce/Bcast/Send/Recv in chunks, Allgatherv as one
+// broadcast per rank, Alltoall(v) as a pairwise exchange. This class is the transport:
+// the pairwise exchange algorithm (which messages, in which order, chunked how) lives in
+// pairwise_exchange.h, which plans a schedule that this class posts and waits for;
+// ExchangeBlocks goes the same way.
 //
 // Threading: see communicator.h (MPI_THREAD_FUNNELED, the owning thread only).
 #pragma once
@@ -21,6 +24,7 @@
 namespace mpimoe::parallel {
 
 class MpiEnvironment;
+struct ExchangeSchedule;
 
 class MpiCommunicator final : public Communicator {
  public:
@@ -71,6 +75,18 @@ class MpiCommunicator final : public Communicator {
  private:
   explicit MpiCommunicator(std::unique_ptr<Handle> handle);
   Status Check(int code, const char* call) const;
+  // The MPI calls that errors of a schedule run are reported under.
+  struct ScheduleCalls {
+    const char* irecv;
+    const char* isend;
+    const char* waitall;
+  };
+  // Posts every receive of `schedule`, does its copies, posts every send (all on `tag`)
+  // and waits for all of them.
+  Status RunSchedule(const ExchangeSchedule& schedule, int tag,
+                     const ScheduleCalls& calls, const void* send, void* recv,
+                     CollDType dtype);
+  // Alltoall(v) beyond the chunk limit: a pairwise exchange (pairwise_exchange.h).
   Status ChunkedPairwise(const void* send, const int64_t* send_counts,
                          const int64_t* send_displs, void* recv,
                          const int64_t* recv_counts, const int64_t* recv_displs,

@@ -15,10 +15,13 @@
 #include "runtime/moe/expert_parallel_dispatcher.h"
 #include "runtime/moe/moe_layer.h"
 #include "tests/mpi/mpi_test_env.h"
+#include "tests/mpi/test_compare.h"
 
 namespace mpimoe::moe {
 namespace {
 
+using mpimoe::testing::RelativeDifference;
+using mpimoe::testing::SumOverRanks;
 using mpimoe::testing::World;
 
 struct Layer {
@@ -36,16 +39,6 @@ struct Layer {
   std::unique_ptr<ExpertParallelDispatcher> dispatcher;
   std::unique_ptr<MoeLayer> layer;
 };
-
-// max |a - b| / max |b| over a tensor (0 if both are empty or zero).
-double RelativeError(const float* a, const float* b, int64_t n) {
-  double max_diff = 0.0, max_ref = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
-    max_diff = std::max(max_diff, std::abs(static_cast<double>(a[i]) - b[i]));
-    max_ref = std::max(max_ref, std::abs(static_cast<double>(b[i])));
-  }
-  return max_ref > 0.0 ? max_diff / max_ref : max_diff;
-}
 
 struct Case {
   int64_t num_experts;
@@ -114,15 +107,15 @@ TEST_P(MoeLayerMpiTest, MatchesSingleRankOnTheSameGlobalTokens) {
   EXPECT_TRUE(bwd.ok()) << bwd.ToString();
 
   constexpr double kTol = 1e-5;
-  EXPECT_LE(RelativeError(y.data(), y_ref.data() + t0 * d, local_tokens * d), kTol);
-  EXPECT_LE(RelativeError(dx.data(), dx_ref.data() + t0 * d, local_tokens * d), kTol);
+  EXPECT_LE(RelativeDifference(y.data(), y_ref.data() + t0 * d, local_tokens * d), kTol);
+  EXPECT_LE(RelativeDifference(dx.data(), dx_ref.data() + t0 * d, local_tokens * d),
+            kTol);
   EXPECT_NEAR(dist.layer->stats().losses.aux, ref.layer->stats().losses.aux,
               kTol * ref.layer->stats().losses.aux);
   EXPECT_NEAR(dist.layer->stats().losses.z_loss, ref.layer->stats().losses.z_loss,
               kTol * ref.layer->stats().losses.z_loss);
   // Dropped routes: the sum over ranks equals the single-rank count.
-  int64_t dropped = dist.layer->stats().dropped_routes;
-  EXPECT_TRUE(parallel::AllreduceInPlace(comm, std::span<int64_t>(&dropped, 1)).ok());
+  const int64_t dropped = SumOverRanks(comm, dist.layer->stats().dropped_routes);
   EXPECT_EQ(dropped, ref.layer->stats().dropped_routes);
   if (c.capacity_factor > 0.0) {
     EXPECT_GT(dropped, 0) << "capacity case dropped nothing";
@@ -133,10 +126,10 @@ TEST_P(MoeLayerMpiTest, MatchesSingleRankOnTheSameGlobalTokens) {
   std::vector<float> router_grad(wr.grad.data<float>(),
                                  wr.grad.data<float>() + wr.grad.numel());
   EXPECT_TRUE(parallel::AllreduceInPlace(comm, std::span<float>(router_grad)).ok());
-  EXPECT_LE(
-      RelativeError(router_grad.data(), ref.layer->router().weight().grad.data<float>(),
-                    wr.grad.numel()),
-      kTol);
+  EXPECT_LE(RelativeDifference(router_grad.data(),
+                               ref.layer->router().weight().grad.data<float>(),
+                               wr.grad.numel()),
+            kTol);
   // Experts: each local slot's gradients equal the reference expert's.
   Experts& local = dist.layer->experts();
   Experts& all = ref.layer->experts();
@@ -146,25 +139,24 @@ TEST_P(MoeLayerMpiTest, MatchesSingleRankOnTheSameGlobalTokens) {
               std::memcmp(local.w1(s).value.data<float>(), all.w1(e).value.data<float>(),
                           static_cast<size_t>(local.w1(s).value.size_bytes())))
         << "expert " << e << " initialised differently";
-    EXPECT_LE(RelativeError(local.w1(s).grad.data<float>(), all.w1(e).grad.data<float>(),
-                            local.w1(s).grad.numel()),
+    EXPECT_LE(RelativeDifference(local.w1(s).grad.data<float>(),
+                                 all.w1(e).grad.data<float>(), local.w1(s).grad.numel()),
               kTol)
         << "expert " << e << " w1";
-    EXPECT_LE(RelativeError(local.w2(s).grad.data<float>(), all.w2(e).grad.data<float>(),
-                            local.w2(s).grad.numel()),
+    EXPECT_LE(RelativeDifference(local.w2(s).grad.data<float>(),
+                                 all.w2(e).grad.data<float>(), local.w2(s).grad.numel()),
               kTol)
         << "expert " << e << " w2";
     if (c.activation == Activation::kSwiglu) {
-      EXPECT_LE(RelativeError(local.w3(s)->grad.data<float>(),
-                              all.w3(e)->grad.data<float>(), local.w3(s)->grad.numel()),
-                kTol)
+      EXPECT_LE(
+          RelativeDifference(local.w3(s)->grad.data<float>(),
+                             all.w3(e)->grad.data<float>(), local.w3(s)->grad.numel()),
+          kTol)
           << "expert " << e << " w3";
     }
   }
   // Every expert lives on exactly one rank.
-  int64_t slots = local.num_slots();
-  EXPECT_TRUE(parallel::AllreduceInPlace(comm, std::span<int64_t>(&slots, 1)).ok());
-  EXPECT_EQ(slots, o.num_experts);
+  EXPECT_EQ(SumOverRanks(comm, local.num_slots()), o.num_experts);
 }
 
 INSTANTIATE_TEST_SUITE_P(

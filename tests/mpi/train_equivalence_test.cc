@@ -11,7 +11,6 @@
 #include <string>
 #include <vector>
 
-#include "parallel/collectives.h"
 #include "parallel/self_communicator.h"
 #include "runtime/train/config_loader.h"
 #include "runtime/train/trainer.h"
@@ -22,6 +21,7 @@ namespace mpimoe::train {
 namespace {
 
 using mpimoe::testing::RelativeDifference;
+using mpimoe::testing::SumOverRanks;
 using mpimoe::testing::World;
 
 constexpr int kSteps = 20;
@@ -101,8 +101,7 @@ TEST(TrainEquivalenceTest, WorldSizeDoesNotChangeTheTraining) {
     ++compared;
   }
   // Every expert lives on exactly one rank: the parameter counts add up.
-  int64_t total = compared;
-  EXPECT_TRUE(parallel::AllreduceInPlace(world, std::span<int64_t>(&total, 1)).ok());
+  const int64_t total = SumOverRanks(world, compared);
   const int64_t replicated =
       static_cast<int64_t>(reference.weights.size()) -
       static_cast<int64_t>(std::count_if(

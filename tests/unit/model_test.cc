@@ -14,9 +14,12 @@
 #include "runtime/train/config_loader.h"
 #include "runtime/train/optimizer.h"
 #include "runtime/train/trainer.h"
+#include "tests/tools/finite_difference.h"
 
 namespace mpimoe::train {
 namespace {
+
+using mpimoe::testing::CentralDifference;
 
 TrainConfig TinyConfig() {
   auto config = ParseTrainConfig(
@@ -82,24 +85,20 @@ TEST(ModelTest, BackwardMatchesFiniteDifferences) {
   }
   const float eps = 2e-3f;
   int checked = 0, skipped = 0;
-  std::vector<int32_t> routing_plus, routing_minus;
+  std::vector<int32_t> routing[2];  // at + eps, at - eps (the order of evaluation)
   for (size_t i = 0; i < params.size(); ++i) {
     Parameter& p = *params[i];
     const int64_t n = p.value.numel();
     for (int64_t sample = 0; sample < std::min<int64_t>(6, n); ++sample) {
       const int64_t j = (sample * 7919) % n;
-      float* value = p.value.data<float>() + j;
-      const float saved = *value;
-      *value = saved + eps;
-      const double plus = LossAndRouting(model, batch, &routing_plus);
-      *value = saved - eps;
-      const double minus = LossAndRouting(model, batch, &routing_minus);
-      *value = saved;
-      if (routing_plus != routing_minus) {
+      int side = 0;
+      const double numeric = CentralDifference(p.value.data<float>() + j, eps, [&] {
+        return LossAndRouting(model, batch, &routing[side++]);
+      });
+      if (routing[0] != routing[1]) {
         ++skipped;
         continue;
       }
-      const double numeric = (plus - minus) / (2.0 * eps);
       EXPECT_NEAR(grads[i][static_cast<size_t>(j)], numeric,
                   3e-3 + 3e-2 * std::abs(numeric))
           << p.name << "[" << j << "]";

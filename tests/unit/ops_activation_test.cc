@@ -7,15 +7,14 @@
 
 #include "ops/activation.h"
 #include "runtime/core/random.h"
+#include "tests/tools/finite_difference.h"
+#include "tests/tools/random_vector.h"
 
 namespace mpimoe::ops {
 namespace {
 
-std::vector<float> RandomVector(Rng& rng, int64_t n, float scale) {
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = scale * (2.0f * rng.Uniform() - 1.0f);
-  return v;
-}
+using mpimoe::testing::CentralDifference;
+using mpimoe::testing::RandomVector;
 
 double RefGelu(double x) {
   return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
@@ -47,19 +46,6 @@ std::vector<float> ActivationInputs() {
 constexpr double kFdStep = 1e-3;
 constexpr double kFdAbsTol = 2e-3;
 constexpr double kFdRelTol = 1e-2;
-
-template <typename Loss>
-double FiniteDifference(std::vector<float>& x, size_t i, const Loss& loss) {
-  const float saved = x[i];
-  const float plus = static_cast<float>(static_cast<double>(saved) + kFdStep);
-  const float minus = static_cast<float>(static_cast<double>(saved) - kFdStep);
-  x[i] = plus;
-  const double lp = loss();
-  x[i] = minus;
-  const double lm = loss();
-  x[i] = saved;
-  return (lp - lm) / (static_cast<double>(plus) - static_cast<double>(minus));
-}
 
 void ExpectFdClose(double analytic, double fd, const char* what, size_t i) {
   EXPECT_NEAR(analytic, fd, kFdAbsTol + kFdRelTol * std::fabs(fd)) << what << " at " << i;
@@ -122,7 +108,7 @@ TEST(GeluTest, BackwardFiniteDifference) {
   std::vector<float> dx(n);
   GeluBackward(x.data(), w.data(), dx.data(), n);
   for (size_t i = 0; i < x.size(); ++i) {
-    ExpectFdClose(dx[i], FiniteDifference(x, i, loss), "dx", i);
+    ExpectFdClose(dx[i], CentralDifference(&x[i], kFdStep, loss), "dx", i);
   }
 }
 
@@ -176,8 +162,8 @@ TEST(SwigluTest, BackwardFiniteDifference) {
   std::vector<float> dgate(n), dup(n);
   SwigluBackward(gate.data(), up.data(), w.data(), dgate.data(), dup.data(), n);
   for (size_t i = 0; i < static_cast<size_t>(n); ++i) {
-    ExpectFdClose(dgate[i], FiniteDifference(gate, i, loss), "dgate", i);
-    ExpectFdClose(dup[i], FiniteDifference(up, i, loss), "dup", i);
+    ExpectFdClose(dgate[i], CentralDifference(&gate[i], kFdStep, loss), "dgate", i);
+    ExpectFdClose(dup[i], CentralDifference(&up[i], kFdStep, loss), "dup", i);
   }
 }
 

@@ -14,9 +14,14 @@
 #include "runtime/core/aligned_buffer.h"
 #include "runtime/core/random.h"
 #include "runtime/core/status.h"
+#include "tests/tools/finite_difference.h"
+#include "tests/tools/random_vector.h"
 
 namespace mpimoe::ops {
 namespace {
+
+using mpimoe::testing::CentralDifference;
+using mpimoe::testing::RandomVector;
 
 std::string Name(const AttentionDims& d) {
   return "B=" + std::to_string(d.batch) + " S=" + std::to_string(d.seq_len) +
@@ -33,12 +38,6 @@ AttentionDims Dims(int64_t batch, int64_t seq_len, int64_t num_heads, int64_t he
 }
 
 int64_t Rows(const AttentionDims& d) { return d.batch * d.seq_len; }
-
-std::vector<float> RandomVector(Rng& rng, int64_t n, float scale) {
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = scale * (2.0f * rng.Uniform() - 1.0f);
-  return v;
-}
 
 // Naive double forward straight from the header's definition. qkv: [B * S, 3 d];
 // returns out [B * S, d]. If `mag` is given, it receives per output sum_j p_j |v_j|
@@ -240,23 +239,17 @@ void CheckBackwardByFiniteDifferences(const AttentionDims& dims, uint64_t seed) 
   std::vector<float> dqkv(qkv.size(), NAN);
   ASSERT_TRUE(attn.Backward(ctx, w.data(), dqkv.data()).ok());
 
-  auto loss = [&](const std::vector<double>& x) {
+  std::vector<double> x = ToDouble(qkv);
+  auto loss = [&] {
     const std::vector<double> y = RefForward(dims, x);
     double l = 0.0;
     for (size_t i = 0; i < y.size(); ++i) l += y[i] * w[i];
     return l;
   };
   constexpr double kStep = 1e-3;
-  std::vector<double> x = ToDouble(qkv);
   int failures = 0;
   for (size_t i = 0; i < x.size() && failures < 5; ++i) {
-    const double saved = x[i];
-    x[i] = saved + kStep;
-    const double up = loss(x);
-    x[i] = saved - kStep;
-    const double down = loss(x);
-    x[i] = saved;
-    const double fd = (up - down) / (2.0 * kStep);
+    const double fd = CentralDifference(&x[i], kStep, loss);
     const double tol = 1e-4 + 1e-3 * std::fabs(fd);
     if (!(std::fabs(dqkv[i] - fd) <= tol)) {
       ++failures;

@@ -12,38 +12,23 @@
 #include "runtime/core/omp.h"
 #include "runtime/core/random.h"
 #include "runtime/core/status.h"
+#include "tests/tools/finite_difference.h"
+#include "tests/tools/random_vector.h"
 
 namespace mpimoe::ops {
 namespace {
 
+using mpimoe::testing::CentralDifference;
+using mpimoe::testing::RandomVector;
+
 bool Contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
-}
-
-std::vector<float> RandomVector(Rng& rng, int64_t n, float scale) {
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = scale * (2.0f * rng.Uniform() - 1.0f);
-  return v;
 }
 
 std::vector<int32_t> RandomIds(Rng& rng, int64_t n, int64_t vocab) {
   std::vector<int32_t> ids(static_cast<size_t>(n));
   for (int32_t& id : ids) id = static_cast<int32_t>(rng.Below(vocab));
   return ids;
-}
-
-// Central difference of loss() in v[i], step 1e-3, divided by the exact f32 step.
-template <typename Loss>
-double FiniteDifference(std::vector<float>& v, size_t i, const Loss& loss) {
-  const float saved = v[i];
-  const float plus = static_cast<float>(double{saved} + 1e-3);
-  const float minus = static_cast<float>(double{saved} - 1e-3);
-  v[i] = plus;
-  const double lp = loss();
-  v[i] = minus;
-  const double lm = loss();
-  v[i] = saved;
-  return (lp - lm) / (double{plus} - double{minus});
 }
 
 TEST(EmbeddingTest, ForwardGathersRows) {
@@ -135,7 +120,7 @@ TEST(EmbeddingTest, BackwardFiniteDifference) {
   std::vector<float> dtable(vocab * d, 0.0f);
   EmbeddingBackward(ids.data(), n, w.data(), d, dtable.data());
   for (size_t i = 0; i < table.size(); ++i) {
-    const double g = FiniteDifference(table, i, loss);
+    const double g = CentralDifference(&table[i], 1e-3, loss);
     EXPECT_NEAR(dtable[i], g, 2e-3 + 1e-2 * std::fabs(g)) << "dtable at " << i;
   }
 }
@@ -263,7 +248,7 @@ TEST(CrossEntropyTest, BackwardFiniteDifference) {
   CrossEntropyBackward(c.logits.data(), c.targets.data(), lse.data(), dloss.data(), c.n,
                        c.vocab, dlogits.data());
   for (size_t i = 0; i < c.logits.size(); ++i) {
-    const double g = FiniteDifference(c.logits, i, loss);
+    const double g = CentralDifference(&c.logits[i], 1e-3, loss);
     EXPECT_NEAR(dlogits[i], g, 2e-3 + 1e-2 * std::fabs(g)) << "dlogits at " << i;
   }
 }

@@ -8,15 +8,14 @@
 #include "ops/layernorm.h"
 #include "runtime/core/omp.h"
 #include "runtime/core/random.h"
+#include "tests/tools/finite_difference.h"
+#include "tests/tools/random_vector.h"
 
 namespace mpimoe::ops {
 namespace {
 
-std::vector<float> RandomVector(Rng& rng, int64_t n, float scale, float offset = 0.0f) {
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = offset + scale * (2.0f * rng.Uniform() - 1.0f);
-  return v;
-}
+using mpimoe::testing::CentralDifference;
+using mpimoe::testing::RandomVector;
 
 struct RefForward {
   std::vector<double> y, mean, rstd;
@@ -173,25 +172,14 @@ TEST(LayerNormTest, BackwardFiniteDifference) {
   std::vector<float> dx(rows * d), dgamma(d, 0.0f), dbeta(d, 0.0f);
   LayerNormBackward(w.data(), x.data(), gamma.data(), mean.data(), rstd.data(), rows, d,
                     dx.data(), dgamma.data(), dbeta.data());
-  auto fd = [&](std::vector<float>& v, size_t i) {
-    const float saved = v[i];
-    const float plus = static_cast<float>(double{saved} + 1e-3);
-    const float minus = static_cast<float>(double{saved} - 1e-3);
-    v[i] = plus;
-    const double lp = loss();
-    v[i] = minus;
-    const double lm = loss();
-    v[i] = saved;
-    return (lp - lm) / (double{plus} - double{minus});
-  };
   for (size_t i = 0; i < x.size(); ++i) {
-    const double g = fd(x, i);
+    const double g = CentralDifference(&x[i], 1e-3, loss);
     EXPECT_NEAR(dx[i], g, 2e-3 + 1e-2 * std::fabs(g)) << "dx at " << i;
   }
   for (size_t c = 0; c < gamma.size(); ++c) {
-    const double gg = fd(gamma, c);
+    const double gg = CentralDifference(&gamma[c], 1e-3, loss);
     EXPECT_NEAR(dgamma[c], gg, 2e-3 + 1e-2 * std::fabs(gg)) << "dgamma at " << c;
-    const double gb = fd(beta, c);
+    const double gb = CentralDifference(&beta[c], 1e-3, loss);
     EXPECT_NEAR(dbeta[c], gb, 2e-3 + 1e-2 * std::fabs(gb)) << "dbeta at " << c;
   }
 }

@@ -14,19 +14,16 @@
 #include "runtime/core/omp.h"
 #include "runtime/core/random.h"
 #include "runtime/core/status.h"
+#include "tests/tools/random_vector.h"
 
 namespace mpimoe::ops {
 namespace {
 
+using mpimoe::testing::RandomVector;
+
 constexpr MatmulActivation kAllActivations[] = {
     MatmulActivation::kNone, MatmulActivation::kRelu, MatmulActivation::kGeluTanh,
     MatmulActivation::kGeluErf};
-
-std::vector<float> RandomVector(Rng& rng, int64_t n, float scale = 1.0f) {
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = scale * (2.0f * rng.Uniform() - 1.0f);
-  return v;
-}
 
 double RefActivation(MatmulActivation act, double x) {
   switch (act) {

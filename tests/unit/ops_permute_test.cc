@@ -8,15 +8,14 @@
 
 #include "ops/permute.h"
 #include "runtime/core/random.h"
+#include "tests/tools/finite_difference.h"
+#include "tests/tools/random_vector.h"
 
 namespace mpimoe::ops {
 namespace {
 
-std::vector<float> RandomVector(Rng& rng, int64_t n, float scale) {
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = scale * (2.0f * rng.Uniform() - 1.0f);
-  return v;
-}
+using mpimoe::testing::CentralDifference;
+using mpimoe::testing::RandomVector;
 
 struct Layout {
   std::vector<int64_t> offsets;
@@ -214,15 +213,7 @@ TEST(PermuteTest, PermuteTokensBackwardFiniteDifference) {
   PermuteTokensBackward(w.data(), c.layout.route_row.data(), c.num_tokens, c.top_k, c.d,
                         dx.data(), /*accumulate=*/false);
   for (size_t i = 0; i < c.x.size(); ++i) {
-    const float saved = c.x[i];
-    const float plus = static_cast<float>(double{saved} + 1e-3);
-    const float minus = static_cast<float>(double{saved} - 1e-3);
-    c.x[i] = plus;
-    const double lp = loss();
-    c.x[i] = minus;
-    const double lm = loss();
-    c.x[i] = saved;
-    const double fd = (lp - lm) / (double{plus} - double{minus});
+    const double fd = CentralDifference(&c.x[i], 1e-3, loss);
     EXPECT_NEAR(dx[i], fd, 2e-3 + 1e-2 * std::fabs(fd)) << "dx at " << i;
   }
   // The all-dropped token receives no gradient.
@@ -303,23 +294,12 @@ TEST(PermuteTest, CombineRoutesBackwardFiniteDifference) {
   std::vector<float> drows(rows.size()), dgates(c.gates.size());
   CombineRoutesBackward(w.data(), rows.data(), c.layout.route_row.data(), c.gates.data(),
                         c.num_tokens, c.top_k, c.d, drows.data(), dgates.data());
-  auto fd = [&](std::vector<float>& v, size_t i) {
-    const float saved = v[i];
-    const float plus = static_cast<float>(double{saved} + 1e-3);
-    const float minus = static_cast<float>(double{saved} - 1e-3);
-    v[i] = plus;
-    const double lp = loss();
-    v[i] = minus;
-    const double lm = loss();
-    v[i] = saved;
-    return (lp - lm) / (double{plus} - double{minus});
-  };
   for (size_t i = 0; i < rows.size(); ++i) {
-    const double g = fd(rows, i);
+    const double g = CentralDifference(&rows[i], 1e-3, loss);
     EXPECT_NEAR(drows[i], g, 2e-3 + 1e-2 * std::fabs(g)) << "drows at " << i;
   }
   for (size_t i = 0; i < c.gates.size(); ++i) {
-    const double g = fd(c.gates, i);
+    const double g = CentralDifference(&c.gates[i], 1e-3, loss);
     EXPECT_NEAR(dgates[i], g, 2e-3 + 1e-2 * std::fabs(g)) << "dgates at " << i;
   }
 }

@@ -11,15 +11,14 @@
 #include "ops/softmax.h"
 #include "ops/topk.h"
 #include "runtime/core/random.h"
+#include "tests/tools/finite_difference.h"
+#include "tests/tools/random_vector.h"
 
 namespace mpimoe::ops {
 namespace {
 
-std::vector<float> RandomVector(Rng& rng, int64_t n, float scale) {
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = scale * (2.0f * rng.Uniform() - 1.0f);
-  return v;
-}
+using mpimoe::testing::CentralDifference;
+using mpimoe::testing::RandomVector;
 
 // Rows of random logits; row r is shifted by a large offset for some rows so that a
 // softmax that does not subtract the row max overflows.
@@ -116,15 +115,7 @@ TEST(SoftmaxTest, BackwardMatchesReferenceAndFiniteDifference) {
     return s;
   };
   for (size_t i = 0; i < x.size(); ++i) {
-    const float saved = x[i];
-    const float plus = static_cast<float>(double{saved} + 1e-3);
-    const float minus = static_cast<float>(double{saved} - 1e-3);
-    x[i] = plus;
-    const double lp = loss();
-    x[i] = minus;
-    const double lm = loss();
-    x[i] = saved;
-    const double fd = (lp - lm) / (double{plus} - double{minus});
+    const double fd = CentralDifference(&x[i], 1e-3, loss);
     EXPECT_NEAR(dx[i], fd, 2e-3 + 1e-2 * std::fabs(fd)) << "dx at " << i;
   }
 
