@@ -43,11 +43,21 @@ StatusOr<ChildResult> RunChild(const ChildOptions& options) {
     argv.push_back(const_cast<char*>(arg.c_str()));
   argv.push_back(nullptr);
   const std::string cannot_run = "mpimoe-launch: cannot run '" + options.argv[0] + "': ";
+  // The child writes execvp's errno here when it cannot run the program; a successful
+  // exec closes the pipe (close-on-exec), so the parent reads end-of-file.
+  int exec_pipe[2];
+  if (::pipe2(exec_pipe, O_CLOEXEC) != 0) {
+    const int error = errno;
+    if (log_fd >= 0) ::close(log_fd);
+    return InternalError(std::string("pipe failed: ") + std::strerror(error));
+  }
 
   const pid_t pid = ::fork();
   if (pid < 0) {
     const int error = errno;
     if (log_fd >= 0) ::close(log_fd);
+    ::close(exec_pipe[0]);
+    ::close(exec_pipe[1]);
     return InternalError(std::string("fork failed: ") + std::strerror(error));
   }
   if (pid == 0) {
@@ -71,6 +81,8 @@ StatusOr<ChildResult> RunChild(const ChildOptions& options) {
     WriteRaw(cannot_run.c_str());
     WriteRaw(std::strerror(error));
     WriteRaw("\n");
+    ssize_t ignored = ::write(exec_pipe[1], &error, sizeof(error));
+    (void)ignored;
     ::_exit(127);
   }
   // Also in the parent, so the group exists before any kill(-pid) below (no race).
@@ -78,6 +90,15 @@ StatusOr<ChildResult> RunChild(const ChildOptions& options) {
   if (log_fd >= 0) ::close(log_fd);
 
   ChildResult result;
+  // Until the child has exec'd (end-of-file) or reported that it cannot (its errno).
+  ::close(exec_pipe[1]);
+  int exec_errno = 0;
+  ssize_t got;
+  do {
+    got = ::read(exec_pipe[0], &exec_errno, sizeof(exec_errno));
+  } while (got < 0 && errno == EINTR);
+  ::close(exec_pipe[0]);
+  result.exec_failed = got == static_cast<ssize_t>(sizeof(exec_errno));
   const auto start = std::chrono::steady_clock::now();
   bool stop_sent = false;  // SIGTERM (or the interrupting signal) sent to the group
   bool kill_sent = false;
