@@ -9,7 +9,7 @@ namespace mpimoe::launch {
 namespace {
 
 constexpr char kDescription[] =
-    "Runs a sweep of mpimoe-train jobs described by an experiment file and gathers "
+    "Runs a sweep of mpimoe-train jobs described by an experiment file and gathers\n"
     "their results, tables and plots.";
 
 constexpr char kExitCodes[] =
@@ -30,9 +30,9 @@ std::optional<int> ParseLaunchFlags(int argc, const char* const* argv, bool prin
   app.add_flag("--dry-run", flags->dry_run,
                "print the points and their commands; run and write nothing");
   app.add_option("--only", flags->only,
-                 "run only the point named NAME (exact, or a unique part of a name); "
-                 "like every point, it is skipped when it finished in an earlier run "
-                 "with the same config (add --force to run it again)")
+                 "run only the point named NAME (exact, or a unique part of a\n"
+                 "name); like every point, it is skipped when it finished in an\n"
+                 "earlier run with the same config (add --force to run it again)")
       ->type_name("NAME")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
       ->check(CLI::Validator(
