@@ -37,16 +37,20 @@ struct ChildResult {
   int exit_code = 0;  // the exit status; 128 + signal when killed by a signal
   bool timed_out = false;
   bool interrupted = false;  // stopped because *ChildOptions::interrupt was set
+  // The program could not be run at all (execvp failed: not found, not executable);
+  // exit_code is then 127 and the log says why ("mpimoe-launch: cannot run 'gnuplot':
+  // No such file or directory"). Reported by the child through a close-on-exec pipe,
+  // so a program that runs and exits 127 itself is not mistaken for a missing one.
+  bool exec_failed = false;
   // Why the child failed, for people: "exit code 1", "killed by signal 9", "timed out
-  // after 60 s", "interrupted by signal 15", "cannot run 'mpirun': No such file or
-  // directory" (exit code 127).
+  // after 60 s (...)", "interrupted by signal 15 (...)".
   std::string description;
   bool ok() const { return exit_code == 0 && !timed_out && !interrupted; }
 };
 
 // Runs the child to completion. Errors only when the child cannot be started at all
-// (fork fails, the log file cannot be created); a program that does not exist is a
-// ChildResult with exit code 127 and the reason in the log.
+// (fork or pipe fails, the log file cannot be created); a program that does not exist is
+// a ChildResult with exec_failed, exit code 127 and the reason in the log.
 StatusOr<ChildResult> RunChild(const ChildOptions& options);
 
 // The last `max_lines` lines of the file at `path` ("" when it cannot be read).

@@ -160,6 +160,325 @@ int BlamedAxis(const std::vector<AxisSpec>& axes, const std::string& message,
   return -1;
 }
 
+// An experiment's text, its path and the parser's locations, for errors that name
+// the place: "<path>:<line>: <field>: <what>".
+struct Source {
+  const std::string& text;
+  const std::string& path;
+  const pb::TextFormat::ParseInfoTree& tree;
+
+  // 1-based line of the top-level `field` (element `index` when repeated); 0 unknown.
+  int Line(const char* field, int index = -1) const {
+    return LineOf(&tree, pbc::Experiment::descriptor(), field, index);
+  }
+  Status At(int line, const std::string& field, const std::string& what) const {
+    return InvalidArgumentError(path + ":" + std::to_string(line) + ": " + field + ": " +
+                                what);
+  }
+};
+
+// The base config: exactly one of base_config (a file, relative to the experiment
+// file, that exists) and base (inline, kept as text).
+Status ReadBase(const pbc::Experiment& proto, const Source& source,
+                ExperimentSpec* spec) {
+  if (proto.has_base_config() && proto.has_base()) {
+    return source.At(std::max(source.Line("base_config"), source.Line("base")), "base",
+                     "give either base_config or base, not both");
+  }
+  if (!proto.has_base_config() && !proto.has_base()) {
+    return InvalidArgumentError(source.path +
+                                ": no base config: set base_config (a path relative to "
+                                "the experiment file) or an inline base { ... }");
+  }
+  if (!proto.has_base_config()) {
+    spec->base_line = source.Line("base");
+    pb::TextFormat::Printer printer;
+    MPIMOE_CHECK(printer.PrintToString(proto.base(), &spec->inline_base_text));
+    return Status::Ok();
+  }
+  spec->base_line = source.Line("base_config");
+  const std::filesystem::path relative(proto.base_config());
+  const std::filesystem::path resolved =
+      relative.is_absolute()
+          ? relative
+          : std::filesystem::path(source.path).parent_path() / relative;
+  spec->base_config_path = resolved.lexically_normal().string();
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(spec->base_config_path, ec)) {
+    return NotFoundError(source.path + ":" + std::to_string(spec->base_line) +
+                         ": base_config: file " + Quote(spec->base_config_path) +
+                         " does not exist (paths are relative to the experiment file)");
+  }
+  return Status::Ok();
+}
+
+// The label of `axis`: its own, "np" for world_size, else the field's last part.
+std::string AxisLabel(const pbc::Axis& axis, const AxisSpec& out) {
+  if (axis.has_label()) return axis.label();
+  if (out.is_world_size()) return "np";
+  return out.field.substr(out.field.rfind('.') + 1);
+}
+
+// Axis `a` of `proto`, checked: a field not already an axis (`fields`), a unique
+// label (`labels`), and values that are distinct and of the field's type (a positive
+// rank count for world_size), each with its line.
+StatusOr<AxisSpec> ReadAxis(const pbc::Experiment& proto, int a, const Source& source,
+                            std::set<std::string>* fields,
+                            std::set<std::string>* labels) {
+  const pbc::Axis& axis = proto.axis(a);
+  const pb::Descriptor* axis_d = pbc::Axis::descriptor();
+  const pb::TextFormat::ParseInfoTree* axis_tree = source.tree.GetTreeForNested(
+      pbc::Experiment::descriptor()->FindFieldByName("axis"), a);
+  AxisSpec out;
+  out.line = source.Line("axis", a);
+  out.field = axis.field();
+  const std::string where =
+      "axis " + (out.field.empty() ? "#" + std::to_string(a + 1) : out.field);
+  if (out.field.empty()) return source.At(out.line, where, "has no field");
+  if (!fields->insert(out.field).second) {
+    return source.At(out.line, where, "the field is already an axis");
+  }
+  out.label = AxisLabel(axis, out);
+  if (out.label.empty() || out.label.find_first_of("=,/") != std::string::npos) {
+    return source.At(
+        LineOf(axis_tree, axis_d, "label"), where,
+        "label must be non-empty without '=', ',' or '/', got " + Quote(out.label));
+  }
+  if (out.label == "rep" || !labels->insert(out.label).second) {
+    return source.At(out.line, where,
+                     "label " + Quote(out.label) +
+                         (out.label == "rep" ? " is reserved for repeats"
+                                             : " is used by another axis; set label"));
+  }
+  if (axis.values_size() == 0) {
+    return source.At(out.line, where, "has no values (an axis needs at least one)");
+  }
+  std::set<std::string> seen;
+  size_t cursor = LineStart(source.text, out.line);
+  for (int v = 0; v < axis.values_size(); ++v) {
+    const std::string& value = axis.values(v);
+    int line = LineOf(axis_tree, axis_d, "values", v);
+    if (line == 0) line = ScanValueLine(source.text, value, &cursor);
+    if (line == 0) line = out.line;
+    if (!seen.insert(value).second) {
+      return source.At(line, where, "value " + Quote(value) + " is listed twice");
+    }
+    if (out.is_world_size()) {
+      if (!ParsePositiveInt(value)) {
+        return source.At(
+            line, where,
+            "value " + Quote(value) + ": expected a positive integer (ranks)");
+      }
+    } else {
+      const Status s = train::CheckOverride(out.field + "=" + value);
+      if (!s.ok()) {
+        return source.At(line, where, "value " + Quote(value) + ": " + s.message());
+      }
+    }
+    out.values.push_back(value);
+    out.value_lines.push_back(line);
+  }
+  return out;
+}
+
+// The scalar settings (repeats, world size, mpirun, output, heatmap, time-out).
+Status ReadSettings(const pbc::Experiment& proto, const Source& source,
+                    ExperimentSpec* spec) {
+  const auto positive = [&](const char* field, int v) -> Status {
+    if (v >= 1) return Status::Ok();
+    return source.At(source.Line(field), field, "must be >= 1, got " + std::to_string(v));
+  };
+  const auto non_negative = [&](const char* field, int v) -> Status {
+    if (v >= 0) return Status::Ok();
+    return source.At(source.Line(field), field, "must be >= 0, got " + std::to_string(v));
+  };
+  MPIMOE_RETURN_IF_ERROR(positive("repeats", proto.repeats()));
+  MPIMOE_RETURN_IF_ERROR(positive("world_size", proto.world_size()));
+  MPIMOE_RETURN_IF_ERROR(non_negative("omp_num_threads", proto.omp_num_threads()));
+  MPIMOE_RETURN_IF_ERROR(non_negative("heatmap_layer", proto.heatmap_layer()));
+  MPIMOE_RETURN_IF_ERROR(non_negative("point_timeout_s", proto.point_timeout_s()));
+  if (proto.mpirun().empty()) {
+    return source.At(source.Line("mpirun"), "mpirun", "must name the mpirun program");
+  }
+  spec->repeats = proto.repeats();
+  spec->reseed_repeats = proto.reseed_repeats();
+  spec->world_size = proto.world_size();
+  spec->mpirun = proto.mpirun();
+  spec->mpirun_args.assign(proto.mpirun_args().begin(), proto.mpirun_args().end());
+  spec->omp_num_threads = proto.omp_num_threads();
+  spec->output_dir = proto.has_output_dir() ? proto.output_dir() : "runs/" + spec->name;
+  if (spec->output_dir.empty()) {
+    return source.At(source.Line("output_dir"), "output_dir", "must not be empty");
+  }
+  spec->heatmap_point = proto.heatmap_point();
+  spec->heatmap_point_line = source.Line("heatmap_point");
+  spec->heatmap_layer = proto.heatmap_layer();
+  spec->heatmap_layer_line = source.Line("heatmap_layer");
+  spec->has_heatmap_layer = proto.has_heatmap_layer();
+  spec->point_timeout_s = proto.point_timeout_s();
+  return Status::Ok();
+}
+
+// The base seed, for reseeded repeats (the base config with the common overrides).
+StatusOr<uint64_t> BaseSeed(const ExperimentSpec& spec) {
+  auto base = spec.base_config_path.empty()
+                  ? train::ParseTrainConfig(spec.inline_base_text, spec.path, spec.set)
+                  : train::LoadTrainConfig(spec.base_config_path, spec.set);
+  if (!base.ok()) {
+    return base.status().WithContext(spec.path + ":" + std::to_string(spec.base_line) +
+                                     ": base config");
+  }
+  return base->run.seed;
+}
+
+// The value index per axis of combination `c`: its mixed-radix digits, the last axis
+// fastest.
+std::vector<size_t> AxisDigits(const ExperimentSpec& spec, size_t c) {
+  std::vector<size_t> digit(spec.axes.size());
+  for (size_t a = spec.axes.size(); a-- > 0;) {
+    digit[a] = c % spec.axes[a].values.size();
+    c /= spec.axes[a].values.size();
+  }
+  return digit;
+}
+
+// The point of axis values `digit` and repeat `rep`: name, directory name, world
+// size and overrides (without run.name); not yet checked.
+Point NamePoint(const ExperimentSpec& spec, const std::vector<size_t>& digit, int rep,
+                uint64_t base_seed) {
+  Point p;
+  p.repeat = rep;
+  p.world_size = spec.world_size;
+  p.overrides = spec.set;
+  for (size_t a = 0; a < spec.axes.size(); ++a) {
+    const AxisSpec& axis = spec.axes[a];
+    const std::string& value = axis.values[digit[a]];
+    p.axis_values.push_back(value);
+    if (!p.name.empty()) p.name += ",";
+    p.name += axis.label + "=" + value;
+    if (axis.is_world_size()) {
+      p.world_size = *ParsePositiveInt(value);
+    } else {
+      p.overrides.push_back(axis.field + "=" + value);
+    }
+  }
+  if (spec.repeats > 1) {
+    p.name += (p.name.empty() ? "" : ",") + std::string("rep=") + std::to_string(rep);
+    if (spec.reseed_repeats) {
+      p.overrides.push_back("run.seed=" + std::to_string(base_seed + rep));
+    }
+  }
+  if (p.name.empty()) p.name = spec.name;
+  p.dir_name = SafeDirName(p.name);
+  return p;
+}
+
+// The error for two points, `earlier` and `p`, whose names differ only in characters
+// SafeDirName replaces: blames the first axis whose values differ.
+Status DirNameClash(const ExperimentSpec& spec, const Point& earlier,
+                    const std::vector<size_t>& earlier_digit, const Point& p,
+                    const std::vector<size_t>& digit) {
+  for (size_t a = 0; a < spec.axes.size(); ++a) {
+    if (earlier_digit[a] == digit[a]) continue;
+    const AxisSpec& axis = spec.axes[a];
+    return InvalidArgumentError(
+        spec.path + ":" + std::to_string(axis.line) + ": axis " + axis.field +
+        ": values " + Quote(axis.values[earlier_digit[a]]) + " and " +
+        Quote(axis.values[digit[a]]) + " give the same point directory name " +
+        Quote(p.dir_name) + " (characters outside [A-Za-z0-9._=,+-] become '_'); " +
+        "use distinct values");
+  }
+  return InvalidArgumentError(spec.path + ": points " + Quote(earlier.name) + " and " +
+                              Quote(p.name) + " share the directory name " +
+                              Quote(p.dir_name) + "; use distinct values");
+}
+
+// `status` (a point's config or dataset error) with the place to blame in front:
+// "<file>:<line>: point '<name>': ...", the line of the blamed axis's value, else of
+// the last common override of the leading field path, else of the base config.
+Status BlamePoint(const ExperimentSpec& spec, const std::vector<size_t>& digit,
+                  const Point& p, const Status& status) {
+  const std::vector<std::string> sources = {spec.path, spec.base_config_path};
+  const int blamed = BlamedAxis(spec.axes, status.message(), sources);
+  int line = spec.base_line;
+  if (blamed >= 0) {
+    line = spec.axes[blamed].value_lines[digit[blamed]];
+  } else if (const std::string leading = LeadingFieldPath(status.message(), sources);
+             !leading.empty()) {
+    for (size_t k = 0; k < spec.set.size(); ++k) {
+      if (spec.set[k].rfind(leading + "=", 0) == 0) line = spec.set_lines[k];
+    }
+  }
+  return Status(status.code(), spec.path + ":" + std::to_string(line) + ": point " +
+                                   Quote(p.name) + ": " + status.message());
+}
+
+// Checks point `p` as mpimoe-train would: the config, the world size, and the dataset
+// (built once per distinct data section, `checked_data`: a missing, empty or too short
+// text file is caught here); fills in its MoE layer count and effective config.
+Status CheckPoint(const ExperimentSpec& spec, const std::vector<size_t>& digit, Point* p,
+                  std::set<std::string>* checked_data) {
+  auto config =
+      spec.base_config_path.empty()
+          ? train::ParseTrainConfig(spec.inline_base_text, spec.path, p->overrides)
+          : train::LoadTrainConfig(spec.base_config_path, p->overrides);
+  Status status =
+      config.ok() ? train::ValidateForWorldSize(*config, p->world_size) : config.status();
+  if (status.ok()) {
+    const std::string data_key = train::ToProto(*config).data().ShortDebugString() +
+                                 " seq_len: " + std::to_string(config->model.seq_len);
+    if (checked_data->count(data_key) == 0) {
+      auto dataset = train::MakeDataset(*config);
+      if (dataset.ok()) {
+        checked_data->insert(data_key);
+      } else {
+        status = dataset.status();
+        if (config->data.source == train::DataSource::kText &&
+            LeadingFieldPath(status.message(), {spec.path, spec.base_config_path})
+                .empty()) {
+          status = Status(status.code(), "data.text_path: " + status.message());
+        }
+      }
+    }
+  }
+  if (!status.ok()) return BlamePoint(spec, digit, *p, status);
+  p->num_moe_layers =
+      config->model.num_layers - static_cast<int>(config->model.dense_layers.size());
+  p->effective_config = train::EffectiveConfigText(*config);
+  return Status::Ok();
+}
+
+// heatmap_layer must be one of the MoE layers of the heatmap point; without a
+// heatmap_point any point with metrics may be drawn, so of every point. (A point with
+// no MoE layer at all has no heatmap; only an explicit heatmap_layer is an error
+// there.)
+Status CheckHeatmapLayer(const ExperimentSpec& spec, const std::vector<Point>& points) {
+  std::vector<int> heatmap_candidates;
+  if (!spec.heatmap_point.empty()) {
+    auto found = FindPoint(points, spec.heatmap_point);
+    if (found.ok()) heatmap_candidates.push_back(*found);  // else the launcher says so
+  } else {
+    for (const Point& p : points) heatmap_candidates.push_back(p.index);
+  }
+  for (int i : heatmap_candidates) {
+    const Point& p = points[i];
+    if (p.num_moe_layers == 0 && !spec.has_heatmap_layer) continue;
+    if (spec.heatmap_layer >= p.num_moe_layers) {
+      const std::string range =
+          p.num_moe_layers == 0
+              ? "it has no MoE layer (every layer is in model.dense_layers)"
+              : "it has " + std::to_string(p.num_moe_layers) +
+                    " (model.num_layers minus model.dense_layers): expected 0 to " +
+                    std::to_string(p.num_moe_layers - 1);
+      return InvalidArgumentError(
+          spec.path + ":" + std::to_string(spec.heatmap_layer_line) +
+          ": heatmap_layer: " + std::to_string(spec.heatmap_layer) +
+          " is not a MoE layer of point " + Quote(p.name) + "; " + range);
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 bool AxisSpec::IsNumeric() const {
@@ -185,151 +504,30 @@ StatusOr<ExperimentSpec> ParseExperiment(const std::string& text,
   if (!parser.ParseFromString(text, &proto)) {
     return InvalidArgumentError(collector.Message());
   }
-  const pb::Descriptor* d = pbc::Experiment::descriptor();
-  const pb::Descriptor* axis_d = pbc::Axis::descriptor();
-  const auto at = [&](int line, const std::string& field, const std::string& what) {
-    return InvalidArgumentError(path + ":" + std::to_string(line) + ": " + field + ": " +
-                                what);
-  };
+  const Source source{text, path, tree};
 
   ExperimentSpec spec;
   spec.path = path;
   spec.name =
       proto.has_name() ? proto.name() : std::filesystem::path(path).stem().string();
   if (spec.name.empty() || spec.name.find('/') != std::string::npos) {
-    return at(LineOf(&tree, d, "name"), "name",
-              "must be a non-empty name without '/', got " + Quote(spec.name));
+    return source.At(source.Line("name"), "name",
+                     "must be a non-empty name without '/', got " + Quote(spec.name));
   }
-
-  // The base config: exactly one of base_config (a file) and base (inline).
-  if (proto.has_base_config() && proto.has_base()) {
-    return at(std::max(LineOf(&tree, d, "base_config"), LineOf(&tree, d, "base")), "base",
-              "give either base_config or base, not both");
-  }
-  if (!proto.has_base_config() && !proto.has_base()) {
-    return InvalidArgumentError(path +
-                                ": no base config: set base_config (a path relative to "
-                                "the experiment file) or an inline base { ... }");
-  }
-  if (proto.has_base_config()) {
-    spec.base_line = LineOf(&tree, d, "base_config");
-    const std::filesystem::path relative(proto.base_config());
-    const std::filesystem::path resolved =
-        relative.is_absolute() ? relative
-                               : std::filesystem::path(path).parent_path() / relative;
-    spec.base_config_path = resolved.lexically_normal().string();
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(spec.base_config_path, ec)) {
-      return NotFoundError(path + ":" + std::to_string(spec.base_line) +
-                           ": base_config: file " + Quote(spec.base_config_path) +
-                           " does not exist (paths are relative to the experiment file)");
-    }
-  } else {
-    spec.base_line = LineOf(&tree, d, "base");
-    pb::TextFormat::Printer printer;
-    MPIMOE_CHECK(printer.PrintToString(proto.base(), &spec.inline_base_text));
-  }
-
+  MPIMOE_RETURN_IF_ERROR(ReadBase(proto, source, &spec));
   for (int i = 0; i < proto.set_size(); ++i) {
-    const int line = LineOf(&tree, d, "set", i);
+    const int line = source.Line("set", i);
     const Status s = train::CheckOverride(proto.set(i));
-    if (!s.ok()) return at(line, "set", s.message());
+    if (!s.ok()) return source.At(line, "set", s.message());
     spec.set.push_back(proto.set(i));
     spec.set_lines.push_back(line);
   }
-
   std::set<std::string> fields, labels;
   for (int a = 0; a < proto.axis_size(); ++a) {
-    const pbc::Axis& axis = proto.axis(a);
-    const pb::TextFormat::ParseInfoTree* axis_tree =
-        tree.GetTreeForNested(d->FindFieldByName("axis"), a);
-    AxisSpec out;
-    out.line = LineOf(&tree, d, "axis", a);
-    out.field = axis.field();
-    const std::string where =
-        "axis " + (out.field.empty() ? "#" + std::to_string(a + 1) : out.field);
-    if (out.field.empty()) return at(out.line, where, "has no field");
-    if (!fields.insert(out.field).second) {
-      return at(out.line, where, "the field is already an axis");
-    }
-    if (axis.has_label()) {
-      out.label = axis.label();
-    } else if (out.is_world_size()) {
-      out.label = "np";
-    } else {
-      out.label = out.field.substr(out.field.rfind('.') + 1);
-    }
-    if (out.label.empty() || out.label.find_first_of("=,/") != std::string::npos) {
-      return at(
-          LineOf(axis_tree, axis_d, "label"), where,
-          "label must be non-empty without '=', ',' or '/', got " + Quote(out.label));
-    }
-    if (out.label == "rep" || !labels.insert(out.label).second) {
-      return at(out.line, where,
-                "label " + Quote(out.label) +
-                    (out.label == "rep" ? " is reserved for repeats"
-                                        : " is used by another axis; set label"));
-    }
-    if (axis.values_size() == 0) {
-      return at(out.line, where, "has no values (an axis needs at least one)");
-    }
-    std::set<std::string> seen;
-    size_t cursor = LineStart(text, out.line);
-    for (int v = 0; v < axis.values_size(); ++v) {
-      const std::string& value = axis.values(v);
-      int line = LineOf(axis_tree, axis_d, "values", v);
-      if (line == 0) line = ScanValueLine(text, value, &cursor);
-      if (line == 0) line = out.line;
-      if (!seen.insert(value).second) {
-        return at(line, where, "value " + Quote(value) + " is listed twice");
-      }
-      if (out.is_world_size()) {
-        if (!ParsePositiveInt(value)) {
-          return at(line, where,
-                    "value " + Quote(value) + ": expected a positive integer (ranks)");
-        }
-      } else {
-        const Status s = train::CheckOverride(out.field + "=" + value);
-        if (!s.ok()) return at(line, where, "value " + Quote(value) + ": " + s.message());
-      }
-      out.values.push_back(value);
-      out.value_lines.push_back(line);
-    }
-    spec.axes.push_back(std::move(out));
+    MPIMOE_ASSIGN_OR_RETURN(AxisSpec axis, ReadAxis(proto, a, source, &fields, &labels));
+    spec.axes.push_back(std::move(axis));
   }
-
-  const auto positive = [&](const char* field, int v) -> Status {
-    if (v >= 1) return Status::Ok();
-    return at(LineOf(&tree, d, field), field, "must be >= 1, got " + std::to_string(v));
-  };
-  const auto non_negative = [&](const char* field, int v) -> Status {
-    if (v >= 0) return Status::Ok();
-    return at(LineOf(&tree, d, field), field, "must be >= 0, got " + std::to_string(v));
-  };
-  MPIMOE_RETURN_IF_ERROR(positive("repeats", proto.repeats()));
-  MPIMOE_RETURN_IF_ERROR(positive("world_size", proto.world_size()));
-  MPIMOE_RETURN_IF_ERROR(non_negative("omp_num_threads", proto.omp_num_threads()));
-  MPIMOE_RETURN_IF_ERROR(non_negative("heatmap_layer", proto.heatmap_layer()));
-  MPIMOE_RETURN_IF_ERROR(non_negative("point_timeout_s", proto.point_timeout_s()));
-  if (proto.mpirun().empty()) {
-    return at(LineOf(&tree, d, "mpirun"), "mpirun", "must name the mpirun program");
-  }
-  spec.repeats = proto.repeats();
-  spec.reseed_repeats = proto.reseed_repeats();
-  spec.world_size = proto.world_size();
-  spec.mpirun = proto.mpirun();
-  spec.mpirun_args.assign(proto.mpirun_args().begin(), proto.mpirun_args().end());
-  spec.omp_num_threads = proto.omp_num_threads();
-  spec.output_dir = proto.has_output_dir() ? proto.output_dir() : "runs/" + spec.name;
-  if (spec.output_dir.empty()) {
-    return at(LineOf(&tree, d, "output_dir"), "output_dir", "must not be empty");
-  }
-  spec.heatmap_point = proto.heatmap_point();
-  spec.heatmap_point_line = LineOf(&tree, d, "heatmap_point");
-  spec.heatmap_layer = proto.heatmap_layer();
-  spec.heatmap_layer_line = LineOf(&tree, d, "heatmap_layer");
-  spec.has_heatmap_layer = proto.has_heatmap_layer();
-  spec.point_timeout_s = proto.point_timeout_s();
+  MPIMOE_RETURN_IF_ERROR(ReadSettings(proto, source, &spec));
   return spec;
 }
 
@@ -346,157 +544,28 @@ StatusOr<ExperimentSpec> LoadExperiment(const std::string& path) {
 }
 
 StatusOr<std::vector<Point>> ExpandExperiment(const ExperimentSpec& spec) {
-  // The base seed, for reseeded repeats (the base config with the common overrides).
-  uint64_t base_seed = 0;
-  {
-    auto base = spec.base_config_path.empty()
-                    ? train::ParseTrainConfig(spec.inline_base_text, spec.path, spec.set)
-                    : train::LoadTrainConfig(spec.base_config_path, spec.set);
-    if (!base.ok()) {
-      return base.status().WithContext(spec.path + ":" + std::to_string(spec.base_line) +
-                                       ": base config");
-    }
-    base_seed = base->run.seed;
-  }
-
+  MPIMOE_ASSIGN_OR_RETURN(const uint64_t base_seed, BaseSeed(spec));
   size_t combinations = 1;
   for (const AxisSpec& axis : spec.axes) combinations *= axis.values.size();
-  const std::vector<std::string> sources = {spec.path, spec.base_config_path};
   std::vector<Point> points;
   std::vector<std::vector<size_t>> point_digits;  // each point's value per axis
   std::map<std::string, int> dir_names;           // dir_name -> point index
   std::set<std::string> checked_data;             // data sections already built
   for (size_t c = 0; c < combinations; ++c) {
-    // Mixed-radix digits of c, the last axis fastest.
-    std::vector<size_t> digit(spec.axes.size());
-    size_t rest = c;
-    for (size_t a = spec.axes.size(); a-- > 0;) {
-      digit[a] = rest % spec.axes[a].values.size();
-      rest /= spec.axes[a].values.size();
-    }
+    const std::vector<size_t> digit = AxisDigits(spec, c);
     for (int rep = 0; rep < spec.repeats; ++rep) {
-      Point p;
+      Point p = NamePoint(spec, digit, rep, base_seed);
       p.index = static_cast<int>(points.size());
-      p.repeat = rep;
-      p.world_size = spec.world_size;
-      p.overrides = spec.set;
-      for (size_t a = 0; a < spec.axes.size(); ++a) {
-        const AxisSpec& axis = spec.axes[a];
-        const std::string& value = axis.values[digit[a]];
-        p.axis_values.push_back(value);
-        if (!p.name.empty()) p.name += ",";
-        p.name += axis.label + "=" + value;
-        if (axis.is_world_size()) {
-          p.world_size = *ParsePositiveInt(value);
-        } else {
-          p.overrides.push_back(axis.field + "=" + value);
-        }
-      }
-      if (spec.repeats > 1) {
-        p.name += (p.name.empty() ? "" : ",") + std::string("rep=") + std::to_string(rep);
-        if (spec.reseed_repeats) {
-          p.overrides.push_back("run.seed=" + std::to_string(base_seed + rep));
-        }
-      }
-      if (p.name.empty()) p.name = spec.name;
-      p.dir_name = SafeDirName(p.name);
       if (const auto [it, inserted] = dir_names.emplace(p.dir_name, p.index); !inserted) {
-        // Two names that differ only in characters SafeDirName replaces: blame the
-        // first axis whose values differ.
-        const std::vector<size_t>& other = point_digits[it->second];
-        for (size_t a = 0; a < spec.axes.size(); ++a) {
-          if (other[a] == digit[a]) continue;
-          const AxisSpec& axis = spec.axes[a];
-          return InvalidArgumentError(
-              spec.path + ":" + std::to_string(axis.line) + ": axis " + axis.field +
-              ": values " + Quote(axis.values[other[a]]) + " and " +
-              Quote(axis.values[digit[a]]) + " give the same point directory name " +
-              Quote(p.dir_name) + " (characters outside [A-Za-z0-9._=,+-] become '_'); " +
-              "use distinct values");
-        }
-        return InvalidArgumentError(spec.path + ": points " +
-                                    Quote(points[it->second].name) + " and " +
-                                    Quote(p.name) + " share the directory name " +
-                                    Quote(p.dir_name) + "; use distinct values");
+        return DirNameClash(spec, points[it->second], point_digits[it->second], p, digit);
       }
       p.overrides.push_back("run.name=" + p.dir_name);
-
-      // Validate the point as mpimoe-train would: the config, the world size, and the
-      // dataset (built once per distinct data section: a missing, empty or too short
-      // text file is caught here).
-      auto config =
-          spec.base_config_path.empty()
-              ? train::ParseTrainConfig(spec.inline_base_text, spec.path, p.overrides)
-              : train::LoadTrainConfig(spec.base_config_path, p.overrides);
-      Status status = config.ok() ? train::ValidateForWorldSize(*config, p.world_size)
-                                  : config.status();
-      if (status.ok()) {
-        const std::string data_key = train::ToProto(*config).data().ShortDebugString() +
-                                     " seq_len: " + std::to_string(config->model.seq_len);
-        if (checked_data.count(data_key) == 0) {
-          auto dataset = train::MakeDataset(*config);
-          if (dataset.ok()) {
-            checked_data.insert(data_key);
-          } else {
-            status = dataset.status();
-            if (config->data.source == train::DataSource::kText &&
-                LeadingFieldPath(status.message(), sources).empty()) {
-              status = Status(status.code(), "data.text_path: " + status.message());
-            }
-          }
-        }
-      }
-      if (!status.ok()) {
-        const int blamed = BlamedAxis(spec.axes, status.message(), sources);
-        int line = spec.base_line;
-        if (blamed >= 0) {
-          line = spec.axes[blamed].value_lines[digit[blamed]];
-        } else if (const std::string leading =
-                       LeadingFieldPath(status.message(), sources);
-                   !leading.empty()) {
-          // Else the last common override of that field.
-          for (size_t k = 0; k < spec.set.size(); ++k) {
-            if (spec.set[k].rfind(leading + "=", 0) == 0) line = spec.set_lines[k];
-          }
-        }
-        return Status(status.code(), spec.path + ":" + std::to_string(line) + ": point " +
-                                         Quote(p.name) + ": " + status.message());
-      }
-      p.num_moe_layers =
-          config->model.num_layers - static_cast<int>(config->model.dense_layers.size());
-      p.effective_config = train::EffectiveConfigText(*config);
+      MPIMOE_RETURN_IF_ERROR(CheckPoint(spec, digit, &p, &checked_data));
       points.push_back(std::move(p));
       point_digits.push_back(digit);
     }
   }
-
-  // heatmap_layer must be one of the MoE layers of the heatmap point; without a
-  // heatmap_point any point with metrics may be drawn, so of every point. (A point
-  // with no MoE layer at all has no heatmap; only an explicit heatmap_layer is an
-  // error there.)
-  std::vector<int> heatmap_candidates;
-  if (!spec.heatmap_point.empty()) {
-    auto found = FindPoint(points, spec.heatmap_point);
-    if (found.ok()) heatmap_candidates.push_back(*found);  // else the launcher says so
-  } else {
-    for (const Point& p : points) heatmap_candidates.push_back(p.index);
-  }
-  for (int i : heatmap_candidates) {
-    const Point& p = points[i];
-    if (p.num_moe_layers == 0 && !spec.has_heatmap_layer) continue;
-    if (spec.heatmap_layer >= p.num_moe_layers) {
-      const std::string range =
-          p.num_moe_layers == 0
-              ? "it has no MoE layer (every layer is in model.dense_layers)"
-              : "it has " + std::to_string(p.num_moe_layers) +
-                    " (model.num_layers minus model.dense_layers): expected 0 to " +
-                    std::to_string(p.num_moe_layers - 1);
-      return InvalidArgumentError(
-          spec.path + ":" + std::to_string(spec.heatmap_layer_line) +
-          ": heatmap_layer: " + std::to_string(spec.heatmap_layer) +
-          " is not a MoE layer of point " + Quote(p.name) + "; " + range);
-    }
-  }
+  MPIMOE_RETURN_IF_ERROR(CheckHeatmapLayer(spec, points));
   return points;
 }
 

@@ -5,7 +5,9 @@
 # recorded and the sweep ends non-zero, and runs again next time even with a complete
 # summary.json; a point over point_timeout_s is stopped (no process left), recorded as
 # timed out and runs again; SIGTERM to the launcher stops the running point's process
-# group and exits 130; --dry-run, --only and --force; and every bad experiment is
+# group and exits 130; --dry-run, --only, --force and --out (`--flag value` and
+# `--flag=value`); --help exits 0 and every usage error (unknown flag, no or two
+# EXPERIMENTs, an empty --only) exits 2 naming the problem; and every bad experiment is
 # rejected with exit code 2 before anything runs (no output directory).
 # Usage: launch_test.sh MPIEXEC MPIMOE_LAUNCH SMOKE_CONFIG
 set -u
@@ -43,6 +45,51 @@ EOT
 [ "$(grep -c -- '--set model.moe.top_k=' "$tmp/dry.txt")" = 4 ] ||
   fail "--dry-run does not show 4 commands: $(cat "$tmp/dry.txt")"
 [ ! -e "$out" ] || fail "--dry-run created $out"
+
+# --- the command line: --help, usage errors (exit 2, naming the problem), both forms --
+"$launch" --help > "$tmp/help.txt" 2>&1 || fail "--help exited $?: $(cat "$tmp/help.txt")"
+for part in EXPERIMENT --dry-run '--only NAME' --force '--out DIR' 'Exit codes'; do
+  grep -qF -- "$part" "$tmp/help.txt" || fail "--help does not mention '$part'"
+done
+"$launch" -h > "$tmp/help.txt" 2>&1 || fail "-h exited $?"
+usage_error() {  # $1 = expected message part, the rest = arguments
+  local expected="$1"; shift
+  "$launch" "$@" > "$tmp/usage.txt" 2>&1
+  local code=$?
+  [ "$code" -eq 2 ] || fail "'$*': exit code $code, not 2: $(cat "$tmp/usage.txt")"
+  head -1 "$tmp/usage.txt" | grep -qF -- "mpimoe-launch: " ||
+    fail "'$*': the first line does not name the program: $(cat "$tmp/usage.txt")"
+  head -1 "$tmp/usage.txt" | grep -qF -- "$expected" ||
+    fail "'$*': the first line lacks '$expected': $(cat "$tmp/usage.txt")"
+  grep -qF -- "Usage: mpimoe-launch" "$tmp/usage.txt" || fail "'$*': no usage printed"
+  echo "ok: usage error: $(head -1 "$tmp/usage.txt")"
+}
+usage_error "--bogus" "$tmp/sweep.textproto" --dry-run --bogus
+usage_error "EXPERIMENT is required" --dry-run
+usage_error "$tmp/second.textproto" "$tmp/sweep.textproto" "$tmp/second.textproto" --dry-run
+usage_error "--only" "$tmp/sweep.textproto" --dry-run --only=
+usage_error "--only: needs a non-empty name" "$tmp/sweep.textproto" --dry-run --only ''
+usage_error "--only" "$tmp/sweep.textproto" --dry-run --only
+usage_error "--out" "$tmp/sweep.textproto" --dry-run --out
+for form in equals space; do
+  dir="$tmp/out_$form"
+  if [ "$form" = equals ]; then
+    args=("--out=$dir" "--only=2,top_k=1")
+  else
+    args=(--out "$dir" --only np=1,top_k=2)
+  fi
+  "$launch" "$tmp/sweep.textproto" --dry-run "${args[@]}" > "$tmp/dry_$form.txt" 2>&1 ||
+    fail "--dry-run ${args[*]} exited $?: $(cat "$tmp/dry_$form.txt")"
+  grep -qF "output in $dir" "$tmp/dry_$form.txt" ||
+    fail "--out ($form) is not the output directory: $(cat "$tmp/dry_$form.txt")"
+  [ "$(grep -cF -- "--out $dir/np=" "$tmp/dry_$form.txt")" = 4 ] ||
+    fail "--out ($form) is not in the commands: $(cat "$tmp/dry_$form.txt")"
+  [ "$(grep -c 'not selected by --only' "$tmp/dry_$form.txt")" = 3 ] ||
+    fail "--only ($form) did not select one point: $(cat "$tmp/dry_$form.txt")"
+  [ ! -e "$dir" ] || fail "--dry-run --out ($form) created $dir"
+done
+grep -q "substring match, point 3/4 np=2,top_k=1" "$tmp/dry_equals.txt" ||
+  fail "--only=PART does not say how it matched: $(cat "$tmp/dry_equals.txt")"
 
 "$launch" "$tmp/sweep.textproto" > "$tmp/run1.txt" 2>&1
 code=$?
