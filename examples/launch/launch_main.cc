@@ -91,11 +91,11 @@ void PrintSweepEnd(const launch::SweepOutcome& outcome, bool stopped, int num_po
     std::printf(
         "mpimoe-launch: %d of %d point(s) run failed (see failure.txt in their "
         "directories); done in %s\n",
-        outcome.num_failed, outcome.num_run, launch::FormatDuration(seconds).c_str());
+        outcome.num_failed, outcome.num_run, mpimoe::FormatDuration(seconds).c_str());
   } else {
     std::printf("mpimoe-launch: %d point(s) run, %d skipped; done in %s\n",
                 outcome.num_run, num_points - outcome.num_run,
-                launch::FormatDuration(seconds).c_str());
+                mpimoe::FormatDuration(seconds).c_str());
   }
 }
 

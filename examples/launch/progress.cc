@@ -5,19 +5,6 @@
 
 namespace mpimoe::launch {
 
-std::string FormatDuration(double seconds) {
-  const long s = static_cast<long>(seconds + 0.5);
-  char buffer[32];
-  if (s < 60) {
-    std::snprintf(buffer, sizeof(buffer), "%lds", s);
-  } else if (s < 3600) {
-    std::snprintf(buffer, sizeof(buffer), "%ldm%02lds", s / 60, s % 60);
-  } else {
-    std::snprintf(buffer, sizeof(buffer), "%ldh%02ldm", s / 3600, (s % 3600) / 60);
-  }
-  return buffer;
-}
-
 std::string PointCounter(int index, int num_points) {
   char buffer[32];
   std::snprintf(buffer, sizeof(buffer), "[%d/%d]", index + 1, num_points);

@@ -1,5 +1,5 @@
-// How mpimoe-launch shows the progress of a sweep on stdout: durations ("42s",
-// "3m07s", "2h05m") and the line printed before each point runs,
+// How mpimoe-launch shows the progress of a sweep on stdout: the line printed before
+// each point runs (durations by FormatDuration, runtime/core/timer.h),
 //
 //   [2/4] np=1,top_k=2 | np=1 model.moe.top_k=2 | elapsed 41s | ETA 1m22s
 //
@@ -13,12 +13,9 @@
 #include <string>
 
 #include "examples/launch/experiment.h"
+#include "runtime/core/timer.h"
 
 namespace mpimoe::launch {
-
-// `seconds` rounded to whole seconds: "Ns" under a minute, "MmSSs" under an hour,
-// else "HhMMm".
-std::string FormatDuration(double seconds);
 
 // "[i/N]": point `index` (0-based) of `num_points`, as every line about a point starts.
 std::string PointCounter(int index, int num_points);
