@@ -29,14 +29,16 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <iterator>
 #include <memory>
 #include <numeric>
 #include <string>
 #include <vector>
 
+#include "examples/bench/bench_common_flags.h"
 #include "examples/bench/bench_subcommands.h"
 #include "parallel/balancer.h"
-#include "runtime/core/json_line.h"
+#include "runtime/core/json.h"
 #include "runtime/core/random.h"
 #include "runtime/core/timer.h"
 
@@ -121,92 +123,30 @@ struct PolicyStats {
   double quota_us = 0.0;
 };
 
-class BalancerSubcommand final : public Subcommand {
- public:
-  void DeclareFlags(FlagSet* flags) override {
-    BalancerBenchOptions& o = options_;
-    flags->AddInt("simulate", &o.simulate,
-                  "simulate R virtual ranks in one process (0 = MPI mode)",
-                  Bound::kNonNegative);
-    flags->AddInt("experts", &o.experts, "number of experts E");
-    flags->AddInt("top-k", &o.top_k, "experts per token k (<= E)");
-    flags->AddDouble("skew", &o.skew, "Zipf exponent s of expert popularity",
-                     Bound::kNonNegative);
-    flags->AddInt("drift", &o.drift, "rotate the hot set every M steps (0 = never)",
-                  Bound::kNonNegative);
-    flags->AddInt("slots", &o.slots, "replica slots per rank", Bound::kNonNegative);
-    flags->AddInt("steps", &o.steps, "simulated steps N");
-    flags->AddInt("warmup", &o.warmup, "first steps left out of the means",
-                  Bound::kNonNegative);
-    flags->AddInt("routes-per-rank", &o.routes_per_rank, "routes per rank per step");
-    flags->AddInt("replan-interval", &o.replan_interval, "steps between re-plan checks");
-    flags->AddInt("seed", &o.seed, "seed of the popularity permutation and sampling",
-                  Bound::kNonNegative);
-    flags->AddBool("json", &o.json, "print one JSON line instead of a summary");
-    flags->AddChoice("policy", &o.policy,
-                     {"static", "greedy_place", "replicate", "cost_aware"},
-                     "MPI mode: the policy measured against static and uniform routing");
-    flags->AddInt("tokens", &o.tokens, "MPI mode: tokens per rank per step");
-    flags->AddInt("d-model", &o.d_model, "MPI mode: model dimension d");
-    flags->AddInt("d-ffn", &o.d_ffn, "MPI mode: expert hidden dimension f");
-    flags->AddInt("repeats", &o.repeats,
-                  "MPI mode: interleaved repeats of uniform/static/policy (medians)");
-    flags->AddStringList("also", &o.also,
-                         "MPI mode: another policy to measure in the same run "
-                         "(repeatable)");
-    flags->AddDouble("aux-loss", &o.aux_loss,
-                     "MPI mode: router aux loss coefficient (0 keeps the skew fixed)",
-                     Bound::kNonNegative);
-    flags->AddBool("verbose", &o.verbose, "MPI mode: print every re-plan decision");
-    flags->AddBool("calibrate", &o.calibrate,
-                   "MPI mode: measure expert FLOP rate and bandwidths first and use "
-                   "them as balancer.cost_*");
-  }
-
-  Status Validate() const override {
-    const BalancerBenchOptions& o = options_;
-    MPIMOE_RETURN_IF_ERROR(ValidateTopK(o.top_k, o.experts));
-    if (o.routes_per_rank < o.top_k) {
-      return InvalidArgumentError("--routes-per-rank must be at least --top-k");
-    }
-    for (const std::string& p : o.also) {
-      if (p != "static" && p != "greedy_place" && p != "replicate" && p != "cost_aware")
-        return InvalidArgumentError("--also: unknown policy '" + p + "'");
-    }
-    if (o.warmup >= o.steps)
-      return InvalidArgumentError("--warmup must be below --steps");
-    if (o.experts > (int64_t{1} << 20) || o.simulate > (int64_t{1} << 16)) {
-      return InvalidArgumentError("--experts or --simulate too large");
-    }
-    return Status::Ok();
-  }
-
-  Status Run(BenchContext& context) override;
-
- private:
-  BalancerBenchOptions options_;
+// One balancer per policy (kPolicies order), after the simulated steps.
+struct Simulation {
+  std::vector<parallel::Balancer> balancers;
+  std::vector<PolicyStats> stats;
+  double placement_bound = 0.0;  // mean over the measured steps
 };
 
-Status BalancerSubcommand::Run(BenchContext& context) {
-  const BalancerBenchOptions& o = options_;
-  if (o.simulate == 0) return RunBalancerMpi(o, context);
-  if (!context.is_root()) return Status::Ok();
+// Feeds every policy's balancer the same sampled counts, step by step.
+Simulation Simulate(const BalancerBenchOptions& o) {
   const int32_t ranks = static_cast<int32_t>(o.simulate);
   const int32_t experts = static_cast<int32_t>(o.experts);
   parallel::BalancerOptions base;
   base.replica_slots_per_rank = static_cast<int32_t>(o.slots);
   base.replan_interval = static_cast<int32_t>(o.replan_interval);
   base.cost = SimulationCostModel();
-  std::vector<parallel::Balancer> balancers;
+  Simulation sim;
   for (parallel::BalancerPolicy policy : kPolicies) {
     parallel::BalancerOptions options = base;
     options.policy = policy;
-    balancers.emplace_back(options, experts, ranks);
+    sim.balancers.emplace_back(options, experts, ranks);
   }
-  std::vector<PolicyStats> stats(balancers.size());
+  sim.stats.resize(sim.balancers.size());
   ZipfRouter router(o);
   double bound_sum = 0.0;
-  const int64_t measured = o.steps - o.warmup;
   for (int64_t step = 0; step < o.steps; ++step) {
     const std::vector<int64_t> counts = router.Sample(step);
     const bool measure = step >= o.warmup;
@@ -214,9 +154,9 @@ Status BalancerSubcommand::Run(BenchContext& context) {
       bound_sum +=
           parallel::PlacementBound(parallel::ExpertTotals(counts, experts, ranks), ranks);
     }
-    for (size_t i = 0; i < balancers.size(); ++i) {
-      parallel::Balancer& balancer = balancers[i];
-      PolicyStats& st = stats[i];
+    for (size_t i = 0; i < sim.balancers.size(); ++i) {
+      parallel::Balancer& balancer = sim.balancers[i];
+      PolicyStats& st = sim.stats[i];
       const parallel::PlanDecision decision = balancer.Observe(step, counts);
       st.plan_changes += decision.changed ? 1 : 0;
       st.home_moves += decision.home_moves;
@@ -232,72 +172,176 @@ Status BalancerSubcommand::Run(BenchContext& context) {
       }
     }
   }
-  const double placement_bound = bound_sum / static_cast<double>(measured);
-  const parallel::CostModel cost = SimulationCostModel();
-  if (o.json) {
-    JsonLine policies;
-    for (size_t i = 0; i < balancers.size(); ++i) {
-      const PolicyStats& st = stats[i];
-      JsonLine p;
-      p.AddDouble("rank_imbalance", st.imbalance_sum / static_cast<double>(measured))
-          .AddDouble("rank_imbalance_max", st.imbalance_max)
-          .AddInt("plan_changes", st.plan_changes)
-          .AddInt("home_moves", st.home_moves)
-          .AddInt("replicas_added", st.replicas_added)
-          .AddInt("replicas", parallel::LayoutOf(balancers[i].plan()).total_replicas())
-          .AddDouble("planner_us",
-                     balancers[i].planner_us() / static_cast<double>(o.steps))
-          .AddDouble("quota_us", st.quota_us / static_cast<double>(o.steps));
-      policies.AddRaw(parallel::BalancerPolicyName(kPolicies[i]), p.str());
-    }
-    JsonLine cost_line;
-    cost_line.AddInt("row_cost", cost.row_cost)
-        .AddInt("copy_cost", cost.copy_cost)
-        .AddInt("replica_refresh_cost", cost.replica_refresh_cost)
-        .AddInt("replica_create_cost", cost.replica_create_cost)
-        .AddInt("home_move_cost", cost.home_move_cost);
-    JsonLine line;
-    line.AddString("bench", "balancer")
-        .AddString("mode", "simulate")
-        .AddInt("ranks", ranks)
-        .AddInt("experts", experts)
-        .AddInt("top_k", o.top_k)
-        .AddDouble("skew", o.skew)
-        .AddInt("drift", o.drift)
-        .AddInt("slots", o.slots)
-        .AddInt("steps", o.steps)
-        .AddInt("warmup", o.warmup)
-        .AddInt("routes_per_rank", o.routes_per_rank)
-        .AddInt("replan_interval", o.replan_interval)
-        .AddInt("seed", o.seed)
-        .AddRaw("cost_model", cost_line.str())
-        .AddRaw("policies", policies.str())
-        .AddDouble("placement_bound", placement_bound);
-    std::printf("%s\n", line.str().c_str());
-  } else {
-    std::printf(
-        "balancer simulation: R=%d E=%d k=%lld s=%.2f drift=%lld slots=%lld, %lld steps "
-        "(%lld warm-up)\n  placement bound %.4f\n",
-        ranks, experts, static_cast<long long>(o.top_k), o.skew,
-        static_cast<long long>(o.drift), static_cast<long long>(o.slots),
-        static_cast<long long>(o.steps), static_cast<long long>(o.warmup),
-        placement_bound);
-    for (size_t i = 0; i < balancers.size(); ++i) {
-      const PolicyStats& st = stats[i];
-      const std::string name(parallel::BalancerPolicyName(kPolicies[i]));
-      std::printf(
-          "  %-13s imbalance mean %.4f max %.4f | %lld plan changes, %lld home moves, "
-          "%lld replicas added | planner %.1f us/step, quotas %.1f us/step\n",
-          name.c_str(), st.imbalance_sum / static_cast<double>(measured),
-          st.imbalance_max, static_cast<long long>(st.plan_changes),
-          static_cast<long long>(st.home_moves),
-          static_cast<long long>(st.replicas_added),
-          balancers[i].planner_us() / static_cast<double>(o.steps),
-          st.quota_us / static_cast<double>(o.steps));
-    }
-  }
-  return Status::Ok();
+  sim.placement_bound = bound_sum / static_cast<double>(o.steps - o.warmup);
+  return sim;
 }
+
+Json SimulationJson(const BalancerBenchOptions& o, const Simulation& sim) {
+  const double measured = static_cast<double>(o.steps - o.warmup);
+  const double steps = static_cast<double>(o.steps);
+  Json policies = Json::object();
+  for (size_t i = 0; i < sim.balancers.size(); ++i) {
+    const PolicyStats& st = sim.stats[i];
+    const parallel::Balancer& balancer = sim.balancers[i];
+    policies[parallel::BalancerPolicyName(kPolicies[i])] = {
+        {"rank_imbalance", st.imbalance_sum / measured},
+        {"rank_imbalance_max", st.imbalance_max},
+        {"plan_changes", st.plan_changes},
+        {"home_moves", st.home_moves},
+        {"replicas_added", st.replicas_added},
+        {"replicas", parallel::LayoutOf(balancer.plan()).total_replicas()},
+        {"planner_us", balancer.planner_us() / steps},
+        {"quota_us", st.quota_us / steps}};
+  }
+  const parallel::CostModel cost = SimulationCostModel();
+  const Json cost_model = {{"row_cost", cost.row_cost},
+                           {"copy_cost", cost.copy_cost},
+                           {"replica_refresh_cost", cost.replica_refresh_cost},
+                           {"replica_create_cost", cost.replica_create_cost},
+                           {"home_move_cost", cost.home_move_cost}};
+  return {{"bench", "balancer"},
+          {"mode", "simulate"},
+          {"ranks", static_cast<int32_t>(o.simulate)},
+          {"experts", static_cast<int32_t>(o.experts)},
+          {"top_k", o.top_k},
+          {"skew", o.skew},
+          {"drift", o.drift},
+          {"slots", o.slots},
+          {"steps", o.steps},
+          {"warmup", o.warmup},
+          {"routes_per_rank", o.routes_per_rank},
+          {"replan_interval", o.replan_interval},
+          {"seed", o.seed},
+          {"cost_model", cost_model},
+          {"policies", policies},
+          {"placement_bound", sim.placement_bound}};
+}
+
+void PrintSimulation(const BalancerBenchOptions& o, const Simulation& sim) {
+  const double measured = static_cast<double>(o.steps - o.warmup);
+  const double steps = static_cast<double>(o.steps);
+  std::printf(
+      "balancer simulation: R=%lld E=%lld k=%lld s=%.2f drift=%lld slots=%lld, %lld "
+      "steps (%lld warm-up)\n  placement bound %.4f\n",
+      static_cast<long long>(o.simulate), static_cast<long long>(o.experts),
+      static_cast<long long>(o.top_k), o.skew, static_cast<long long>(o.drift),
+      static_cast<long long>(o.slots), static_cast<long long>(o.steps),
+      static_cast<long long>(o.warmup), sim.placement_bound);
+  for (size_t i = 0; i < sim.balancers.size(); ++i) {
+    const PolicyStats& st = sim.stats[i];
+    const std::string name(parallel::BalancerPolicyName(kPolicies[i]));
+    std::printf(
+        "  %-13s imbalance mean %.4f max %.4f | %lld plan changes, %lld home moves, "
+        "%lld replicas added | planner %.1f us/step, quotas %.1f us/step\n",
+        name.c_str(), st.imbalance_sum / measured, st.imbalance_max,
+        static_cast<long long>(st.plan_changes), static_cast<long long>(st.home_moves),
+        static_cast<long long>(st.replicas_added), sim.balancers[i].planner_us() / steps,
+        st.quota_us / steps);
+  }
+}
+
+constexpr const char* kPolicyNames[] = {"static", "greedy_place", "replicate",
+                                        "cost_aware"};
+
+// The simulation's flags, and the ones both modes share.
+void DeclareSimulationFlags(CLI::App* command, BalancerBenchOptions& o) {
+  const CLI::Validator positive = IntegerCheck(Sign::kPositive);
+  const CLI::Validator non_negative = IntegerCheck(Sign::kNonNegative);
+  command
+      ->add_option("--simulate", o.simulate,
+                   "simulate R virtual ranks in one process (0 = MPI mode)")
+      ->check(non_negative);
+  command->add_option("--experts", o.experts, "number of experts E")->check(positive);
+  command->add_option("--top-k", o.top_k, "experts per token k (<= E)")->check(positive);
+  command->add_option("--skew", o.skew, "Zipf exponent s of expert popularity")
+      ->check(RealCheck(Sign::kNonNegative));
+  command->add_option("--drift", o.drift, "rotate the hot set every M steps (0 = never)")
+      ->check(non_negative);
+  command->add_option("--slots", o.slots, "replica slots per rank")->check(non_negative);
+  command->add_option("--steps", o.steps, "simulated steps N")->check(positive);
+  command->add_option("--warmup", o.warmup, "first steps left out of the means")
+      ->check(non_negative);
+  command->add_option("--routes-per-rank", o.routes_per_rank, "routes per rank per step")
+      ->check(positive);
+  command
+      ->add_option("--replan-interval", o.replan_interval, "steps between re-plan checks")
+      ->check(positive);
+  command->add_option("--seed", o.seed, "seed of the popularity permutation and sampling")
+      ->check(non_negative);
+  AddJsonFlag(command, &o.json);
+}
+
+// The flags of MPI mode (no --simulate).
+void DeclareMpiFlags(CLI::App* command, BalancerBenchOptions& o) {
+  const CLI::Validator positive = IntegerCheck(Sign::kPositive);
+  const std::vector<std::string> policies(std::begin(kPolicyNames),
+                                          std::end(kPolicyNames));
+  command
+      ->add_option("--policy", o.policy,
+                   "MPI mode: the policy measured against static and uniform routing")
+      ->check(CLI::IsMember(policies));
+  command->add_option("--tokens", o.tokens, "MPI mode: tokens per rank per step")
+      ->check(positive);
+  command->add_option("--d-model", o.d_model, "MPI mode: model dimension d")
+      ->check(positive);
+  command->add_option("--d-ffn", o.d_ffn, "MPI mode: expert hidden dimension f")
+      ->check(positive);
+  command
+      ->add_option("--repeats", o.repeats,
+                   "MPI mode: interleaved repeats of uniform/static/policy (medians)")
+      ->check(positive);
+  command
+      ->add_option("--also", o.also,
+                   "MPI mode: another policy to measure in the same run (repeatable)")
+      ->allow_extra_args(false)
+      ->default_str("")
+      ->check(CLI::IsMember(policies));
+  command
+      ->add_option("--aux-loss", o.aux_loss,
+                   "MPI mode: router aux loss coefficient (0 keeps the skew fixed)")
+      ->check(RealCheck(Sign::kNonNegative));
+  command->add_flag("--verbose", o.verbose, "MPI mode: print every re-plan decision");
+  command->add_flag("--calibrate", o.calibrate,
+                    "MPI mode: measure expert FLOP rate and bandwidths first and use "
+                    "them as balancer.cost_*");
+}
+
+class BalancerSubcommand final : public Subcommand {
+ public:
+  void DeclareFlags(CLI::App* command) override {
+    DeclareSimulationFlags(command, options_);
+    DeclareMpiFlags(command, options_);
+  }
+
+  Status Validate() const override {
+    const BalancerBenchOptions& o = options_;
+    MPIMOE_RETURN_IF_ERROR(ValidateTopK(o.top_k, o.experts));
+    if (o.routes_per_rank < o.top_k) {
+      return InvalidArgumentError("--routes-per-rank must be at least --top-k");
+    }
+    if (o.warmup >= o.steps)
+      return InvalidArgumentError("--warmup must be below --steps");
+    if (o.experts > (int64_t{1} << 20) || o.simulate > (int64_t{1} << 16)) {
+      return InvalidArgumentError("--experts or --simulate too large");
+    }
+    return Status::Ok();
+  }
+
+  Status Run(BenchContext& context) override {
+    if (options_.simulate == 0) return RunBalancerMpi(options_, context);
+    if (!context.is_root()) return Status::Ok();
+    const Simulation sim = Simulate(options_);
+    if (options_.json) {
+      std::printf("%s\n", SimulationJson(options_, sim).dump().c_str());
+    } else {
+      PrintSimulation(options_, sim);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  BalancerBenchOptions options_;
+};
 
 }  // namespace
 

@@ -34,7 +34,7 @@
 #include "examples/bench/bench_balancer.h"
 #include "ops/ops_context.h"
 #include "parallel/collectives.h"
-#include "runtime/core/json_line.h"
+#include "runtime/core/json.h"
 #include "runtime/core/tensor.h"
 #include "runtime/core/timer.h"
 #include "runtime/train/config_loader.h"
@@ -112,6 +112,94 @@ StatusOr<train::TrainConfig> BenchConfig(const BalancerBenchOptions& o, int rank
   return train::ParseTrainConfig(text, "balancer-bench", overrides);
 }
 
+// One step as the job saw it: the times of the slowest rank, the bytes of all ranks,
+// and every rank's expert rows and expert-phase time.
+struct JobStep {
+  std::array<double, 2 + kPhases> times{};  // step ms, CPU ms, then the phases' ms
+  int64_t migration_bytes = 0;
+  int64_t replica_bytes = 0;
+  std::vector<double> per_rank;  // [rank][expert rows, expert ms]
+};
+
+// Gathers the step just run (`record`, begun at process CPU time `cpu_before` ms).
+StatusOr<JobStep> ReduceStep(parallel::Communicator& world, train::Trainer& trainer,
+                             const train::StepRecord& record, double cpu_before) {
+  JobStep step;
+  double rows = 0.0;
+  for (moe::MoeLayer* layer : trainer.model().MoeLayers()) {
+    rows += static_cast<double>(layer->stats().rows_computed);
+  }
+  const double mine[2] = {rows, record.phases.Get(train::Phase::kExperts)};
+  step.per_rank.resize(2 * static_cast<size_t>(world.size()));
+  MPIMOE_RETURN_IF_ERROR(parallel::Allgather(world, std::span<const double>(mine, 2),
+                                             std::span<double>(step.per_rank)));
+  step.times[0] = record.step_ms;
+  step.times[1] = ProcessCpuMs() - cpu_before;
+  for (size_t p = 0; p < kPhases; ++p) step.times[2 + p] = record.phases.ms[p];
+  int64_t bytes[2] = {
+      record.placement.migration_bytes,
+      record.placement.replica_refresh_bytes + record.placement.replica_grad_bytes};
+  MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(world, std::span<double>(step.times),
+                                                    {parallel::ReduceOp::kMax}));
+  MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(world, std::span<int64_t>(bytes)));
+  step.migration_bytes = bytes[0];
+  step.replica_bytes = bytes[1];
+  return step;
+}
+
+// The steps after warm-up, and what they sum up to.
+class MeasuredSteps {
+ public:
+  void Add(const JobStep& step) {
+    step_ms_.push_back(step.times[0]);
+    cpu_step_ms_.push_back(step.times[1]);
+    for (size_t p = 0; p < kPhases; ++p) phases_[p].push_back(step.times[2 + p]);
+    const size_t ranks = step.per_rank.size() / 2;
+    double max_rows = 0.0, sum_rows = 0.0, max_busy = 0.0, sum_busy = 0.0;
+    for (size_t r = 0; r < ranks; ++r) {
+      max_rows = std::max(max_rows, step.per_rank[2 * r]);
+      sum_rows += step.per_rank[2 * r];
+      max_busy = std::max(max_busy, step.per_rank[2 * r + 1]);
+      sum_busy += step.per_rank[2 * r + 1];
+    }
+    const double n = static_cast<double>(ranks);
+    imbalance_sum_ += sum_rows > 0 ? max_rows * n / sum_rows : 1.0;
+    busy_sum_ += sum_busy > 0 ? max_busy * n / sum_busy : 1.0;
+    if (sum_rows > 0) per_row_.push_back(sum_busy / sum_rows);
+    ++count_;
+  }
+
+  // Medians of the times, means of the imbalances.
+  void Summarize(MpiRunStats* stats) const {
+    stats->step_ms = Median(step_ms_);
+    stats->cpu_step_ms = Median(cpu_step_ms_);
+    for (size_t p = 0; p < kPhases; ++p) stats->phase_ms[p] = Median(phases_[p]);
+    stats->expert_ms_per_row = Median(per_row_);
+    stats->rank_imbalance = imbalance_sum_ / static_cast<double>(count_);
+    stats->busy_max_over_mean = busy_sum_ / static_cast<double>(count_);
+  }
+
+ private:
+  std::vector<double> step_ms_, cpu_step_ms_, per_row_;
+  std::array<std::vector<double>, kPhases> phases_;
+  double imbalance_sum_ = 0.0;
+  double busy_sum_ = 0.0;
+  int64_t count_ = 0;
+};
+
+// Replicas in the current plans of all MoE layers.
+int64_t CountReplicas(train::Trainer& trainer) {
+  int64_t replicas = 0;
+  for (moe::MoeLayer* layer : trainer.model().MoeLayers()) {
+    const parallel::Plan& plan = layer->dispatcher().plan();
+    for (int32_t r = 0; r < plan.world_size; ++r) {
+      for (int32_t s = 0; s < plan.num_slots(r); ++s) replicas += !plan.IsHome(r, s);
+    }
+  }
+  return replicas;
+}
+
+// Trains one configuration for --steps steps, every rank starting each step together.
 StatusOr<MpiRunStats> TrainAndMeasure(const BalancerBenchOptions& o,
                                       parallel::Communicator& world, const RunSpec& spec,
                                       const std::vector<std::string>& extra) {
@@ -121,74 +209,28 @@ StatusOr<MpiRunStats> TrainAndMeasure(const BalancerBenchOptions& o,
   MPIMOE_ASSIGN_OR_RETURN(std::unique_ptr<train::Trainer> trainer,
                           train::Trainer::Create(config, &ctx, &world));
   MpiRunStats stats;
-  std::vector<double> step_ms, cpu_step_ms, per_row;
-  std::array<std::vector<double>, kPhases> phases;
-  double imbalance_sum = 0.0, busy_sum = 0.0;
-  int64_t measured = 0;
-  const int ranks = world.size();
-  std::vector<double> per_rank(2 * static_cast<size_t>(ranks));
+  MeasuredSteps measured;
   for (int64_t step = 0; step < o.steps; ++step) {
     MPIMOE_RETURN_IF_ERROR(parallel::Barrier(world));
     train::StepRecord record;
     const double cpu_before = ProcessCpuMs();
     MPIMOE_RETURN_IF_ERROR(trainer->Step(&record));
-    double rows = 0.0;
-    for (moe::MoeLayer* layer : trainer->model().MoeLayers()) {
-      rows += static_cast<double>(layer->stats().rows_computed);
-    }
-    const double mine[2] = {rows, record.phases.Get(train::Phase::kExperts)};
-    MPIMOE_RETURN_IF_ERROR(parallel::Allgather(world, std::span<const double>(mine, 2),
-                                               std::span<double>(per_rank)));
-    // Step wall time, CPU time and phases: the slowest rank's.
-    std::array<double, 2 + kPhases> times{};
-    times[0] = record.step_ms;
-    times[1] = ProcessCpuMs() - cpu_before;
-    for (size_t p = 0; p < kPhases; ++p) times[2 + p] = record.phases.ms[p];
-    int64_t bytes[2] = {
-        record.placement.migration_bytes,
-        record.placement.replica_refresh_bytes + record.placement.replica_grad_bytes};
-    MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(world, std::span<double>(times),
-                                                      {parallel::ReduceOp::kMax}));
-    MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(world, std::span<int64_t>(bytes)));
-    stats.migration_bytes += bytes[0];
-    stats.replica_bytes += bytes[1];
+    MPIMOE_ASSIGN_OR_RETURN(const JobStep job,
+                            ReduceStep(world, *trainer, record, cpu_before));
+    stats.migration_bytes += job.migration_bytes;
+    stats.replica_bytes += job.replica_bytes;
     stats.plan_changes += record.placement.plan_changes;
+    stats.planner_us += record.placement.planner_us;
     if (o.verbose && world.rank() == 0) {
       for (const std::string& d : record.placement.decisions) {
         std::fprintf(stderr, "[%s] step %lld: %s\n", spec.name.c_str(),
                      static_cast<long long>(step + 1), d.c_str());
       }
     }
-    stats.planner_us += record.placement.planner_us;
-    if (step < o.warmup) continue;
-    step_ms.push_back(times[0]);
-    cpu_step_ms.push_back(times[1]);
-    for (size_t p = 0; p < kPhases; ++p) phases[p].push_back(times[2 + p]);
-    double max_rows = 0.0, sum_rows = 0.0, max_busy = 0.0, sum_busy = 0.0;
-    for (int r = 0; r < ranks; ++r) {
-      max_rows = std::max(max_rows, per_rank[2 * static_cast<size_t>(r)]);
-      sum_rows += per_rank[2 * static_cast<size_t>(r)];
-      max_busy = std::max(max_busy, per_rank[2 * static_cast<size_t>(r) + 1]);
-      sum_busy += per_rank[2 * static_cast<size_t>(r) + 1];
-    }
-    imbalance_sum += sum_rows > 0 ? max_rows * ranks / sum_rows : 1.0;
-    busy_sum += sum_busy > 0 ? max_busy * ranks / sum_busy : 1.0;
-    if (sum_rows > 0) per_row.push_back(sum_busy / sum_rows);
-    ++measured;
+    if (step >= o.warmup) measured.Add(job);
   }
-  for (moe::MoeLayer* layer : trainer->model().MoeLayers()) {
-    const parallel::Plan& plan = layer->dispatcher().plan();
-    for (int32_t r = 0; r < plan.world_size; ++r) {
-      for (int32_t s = 0; s < plan.num_slots(r); ++s)
-        stats.replicas += !plan.IsHome(r, s);
-    }
-  }
-  stats.step_ms = Median(step_ms);
-  stats.cpu_step_ms = Median(cpu_step_ms);
-  for (size_t p = 0; p < kPhases; ++p) stats.phase_ms[p] = Median(phases[p]);
-  stats.expert_ms_per_row = Median(per_row);
-  stats.rank_imbalance = imbalance_sum / static_cast<double>(measured);
-  stats.busy_max_over_mean = busy_sum / static_cast<double>(measured);
+  measured.Summarize(&stats);
+  stats.replicas = CountReplicas(*trainer);
   stats.planner_us /= static_cast<double>(o.steps);
   return stats;
 }
@@ -251,22 +293,16 @@ StatusOr<Calibration> Calibrate(const BalancerBenchOptions& o,
   return c;
 }
 
-JsonLine StatsJson(const MpiRunStats& s) {
-  JsonLine phases;
-  for (size_t p = 0; p < kPhases; ++p)
-    phases.AddDouble(train::kPhaseNames[p], s.phase_ms[p]);
-  JsonLine line;
-  line.AddDouble("step_ms", s.step_ms)
-      .AddDouble("cpu_step_ms", s.cpu_step_ms)
-      .AddDouble("rank_imbalance", s.rank_imbalance)
-      .AddDouble("busy_max_over_mean", s.busy_max_over_mean)
-      .AddInt("migration_bytes", s.migration_bytes)
-      .AddInt("replica_bytes", s.replica_bytes)
-      .AddInt("plan_changes", s.plan_changes)
-      .AddInt("replicas", s.replicas)
-      .AddDouble("planner_us", s.planner_us)
-      .AddRaw("phase_ms", phases.str());
-  return line;
+// The --set overrides that make every run plan with the calibrated constants.
+std::vector<std::string> CalibrationOverrides(const Calibration& c) {
+  char text[3][96];
+  std::snprintf(text[0], sizeof(text[0]), "balancer.cost_expert_gflops=%.6g",
+                c.expert_gflops);
+  std::snprintf(text[1], sizeof(text[1]), "balancer.cost_memory_gbps=%.6g",
+                c.memory_gbps);
+  std::snprintf(text[2], sizeof(text[2]), "balancer.cost_network_gbps=%.6g",
+                c.network_gbps);
+  return {text[0], text[1], text[2]};
 }
 
 // F = (static - policy) / (static - uniform); NaN (JSON null) when static was not
@@ -285,231 +321,266 @@ double FiniteMedian(const std::vector<double>& values) {
   return finite.empty() ? std::nan("") : Median(finite);
 }
 
-}  // namespace
+// The field of every run, in repeat order.
+std::vector<double> PerRepeat(const std::vector<MpiRunStats>& runs,
+                              double MpiRunStats::*field) {
+  std::vector<double> values;
+  for (const MpiRunStats& s : runs) values.push_back(s.*field);
+  return values;
+}
 
-Status RunBalancerMpi(const BalancerBenchOptions& o, BenchContext& context) {
-  parallel::Communicator& world = *context.world;
-  const double load_start = LoadAverage();
-  std::vector<std::string> extra;
-  Calibration calibration;
-  if (o.calibrate) {
-    MPIMOE_ASSIGN_OR_RETURN(calibration, Calibrate(o, world));
-    char text[3][96];
-    std::snprintf(text[0], sizeof(text[0]), "balancer.cost_expert_gflops=%.6g",
-                  calibration.expert_gflops);
-    std::snprintf(text[1], sizeof(text[1]), "balancer.cost_memory_gbps=%.6g",
-                  calibration.memory_gbps);
-    std::snprintf(text[2], sizeof(text[2]), "balancer.cost_network_gbps=%.6g",
-                  calibration.network_gbps);
-    extra = {text[0], text[1], text[2]};
-    if (context.is_root() && !o.json) {
-      std::printf("calibration: --set %s --set %s --set %s\n", text[0], text[1], text[2]);
-    }
-  }
-  std::vector<RunSpec> specs = {{"uniform", 0.0, "static"}, {"static", o.skew, "static"}};
-  std::vector<std::string> policies = {o.policy};
-  for (const std::string& p : o.also) {
-    if (std::find(policies.begin(), policies.end(), p) == policies.end())
-      policies.push_back(p);
-  }
-  for (const std::string& p : policies) {
-    if (p != "static") specs.push_back({p, o.skew, p});
-  }
-  // runs[spec][repeat], interleaved: uniform, static, policies, uniform, ...
-  std::vector<std::vector<MpiRunStats>> runs(specs.size());
-  for (int64_t rep = 0; rep < o.repeats; ++rep) {
-    for (size_t i = 0; i < specs.size(); ++i) {
-      MPIMOE_ASSIGN_OR_RETURN(MpiRunStats stats,
-                              TrainAndMeasure(o, world, specs[i], extra));
-      runs[i].push_back(stats);
-    }
-  }
-  const double load_end = LoadAverage();
-  if (!context.is_root()) return Status::Ok();
-
-  auto median_of = [&](size_t spec, double MpiRunStats::*field) {
+// The median run of a configuration (by step_ms) for the detail fields, with the
+// median step times and phases over the repeats.
+MpiRunStats MedianRun(const std::vector<MpiRunStats>& runs) {
+  std::vector<MpiRunStats> sorted = runs;
+  std::sort(sorted.begin(), sorted.end(), [](const MpiRunStats& a, const MpiRunStats& b) {
+    return a.step_ms < b.step_ms;
+  });
+  MpiRunStats m = sorted[(sorted.size() - 1) / 2];
+  m.step_ms = Median(PerRepeat(runs, &MpiRunStats::step_ms));
+  m.cpu_step_ms = Median(PerRepeat(runs, &MpiRunStats::cpu_step_ms));
+  for (size_t p = 0; p < kPhases; ++p) {
     std::vector<double> v;
-    for (const MpiRunStats& s : runs[spec]) v.push_back(s.*field);
-    return Median(v);
-  };
-  // The median run of each configuration (by step_ms) for the detail fields.
-  auto median_run = [&](size_t spec) {
-    std::vector<MpiRunStats> sorted = runs[spec];
-    std::sort(
-        sorted.begin(), sorted.end(),
-        [](const MpiRunStats& a, const MpiRunStats& b) { return a.step_ms < b.step_ms; });
-    MpiRunStats m = sorted[(sorted.size() - 1) / 2];
-    m.step_ms = median_of(spec, &MpiRunStats::step_ms);
-    m.cpu_step_ms = median_of(spec, &MpiRunStats::cpu_step_ms);
-    for (size_t p = 0; p < kPhases; ++p) {
-      std::vector<double> v;
-      for (const MpiRunStats& s : runs[spec]) v.push_back(s.phase_ms[p]);
-      m.phase_ms[p] = Median(v);
-    }
-    return m;
-  };
-  const MpiRunStats uniform = median_run(0), fixed = median_run(1);
+    for (const MpiRunStats& s : runs) v.push_back(s.phase_ms[p]);
+    m.phase_ms[p] = Median(v);
+  }
+  return m;
+}
 
-  // Per-repeat step times of a configuration, wall and CPU, as JSON arrays.
-  auto per_repeat = [&](size_t spec, double MpiRunStats::*field) {
-    std::string list = "[";
-    for (size_t i = 0; i < runs[spec].size(); ++i) {
-      char buf[64];
-      std::snprintf(buf, sizeof(buf), "%s%.3f", i ? "," : "", runs[spec][i].*field);
-      list += buf;
-    }
-    return list + "]";
-  };
-  auto config_json = [&](size_t spec, const MpiRunStats& m) {
-    JsonLine j = StatsJson(m);
-    j.AddRaw("step_ms_per_repeat", per_repeat(spec, &MpiRunStats::step_ms))
-        .AddRaw("cpu_step_ms_per_repeat", per_repeat(spec, &MpiRunStats::cpu_step_ms));
-    return j;
-  };
-  JsonLine configs;
-  configs.AddRaw("uniform", config_json(0, uniform).str())
-      .AddRaw("static", config_json(1, fixed).str());
-  struct PolicyResult {
-    std::string name;
-    MpiRunStats stats;
-    std::vector<double> f, cpu_f, over_uniform;
-    double f_median = 0, cpu_f_median = 0, over_uniform_median = 0, f_of_medians = 0;
-  };
-  std::vector<PolicyResult> policy_results;
-  for (const std::string& name : policies) {
-    PolicyResult r;
-    r.name = name;
-    size_t spec = 1;
+// Every configuration measured: uniform, static, then each policy other than static;
+// runs[spec][repeat].
+struct Experiment {
+  std::vector<std::string> policies;  // --policy, then the new ones of --also
+  std::vector<RunSpec> specs;
+  std::vector<std::vector<MpiRunStats>> runs;
+  size_t SpecOf(const std::string& policy) const {
     for (size_t i = 2; i < specs.size(); ++i) {
-      if (specs[i].name == name) spec = i;
+      if (specs[i].name == policy) return i;
     }
-    r.stats = median_run(spec);
-    for (int64_t rep = 0; rep < o.repeats; ++rep) {
-      const size_t ru = static_cast<size_t>(rep);
-      const MpiRunStats& u = runs[0][ru];
-      const MpiRunStats& s = runs[1][ru];
-      const MpiRunStats& p = runs[spec][ru];
-      r.f.push_back(Recovered(s.step_ms, u.step_ms, p.step_ms));
-      r.cpu_f.push_back(Recovered(s.cpu_step_ms, u.cpu_step_ms, p.cpu_step_ms));
-      r.over_uniform.push_back(p.step_ms / u.step_ms);
+    return 1;  // static
+  }
+};
+
+// Runs the configurations interleaved: uniform, static, policies, uniform, ...
+Status RunInterleaved(const BalancerBenchOptions& o, parallel::Communicator& world,
+                      const std::vector<std::string>& extra, Experiment* experiment) {
+  experiment->policies = {o.policy};
+  for (const std::string& p : o.also) {
+    if (std::find(experiment->policies.begin(), experiment->policies.end(), p) ==
+        experiment->policies.end())
+      experiment->policies.push_back(p);
+  }
+  experiment->specs = {{"uniform", 0.0, "static"}, {"static", o.skew, "static"}};
+  for (const std::string& p : experiment->policies) {
+    if (p != "static") experiment->specs.push_back({p, o.skew, p});
+  }
+  experiment->runs.assign(experiment->specs.size(), {});
+  for (int64_t rep = 0; rep < o.repeats; ++rep) {
+    for (size_t i = 0; i < experiment->specs.size(); ++i) {
+      MPIMOE_ASSIGN_OR_RETURN(MpiRunStats stats,
+                              TrainAndMeasure(o, world, experiment->specs[i], extra));
+      experiment->runs[i].push_back(stats);
     }
-    r.f_median = FiniteMedian(r.f);
-    r.cpu_f_median = FiniteMedian(r.cpu_f);
-    r.over_uniform_median = Median(r.over_uniform);
-    r.f_of_medians = Recovered(fixed.step_ms, uniform.step_ms, r.stats.step_ms);
-    JsonLine f, cpu_f;
-    JsonLine p = config_json(spec, r.stats);
-    std::string fs = "[", cs = "[";
-    for (size_t i = 0; i < r.f.size(); ++i) {
-      char buf[64];
-      if (std::isfinite(r.f[i])) {
-        std::snprintf(buf, sizeof(buf), "%s%.4f", i ? "," : "", r.f[i]);
-      } else {
-        std::snprintf(buf, sizeof(buf), "%snull", i ? "," : "");
-      }
-      fs += buf;
-      if (std::isfinite(r.cpu_f[i])) {
-        std::snprintf(buf, sizeof(buf), "%s%.4f", i ? "," : "", r.cpu_f[i]);
-      } else {
-        std::snprintf(buf, sizeof(buf), "%snull", i ? "," : "");
-      }
-      cs += buf;
-    }
-    p.AddRaw("recovered_per_repeat", fs + "]")
-        .AddDouble("recovered", r.f_median)
-        .AddDouble("recovered_of_medians", r.f_of_medians)
-        .AddRaw("cpu_recovered_per_repeat", cs + "]")
-        .AddDouble("cpu_recovered", r.cpu_f_median)
-        .AddDouble("step_over_uniform", r.over_uniform_median)
-        .AddDouble("cpu_step_over_uniform", r.stats.cpu_step_ms / uniform.cpu_step_ms)
-        .AddDouble("step_over_static", r.stats.step_ms / fixed.step_ms)
-        .AddDouble("planner_fraction", r.stats.planner_us * 1e-3 / r.stats.step_ms);
-    configs.AddRaw(name, p.str());
-    policy_results.push_back(std::move(r));
   }
-  const PolicyResult& main = policy_results.front();
-  JsonLine line;
-  line.AddString("bench", "balancer")
-      .AddString("mode", "mpi")
-      .AddString("policy", o.policy)
-      .AddInt("world_size", world.size())
-      .AddInt("experts", o.experts)
-      .AddInt("top_k", o.top_k)
-      .AddDouble("skew", o.skew)
-      .AddInt("drift", o.drift)
-      .AddInt("slots", o.slots)
-      .AddInt("steps", o.steps)
-      .AddInt("warmup", o.warmup)
-      .AddInt("repeats", o.repeats)
-      .AddInt("tokens_per_rank", o.tokens)
-      .AddDouble("load_start", load_start)
-      .AddDouble("load_end", load_end)
-      .AddDouble("step_ms", main.stats.step_ms)
-      .AddDouble("static_step_ms", fixed.step_ms)
-      .AddDouble("uniform_step_ms", uniform.step_ms)
-      .AddDouble("recovered", main.f_median)
-      .AddDouble("cpu_recovered", main.cpu_f_median)
-      .AddDouble("step_over_uniform", main.over_uniform_median)
-      .AddDouble("rank_imbalance", main.stats.rank_imbalance)
-      .AddDouble("busy_max_over_mean", main.stats.busy_max_over_mean)
-      .AddInt("migration_bytes", main.stats.migration_bytes)
-      .AddInt("replica_bytes", main.stats.replica_bytes)
-      .AddInt("plan_changes", main.stats.plan_changes)
-      .AddDouble("planner_us", main.stats.planner_us)
-      .AddDouble("planner_fraction", main.stats.planner_us * 1e-3 / main.stats.step_ms);
-  if (o.calibrate) {
-    JsonLine c;
-    c.AddDouble("expert_gflops", calibration.expert_gflops)
-        .AddDouble("memory_gbps", calibration.memory_gbps)
-        .AddDouble("network_gbps", calibration.network_gbps);
-    line.AddRaw("calibration", c.str());
+  return Status::Ok();
+}
+
+// One policy's outcome against uniform and static, per repeat and in medians.
+struct PolicyResult {
+  std::string name;
+  size_t spec = 1;
+  MpiRunStats stats;  // the median run
+  std::vector<double> f, cpu_f, over_uniform;
+  double f_median = 0, cpu_f_median = 0, over_uniform_median = 0, f_of_medians = 0;
+};
+
+PolicyResult SummarizePolicy(const Experiment& experiment, const std::string& name,
+                             const MpiRunStats& uniform, const MpiRunStats& fixed) {
+  PolicyResult r;
+  r.name = name;
+  r.spec = experiment.SpecOf(name);
+  const std::vector<MpiRunStats>& runs = experiment.runs[r.spec];
+  r.stats = MedianRun(runs);
+  for (size_t rep = 0; rep < runs.size(); ++rep) {
+    const MpiRunStats& u = experiment.runs[0][rep];
+    const MpiRunStats& s = experiment.runs[1][rep];
+    const MpiRunStats& p = runs[rep];
+    r.f.push_back(Recovered(s.step_ms, u.step_ms, p.step_ms));
+    r.cpu_f.push_back(Recovered(s.cpu_step_ms, u.cpu_step_ms, p.cpu_step_ms));
+    r.over_uniform.push_back(p.step_ms / u.step_ms);
   }
-  line.AddRaw("configs", configs.str());
-  if (o.json) {
-    std::printf("%s\n", line.str().c_str());
-    return Status::Ok();
+  r.f_median = FiniteMedian(r.f);
+  r.cpu_f_median = FiniteMedian(r.cpu_f);
+  r.over_uniform_median = Median(r.over_uniform);
+  r.f_of_medians = Recovered(fixed.step_ms, uniform.step_ms, r.stats.step_ms);
+  return r;
+}
+
+// A configuration's median run with its per-repeat step times.
+Json ConfigJson(const MpiRunStats& s, const std::vector<MpiRunStats>& runs) {
+  Json phases = Json::object();
+  for (size_t p = 0; p < kPhases; ++p) phases[train::kPhaseNames[p]] = s.phase_ms[p];
+  return {{"step_ms", s.step_ms},
+          {"cpu_step_ms", s.cpu_step_ms},
+          {"rank_imbalance", s.rank_imbalance},
+          {"busy_max_over_mean", s.busy_max_over_mean},
+          {"migration_bytes", s.migration_bytes},
+          {"replica_bytes", s.replica_bytes},
+          {"plan_changes", s.plan_changes},
+          {"replicas", s.replicas},
+          {"planner_us", s.planner_us},
+          {"phase_ms", phases},
+          {"step_ms_per_repeat", PerRepeat(runs, &MpiRunStats::step_ms)},
+          {"cpu_step_ms_per_repeat", PerRepeat(runs, &MpiRunStats::cpu_step_ms)}};
+}
+
+Json PolicyJson(const PolicyResult& r, const Experiment& experiment,
+                const MpiRunStats& uniform, const MpiRunStats& fixed) {
+  Json j = ConfigJson(r.stats, experiment.runs[r.spec]);
+  j["recovered_per_repeat"] = r.f;  // NaN dumps as null
+  j["recovered"] = r.f_median;
+  j["recovered_of_medians"] = r.f_of_medians;
+  j["cpu_recovered_per_repeat"] = r.cpu_f;
+  j["cpu_recovered"] = r.cpu_f_median;
+  j["step_over_uniform"] = r.over_uniform_median;
+  j["cpu_step_over_uniform"] = r.stats.cpu_step_ms / uniform.cpu_step_ms;
+  j["step_over_static"] = r.stats.step_ms / fixed.step_ms;
+  j["planner_fraction"] = r.stats.planner_us * 1e-3 / r.stats.step_ms;
+  return j;
+}
+
+// What the report shows besides the options.
+struct MpiReport {
+  int world_size = 1;
+  double load_start = 0.0;
+  double load_end = 0.0;
+  const Calibration* calibration = nullptr;  // with --calibrate
+  Experiment experiment;
+  MpiRunStats uniform, fixed;  // median runs
+  std::vector<PolicyResult> policies;
+};
+
+Json ReportJson(const BalancerBenchOptions& o, const MpiReport& r) {
+  const PolicyResult& main = r.policies.front();
+  Json line = {{"bench", "balancer"},
+               {"mode", "mpi"},
+               {"policy", o.policy},
+               {"world_size", r.world_size},
+               {"experts", o.experts},
+               {"top_k", o.top_k},
+               {"skew", o.skew},
+               {"drift", o.drift},
+               {"slots", o.slots},
+               {"steps", o.steps},
+               {"warmup", o.warmup},
+               {"repeats", o.repeats},
+               {"tokens_per_rank", o.tokens},
+               {"load_start", r.load_start},
+               {"load_end", r.load_end},
+               {"step_ms", main.stats.step_ms},
+               {"static_step_ms", r.fixed.step_ms},
+               {"uniform_step_ms", r.uniform.step_ms},
+               {"recovered", main.f_median},
+               {"cpu_recovered", main.cpu_f_median},
+               {"step_over_uniform", main.over_uniform_median},
+               {"rank_imbalance", main.stats.rank_imbalance},
+               {"busy_max_over_mean", main.stats.busy_max_over_mean},
+               {"migration_bytes", main.stats.migration_bytes},
+               {"replica_bytes", main.stats.replica_bytes},
+               {"plan_changes", main.stats.plan_changes},
+               {"planner_us", main.stats.planner_us},
+               {"planner_fraction", main.stats.planner_us * 1e-3 / main.stats.step_ms}};
+  if (r.calibration != nullptr) {
+    line["calibration"] = {{"expert_gflops", r.calibration->expert_gflops},
+                           {"memory_gbps", r.calibration->memory_gbps},
+                           {"network_gbps", r.calibration->network_gbps}};
   }
+  Json configs = {{"uniform", ConfigJson(r.uniform, r.experiment.runs[0])},
+                  {"static", ConfigJson(r.fixed, r.experiment.runs[1])}};
+  for (const PolicyResult& p : r.policies) {
+    configs[p.name] = PolicyJson(p, r.experiment, r.uniform, r.fixed);
+  }
+  line["configs"] = std::move(configs);
+  return line;
+}
+
+void PrintConfigRow(const std::string& name, const MpiRunStats& s) {
+  std::printf("  %-13s %9.2f %9.2f %8.3f %8.3f %6lld %5lld", name.c_str(), s.step_ms,
+              s.cpu_step_ms, s.rank_imbalance, s.busy_max_over_mean,
+              static_cast<long long>(s.plan_changes), static_cast<long long>(s.replicas));
+  for (size_t p = 0; p < kPhases; ++p) std::printf(" %9.2f", s.phase_ms[p]);
+  std::printf("\n");
+}
+
+void PrintReport(const BalancerBenchOptions& o, const MpiReport& r) {
   std::printf(
       "balancer (mpi): %d ranks, E=%lld k=%lld skew=%g drift=%lld, %lld repeats, load "
       "%.2f -> %.2f\n",
-      world.size(), static_cast<long long>(o.experts), static_cast<long long>(o.top_k),
+      r.world_size, static_cast<long long>(o.experts), static_cast<long long>(o.top_k),
       o.skew, static_cast<long long>(o.drift), static_cast<long long>(o.repeats),
-      load_start, load_end);
+      r.load_start, r.load_end);
   std::printf("  %-13s %9s %9s %8s %8s %6s %5s", "config", "step_ms", "cpu_ms", "imbal",
               "busy", "plans", "repl");
   for (size_t p = 0; p < kPhases; ++p) {
     std::printf(" %9.9s", std::string(train::kPhaseNames[p]).c_str());
   }
   std::printf("\n");
-  auto row = [&](const std::string& name, const MpiRunStats& s) {
-    std::printf("  %-13s %9.2f %9.2f %8.3f %8.3f %6lld %5lld", name.c_str(), s.step_ms,
-                s.cpu_step_ms, s.rank_imbalance, s.busy_max_over_mean,
-                static_cast<long long>(s.plan_changes),
-                static_cast<long long>(s.replicas));
-    for (size_t p = 0; p < kPhases; ++p) std::printf(" %9.2f", s.phase_ms[p]);
-    std::printf("\n");
-  };
-  row("uniform", uniform);
-  row("static", fixed);
-  for (const PolicyResult& r : policy_results) row(r.name, r.stats);
+  PrintConfigRow("uniform", r.uniform);
+  PrintConfigRow("static", r.fixed);
+  for (const PolicyResult& p : r.policies) PrintConfigRow(p.name, p.stats);
   std::printf("  per repeat, step_ms (cpu_ms):");
-  for (size_t i = 0; i < specs.size(); ++i) {
-    std::printf(" %s", specs[i].name.c_str());
-    for (const MpiRunStats& s : runs[i])
+  for (size_t i = 0; i < r.experiment.specs.size(); ++i) {
+    std::printf(" %s", r.experiment.specs[i].name.c_str());
+    for (const MpiRunStats& s : r.experiment.runs[i])
       std::printf(" %.1f (%.1f)", s.step_ms, s.cpu_step_ms);
     std::printf(";");
   }
   std::printf("\n");
-  for (const PolicyResult& r : policy_results) {
-    std::printf("  %s: recovered per repeat", r.name.c_str());
-    for (double f : r.f) std::printf(" %.2f", f);
+  for (const PolicyResult& p : r.policies) {
+    std::printf("  %s: recovered per repeat", p.name.c_str());
+    for (double f : p.f) std::printf(" %.2f", f);
     std::printf(
         " (median %.2f; cpu median %.2f), step/uniform %.3f, planner %.1f us/step "
         "(%.4f%%), migration %lld B, replica %lld B\n",
-        r.f_median, r.cpu_f_median, r.over_uniform_median, r.stats.planner_us,
-        r.stats.planner_us * 1e-1 / r.stats.step_ms,
-        static_cast<long long>(r.stats.migration_bytes),
-        static_cast<long long>(r.stats.replica_bytes));
+        p.f_median, p.cpu_f_median, p.over_uniform_median, p.stats.planner_us,
+        p.stats.planner_us * 1e-1 / p.stats.step_ms,
+        static_cast<long long>(p.stats.migration_bytes),
+        static_cast<long long>(p.stats.replica_bytes));
+  }
+}
+
+}  // namespace
+
+Status RunBalancerMpi(const BalancerBenchOptions& o, BenchContext& context) {
+  parallel::Communicator& world = *context.world;
+  MpiReport report;
+  report.world_size = world.size();
+  report.load_start = LoadAverage();
+  std::vector<std::string> extra;
+  Calibration calibration;
+  if (o.calibrate) {
+    MPIMOE_ASSIGN_OR_RETURN(calibration, Calibrate(o, world));
+    report.calibration = &calibration;
+    extra = CalibrationOverrides(calibration);
+    if (context.is_root() && !o.json) {
+      std::printf("calibration: --set %s --set %s --set %s\n", extra[0].c_str(),
+                  extra[1].c_str(), extra[2].c_str());
+    }
+  }
+  MPIMOE_RETURN_IF_ERROR(RunInterleaved(o, world, extra, &report.experiment));
+  report.load_end = LoadAverage();
+  if (!context.is_root()) return Status::Ok();
+
+  report.uniform = MedianRun(report.experiment.runs[0]);
+  report.fixed = MedianRun(report.experiment.runs[1]);
+  for (const std::string& name : report.experiment.policies) {
+    report.policies.push_back(
+        SummarizePolicy(report.experiment, name, report.uniform, report.fixed));
+  }
+  if (o.json) {
+    std::printf("%s\n", ReportJson(o, report).dump().c_str());
+  } else {
+    PrintReport(o, report);
   }
   return Status::Ok();
 }

@@ -13,10 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "examples/bench/bench_common_flags.h"
 #include "examples/bench/bench_subcommands.h"
 #include "ops/matmul.h"
 #include "ops/ops_context.h"
-#include "runtime/core/json_line.h"
+#include "runtime/core/json.h"
 #include "runtime/core/omp.h"
 #include "runtime/core/process_stats.h"
 #include "runtime/core/random.h"
@@ -191,14 +192,79 @@ struct GemmOptions {
   bool json = false;
 };
 
+// Median times of both sides, measured after the checks and the warm-up.
+struct GemmTimes {
+  double ffn_s = 0.0;
+  double peak_s = 0.0;
+};
+
+// Correctness first, then warm-up (primitive creation, page faults), then A B A B.
+StatusOr<GemmTimes> CheckAndTime(ops::OpsContext& ctx, FfnCase& ffn, PeakCase& peak,
+                                 Rng& rng) {
+  MPIMOE_RETURN_IF_ERROR(ffn.Run(ctx).WithContext("ffn"));
+  MPIMOE_RETURN_IF_ERROR(ffn.Check(rng));
+  MPIMOE_RETURN_IF_ERROR(peak.Run(ctx).WithContext("peak matmul"));
+  MPIMOE_RETURN_IF_ERROR(peak.Check(rng));
+  for (int i = 0; i < kWarmupRepetitions; ++i) {
+    MPIMOE_RETURN_IF_ERROR(ffn.Run(ctx));
+    MPIMOE_RETURN_IF_ERROR(peak.Run(ctx));
+  }
+  std::vector<double> ffn_seconds, peak_seconds;
+  for (int i = 0; i < kTimedRepetitions; ++i) {
+    Stopwatch watch;
+    MPIMOE_RETURN_IF_ERROR(ffn.Run(ctx));
+    ffn_seconds.push_back(watch.ElapsedSeconds());
+    watch.Restart();
+    MPIMOE_RETURN_IF_ERROR(peak.Run(ctx));
+    peak_seconds.push_back(watch.ElapsedSeconds());
+  }
+  return GemmTimes{Median(ffn_seconds), Median(peak_seconds)};
+}
+
+void PrintReport(const GemmTimes& times, const FfnCase& ffn, const PeakCase& peak,
+                 const moe::FfnDims& dims, bool json) {
+  const double achieved_gflops = static_cast<double>(ffn.flops()) / times.ffn_s * 1e-9;
+  const double peak_gflops = static_cast<double>(peak.flops()) / times.peak_s * 1e-9;
+  const double ratio = achieved_gflops / peak_gflops;
+  const int threads = MaxThreads();
+  if (json) {
+    const Json line = {{"bench", "gemm"},
+                       {"threads", threads},
+                       {"rows", kRows},
+                       {"d_model", kDModel},
+                       {"d_ffn", kDFfn},
+                       {"activation", std::string(moe::ActivationName(dims.activation))},
+                       {"ffn_flops", ffn.flops()},
+                       {"ffn_ms", times.ffn_s * 1e3},
+                       {"achieved_gflops", achieved_gflops},
+                       {"peak_m", kPeakDim},
+                       {"peak_k", kPeakDim},
+                       {"peak_n", kPeakDim},
+                       {"peak_ms", times.peak_s * 1e3},
+                       {"peak_gflops", peak_gflops},
+                       {"ratio", ratio},
+                       {"warmup", kWarmupRepetitions},
+                       {"repetitions", kTimedRepetitions}};
+    std::printf("%s\n", line.dump().c_str());
+    return;
+  }
+  std::printf(
+      "gemm: %d threads, median of %d repetitions after %d warm-up\n"
+      "  expert FFN fwd+bwd  rows=%lld d=%lld f=%lld gelu  %9.3f ms  %8.1f GFLOP/s\n"
+      "  peak f32 matmul     %lldx%lldx%lld            %9.3f ms  %8.1f GFLOP/s\n"
+      "  ratio achieved/peak %.3f\n",
+      threads, kTimedRepetitions, kWarmupRepetitions, static_cast<long long>(kRows),
+      static_cast<long long>(kDModel), static_cast<long long>(kDFfn), times.ffn_s * 1e3,
+      achieved_gflops, static_cast<long long>(kPeakDim), static_cast<long long>(kPeakDim),
+      static_cast<long long>(kPeakDim), times.peak_s * 1e3, peak_gflops, ratio);
+}
+
 class GemmSubcommand final : public Subcommand {
  public:
-  void DeclareFlags(FlagSet* flags) override {
-    flags->AddInt("threads", &options_.threads, "OpenMP threads");
-    flags->AddBool("json", &options_.json, "print one JSON line instead of a summary");
+  void DeclareFlags(CLI::App* command) override {
+    AddThreadsFlag(command, &options_.threads);
+    AddJsonFlag(command, &options_.json);
   }
-
-  Status Validate() const override { return ValidateThreads(options_.threads); }
 
   Status Run(BenchContext& context) override {
     SetNumThreads(static_cast<int>(options_.threads));
@@ -207,65 +273,8 @@ class GemmSubcommand final : public Subcommand {
     const moe::FfnDims dims{kDModel, kDFfn, moe::Activation::kGelu};
     FfnCase ffn(dims, kRows, rng);
     PeakCase peak(kPeakDim, rng);
-
-    // Correctness first, then warm-up (primitive creation, page faults), then A B A B.
-    MPIMOE_RETURN_IF_ERROR(ffn.Run(ctx).WithContext("ffn"));
-    MPIMOE_RETURN_IF_ERROR(ffn.Check(rng));
-    MPIMOE_RETURN_IF_ERROR(peak.Run(ctx).WithContext("peak matmul"));
-    MPIMOE_RETURN_IF_ERROR(peak.Check(rng));
-    for (int i = 0; i < kWarmupRepetitions; ++i) {
-      MPIMOE_RETURN_IF_ERROR(ffn.Run(ctx));
-      MPIMOE_RETURN_IF_ERROR(peak.Run(ctx));
-    }
-    std::vector<double> ffn_seconds, peak_seconds;
-    for (int i = 0; i < kTimedRepetitions; ++i) {
-      Stopwatch watch;
-      MPIMOE_RETURN_IF_ERROR(ffn.Run(ctx));
-      ffn_seconds.push_back(watch.ElapsedSeconds());
-      watch.Restart();
-      MPIMOE_RETURN_IF_ERROR(peak.Run(ctx));
-      peak_seconds.push_back(watch.ElapsedSeconds());
-    }
-    const double ffn_s = Median(ffn_seconds);
-    const double peak_s = Median(peak_seconds);
-    const double achieved_gflops = static_cast<double>(ffn.flops()) / ffn_s * 1e-9;
-    const double peak_gflops = static_cast<double>(peak.flops()) / peak_s * 1e-9;
-    const double ratio = achieved_gflops / peak_gflops;
-    const int threads = MaxThreads();
-    if (!context.is_root()) return Status::Ok();
-
-    if (options_.json) {
-      JsonLine line;
-      line.AddString("bench", "gemm")
-          .AddInt("threads", threads)
-          .AddInt("rows", kRows)
-          .AddInt("d_model", kDModel)
-          .AddInt("d_ffn", kDFfn)
-          .AddString("activation", moe::ActivationName(dims.activation))
-          .AddInt("ffn_flops", ffn.flops())
-          .AddDouble("ffn_ms", ffn_s * 1e3)
-          .AddDouble("achieved_gflops", achieved_gflops)
-          .AddInt("peak_m", kPeakDim)
-          .AddInt("peak_k", kPeakDim)
-          .AddInt("peak_n", kPeakDim)
-          .AddDouble("peak_ms", peak_s * 1e3)
-          .AddDouble("peak_gflops", peak_gflops)
-          .AddDouble("ratio", ratio)
-          .AddInt("warmup", kWarmupRepetitions)
-          .AddInt("repetitions", kTimedRepetitions);
-      std::printf("%s\n", line.str().c_str());
-    } else {
-      std::printf(
-          "gemm: %d threads, median of %d repetitions after %d warm-up\n"
-          "  expert FFN fwd+bwd  rows=%lld d=%lld f=%lld gelu  %9.3f ms  %8.1f GFLOP/s\n"
-          "  peak f32 matmul     %lldx%lldx%lld            %9.3f ms  %8.1f GFLOP/s\n"
-          "  ratio achieved/peak %.3f\n",
-          threads, kTimedRepetitions, kWarmupRepetitions, static_cast<long long>(kRows),
-          static_cast<long long>(kDModel), static_cast<long long>(kDFfn), ffn_s * 1e3,
-          achieved_gflops, static_cast<long long>(kPeakDim),
-          static_cast<long long>(kPeakDim), static_cast<long long>(kPeakDim),
-          peak_s * 1e3, peak_gflops, ratio);
-    }
+    MPIMOE_ASSIGN_OR_RETURN(const GemmTimes times, CheckAndTime(ctx, ffn, peak, rng));
+    if (context.is_root()) PrintReport(times, ffn, peak, dims, options_.json);
     return Status::Ok();
   }
 

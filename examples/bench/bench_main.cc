@@ -2,21 +2,22 @@
 //
 //   [mpirun -np P] mpimoe-bench <subcommand> [flags]   (<subcommand> --help for flags)
 //
-// This file starts MPI (a plain start is a one-rank job), maps the subcommand name to
-// its Subcommand, parses its flags and turns the outcome into the exit code: 0 on
-// success or --help, 2 for a usage error (unknown subcommand or flag, bad value; rank 0
+// This file starts MPI (a plain start is a one-rank job), builds the command line (one
+// CLI11 subcommand per Subcommand), parses it with examples/cli's ParseCommandLine and
+// turns the outcome into the exit code: 0 on success or --help, 2 for a usage error
+// (missing or unknown subcommand, unknown flag, bad value, a Validate() failure; rank 0
 // prints the problem and the usage to stderr; every rank parses the same arguments, so
 // all exit together), 1 when the library returns an error Status while running — then
 // the whole job is aborted so that no rank waits for a failed one.
+#include <CLI/CLI.hpp>
 #include <cstdio>
-#include <limits>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "examples/bench/bench_flags.h"
 #include "examples/bench/bench_subcommands.h"
+#include "examples/cli/command_line.h"
 #include "parallel/mpi_communicator.h"
 #include "parallel/mpi_environment.h"
 #include "runtime/core/status.h"
@@ -24,11 +25,11 @@
 namespace mpimoe::bench {
 namespace {
 
-constexpr std::string_view kProgram = "mpimoe-bench";
+constexpr char kProgram[] = "mpimoe-bench";
 
 struct SubcommandEntry {
-  std::string_view name;
-  std::string_view summary;
+  const char* name;
+  const char* summary;
   std::unique_ptr<Subcommand> (*make)();
 };
 
@@ -48,92 +49,74 @@ constexpr SubcommandEntry kSubcommands[] = {
      NewCheckpointSubcommand},
 };
 
-// Set by Main for the helpers below: only rank 0 prints usage and help.
-bool g_print = true;
-
-std::string ProgramUsage() {
-  std::string text = "usage: " + std::string(kProgram) + " <subcommand> [flags]\n";
-  text += "subcommands:\n";
-  for (const SubcommandEntry& entry : kSubcommands) {
-    std::string name = "  " + std::string(entry.name);
-    name.resize(14, ' ');
-    text += name + std::string(entry.summary) + "\n";
-  }
-  text += "Run '" + std::string(kProgram) + " <subcommand> --help' for its flags.\n";
-  return text;
+// Adds `subcommand` as the CLI11 subcommand `entry.name`; its Validate() runs once its
+// flags are parsed, and a failure is a usage error of that subcommand.
+void AddSubcommand(CLI::App& app, const SubcommandEntry& entry, Subcommand* subcommand) {
+  CLI::App* command = app.add_subcommand(entry.name, entry.summary);
+  subcommand->DeclareFlags(command);
+  command->callback([subcommand] {
+    const Status status = subcommand->Validate();
+    if (!status.ok()) throw CLI::ValidationError(status.message());
+  });
 }
 
-int UsageError(std::string_view context, std::string_view problem,
-               std::string_view usage) {
-  if (!g_print) return 2;
-  std::fprintf(stderr, "%.*s: %.*s\n\n%.*s", static_cast<int>(context.size()),
-               context.data(), static_cast<int>(problem.size()), problem.data(),
-               static_cast<int>(usage.size()), usage.data());
-  return 2;
-}
-
-int RunSubcommand(const SubcommandEntry& entry, const std::vector<std::string>& args,
-                  const parallel::MpiEnvironment& env, BenchContext& context) {
-  const std::string command = std::string(kProgram) + " " + std::string(entry.name);
-  std::unique_ptr<Subcommand> subcommand = entry.make();
-  FlagSet flags(command, std::string(entry.summary));
-  subcommand->DeclareFlags(&flags);
-  Status status = flags.Parse(args);
-  if (status.ok() && flags.help_requested()) {
-    if (g_print) std::fputs(flags.Usage().c_str(), stdout);
-    return 0;
-  }
-  if (status.ok()) status = subcommand->Validate();
-  if (!status.ok()) return UsageError(command, status.message(), flags.Usage());
-  status = subcommand->Run(context);
-  if (!status.ok()) env.Abort(1, command + ": " + status.ToString());
-  return 0;
+// Exactly one subcommand, named first: an unknown word in its place is "unknown
+// subcommand 'x'" (CLI11 would call it an unexpected argument), no word is "a
+// subcommand is required", `mpimoe-bench help` is --help. The checks run after the
+// parse (a final callback), so `--help` anywhere still wins.
+void RequireOneKnownSubcommand(CLI::App& app) {
+  // Set after the subcommands are added, which copy some of their parent's settings:
+  // they keep rejecting extra words, and may have subcommands of their own.
+  app.require_subcommand(0, 1);
+  app.allow_extras();
+  app.callback([&app] {
+    const std::vector<std::string> extras = app.remaining();
+    if (!app.get_subcommands().empty()) {
+      if (!extras.empty()) throw CLI::ExtrasError(extras);
+      return;
+    }
+    if (extras.empty()) throw CLI::RequiredError("a subcommand");
+    if (extras.front() == "help") throw CLI::CallForHelp();
+    if (extras.front().starts_with("-")) throw CLI::ExtrasError(extras);
+    throw CLI::ValidationError("unknown subcommand '" + extras.front() + "'");
+  });
 }
 
 int Main(int argc, char** argv) {
   auto env = parallel::MpiEnvironment::Init(&argc, &argv);
   if (!env.ok()) {
-    std::fprintf(stderr, "%s: %s\n", std::string(kProgram).c_str(),
-                 env.status().ToString().c_str());
+    std::fprintf(stderr, "%s: %s\n", kProgram, env.status().ToString().c_str());
     return 1;
   }
   auto world = parallel::MpiCommunicator::World(**env);
   if (!world.ok()) (*env)->Abort(1, world.status().ToString());
-  g_print = world->rank() == 0;
   BenchContext context{&*world};
 
-  if (argc < 2) return UsageError(kProgram, "missing subcommand", ProgramUsage());
-  const std::string_view name = argv[1];
-  if (name == "--help" || name == "-h" || name == "help") {
-    if (g_print) std::fputs(ProgramUsage().c_str(), stdout);
-    return 0;
-  }
-  const std::vector<std::string> args(argv + 2, argv + argc);
+  CLI::App app("Benchmarks of mpimoe's compute and communication paths.", kProgram);
+  cli::UseProjectStyle(app);
+  std::vector<std::unique_ptr<Subcommand>> subcommands;
   for (const SubcommandEntry& entry : kSubcommands) {
-    if (entry.name == name) return RunSubcommand(entry, args, **env, context);
+    subcommands.push_back(entry.make());
+    AddSubcommand(app, entry, subcommands.back().get());
   }
-  return UsageError(kProgram, "unknown subcommand '" + std::string(name) + "'",
-                    ProgramUsage());
+  RequireOneKnownSubcommand(app);
+  app.footer(std::string("Run '") + kProgram + " <subcommand> --help' for its flags.");
+  if (const std::optional<int> exit_code =
+          cli::ParseCommandLine(app, argc, argv, context.is_root())) {
+    return *exit_code;
+  }
+  for (size_t i = 0; i < subcommands.size(); ++i) {
+    if (!app.got_subcommand(kSubcommands[i].name)) continue;
+    const Status status = subcommands[i]->Run(context);
+    if (!status.ok()) {
+      (*env)->Abort(1, std::string(kProgram) + " " + kSubcommands[i].name + ": " +
+                           status.ToString());
+    }
+  }
+  return 0;
 }
 
 }  // namespace
-
-Status ValidateTopK(int64_t top_k, int64_t experts) {
-  if (top_k > experts) {
-    return InvalidArgumentError("--top-k (" + std::to_string(top_k) +
-                                ") must not exceed --experts (" +
-                                std::to_string(experts) + ")");
-  }
-  return Status::Ok();
-}
-
-Status ValidateThreads(int64_t threads) {
-  if (threads > std::numeric_limits<int>::max()) {
-    return InvalidArgumentError("--threads: too large, got " + std::to_string(threads));
-  }
-  return Status::Ok();
-}
-
 }  // namespace mpimoe::bench
 
 int main(int argc, char** argv) { return mpimoe::bench::Main(argc, argv); }

@@ -1,11 +1,12 @@
 // The subcommands of mpimoe-bench. Each one is a Subcommand object owning its options:
-// it declares its flags on a FlagSet (bound to those options), checks relations between
-// flags once they are parsed, then runs and prints its report (one JSON line with
-// --json, a short human-readable summary otherwise).
+// it declares its flags on its CLI11 subcommand (bound to those options, with their
+// checks; bench_common_flags.h has the shared pieces), checks relations between flags
+// once they are parsed, then runs and prints its report (one JSON line with --json, a
+// short human-readable summary otherwise).
 //
 // bench_main.cc maps exit codes: a flag or Validate() error is a usage error (exit 2),
-// a Status from Run() is a library failure (exit 1). New subcommands (alltoall, train,
-// balancer) add a factory here and a line in bench_main.cc's table.
+// a Status from Run() is a library failure (exit 1). A new subcommand adds a factory
+// here and a line in bench_main.cc's table.
 //
 // mpimoe-bench always runs inside MPI (a plain start is a one-rank job): every rank
 // parses the same flags and runs the same subcommand; only rank 0 prints.
@@ -13,11 +14,9 @@
 // Thread-safety: one host thread; Run() sets the process's OpenMP thread count.
 #pragma once
 
-#include <cstdint>
+#include <CLI/CLI.hpp>
 #include <memory>
-#include <string_view>
 
-#include "examples/bench/bench_flags.h"
 #include "parallel/communicator.h"
 #include "runtime/core/status.h"
 
@@ -33,19 +32,16 @@ class Subcommand {
  public:
   virtual ~Subcommand() = default;
 
-  // Binds the subcommand's flags to its options; called once, before parsing.
-  virtual void DeclareFlags(FlagSet* flags) = 0;
+  // Declares the subcommand's flags on `command`, bound to its options (whose values
+  // are the defaults --help shows); called once, before parsing. The Subcommand must
+  // outlive the parse.
+  virtual void DeclareFlags(CLI::App* command) = 0;
   // InvalidArgument naming the offending flags (e.g. --top-k above --experts), or OK.
   virtual Status Validate() const { return Status::Ok(); }
   // Runs the benchmark (collectively on every rank) and prints its report to stdout
   // on rank 0.
   virtual Status Run(BenchContext& context) = 0;
 };
-
-// InvalidArgument if --threads does not fit an OpenMP thread count (int), else OK.
-Status ValidateThreads(int64_t threads);
-// InvalidArgument if --top-k exceeds --experts, else OK.
-Status ValidateTopK(int64_t top_k, int64_t experts);
 
 // Expert-FFN forward+backward GFLOP/s against one large oneDNN f32 matmul (the peak).
 std::unique_ptr<Subcommand> NewGemmSubcommand();

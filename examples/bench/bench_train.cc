@@ -16,10 +16,11 @@
 #include <string>
 #include <vector>
 
+#include "examples/bench/bench_common_flags.h"
 #include "examples/bench/bench_subcommands.h"
 #include "ops/matmul.h"
 #include "parallel/collectives.h"
-#include "runtime/core/json_line.h"
+#include "runtime/core/json.h"
 #include "runtime/core/omp.h"
 #include "runtime/core/random.h"
 #include "runtime/core/tensor.h"
@@ -65,16 +66,96 @@ StatusOr<double> MatmulPeakGflops(ops::OpsContext& ctx) {
   return 2.0 * kPeakDim * kPeakDim * kPeakDim / Median(seconds) * 1e-9;
 }
 
+// The timed steps of a run, as the report shows them.
+struct TrainTimes {
+  std::vector<double> step_seconds;           // [timed steps], slowest rank
+  std::vector<std::vector<double>> phase_ms;  // [phase][timed steps], this rank
+  double first_loss = 0.0;
+  double last_loss = 0.0;
+};
+
+// Runs `warmup` untimed then `timed_steps` timed steps, every rank starting each step
+// together.
+StatusOr<TrainTimes> TimeSteps(train::Trainer& trainer, parallel::Communicator& world,
+                               int64_t warmup, int64_t timed_steps) {
+  TrainTimes times;
+  times.phase_ms.resize(train::kPhaseNames.size());
+  for (int64_t step = 0; step < warmup + timed_steps; ++step) {
+    MPIMOE_RETURN_IF_ERROR(parallel::Barrier(world));
+    train::StepRecord record;
+    MPIMOE_RETURN_IF_ERROR(trainer.Step(&record));
+    double seconds = record.step_ms / 1e3;
+    MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(
+        world, std::span<double>(&seconds, 1), {parallel::ReduceOp::kMax}));
+    if (step == 0) times.first_loss = record.losses.total();
+    times.last_loss = record.losses.total();
+    if (step < warmup) continue;
+    times.step_seconds.push_back(seconds);
+    for (size_t p = 0; p < times.phase_ms.size(); ++p)
+      times.phase_ms[p].push_back(record.phases.ms[p]);
+  }
+  return times;
+}
+
+struct TrainReport {
+  std::string config_path;
+  int world_size = 1;
+  int64_t timed_steps = 0;
+  int64_t warmup = 0;
+  double step_s = 0.0;
+  double tokens_per_s = 0.0;
+  double model_gflops = 0.0;
+  double peak_gflops = 0.0;
+  double mfu = 0.0;
+};
+
+void PrintReport(const TrainReport& r, const TrainTimes& times, bool json) {
+  Json phases = Json::object();
+  for (size_t p = 0; p < times.phase_ms.size(); ++p)
+    phases[train::kPhaseNames[p]] = Median(times.phase_ms[p]);
+  if (json) {
+    const Json line = {{"bench", "train"},
+                       {"config", r.config_path},
+                       {"world_size", r.world_size},
+                       {"threads", MaxThreads()},
+                       {"steps", r.timed_steps},
+                       {"warmup", r.warmup},
+                       {"step_ms", r.step_s * 1e3},
+                       {"tokens_per_s", r.tokens_per_s},
+                       {"model_gflops", r.model_gflops},
+                       {"peak_gflops", r.peak_gflops},
+                       {"mfu", r.mfu},
+                       {"first_loss", times.first_loss},
+                       {"last_loss", times.last_loss},
+                       {"phase_ms", phases}};
+    std::printf("%s\n", line.dump().c_str());
+    return;
+  }
+  std::string phase_text;
+  for (const auto& [name, ms] : phases.items()) {
+    char buffer[64];
+    std::snprintf(buffer, sizeof(buffer), "%s%s %.4g", phase_text.empty() ? "" : ", ",
+                  name.c_str(), ms.get<double>());
+    phase_text += buffer;
+  }
+  std::printf(
+      "train: %s on %d rank(s) x %d thread(s), median of %lld steps after %lld "
+      "warm-up\n"
+      "  step %.2f ms, %.0f tokens/s, %.1f model GFLOP/s, peak %.1f GFLOP/s per rank, "
+      "mfu %.3f\n  loss %.4f -> %.4f\n  phases (ms, rank 0): %s\n",
+      r.config_path.c_str(), r.world_size, MaxThreads(),
+      static_cast<long long>(r.timed_steps), static_cast<long long>(r.warmup),
+      r.step_s * 1e3, r.tokens_per_s, r.model_gflops, r.peak_gflops, r.mfu,
+      times.first_loss, times.last_loss, phase_text.c_str());
+}
+
 class TrainSubcommand final : public Subcommand {
  public:
-  void DeclareFlags(FlagSet* flags) override {
-    flags->SetPositional("CONFIG", &options_.config_path,
-                         "a training config (.textproto)");
-    flags->AddStringList("set", &options_.overrides,
-                         "override a config field, path=value");
-    flags->AddInt("steps", &options_.steps, "timed steps (0 = min(run.steps, 50))",
-                  Bound::kNonNegative);
-    flags->AddBool("json", &options_.json, "print one JSON line instead of a summary");
+  void DeclareFlags(CLI::App* command) override {
+    AddConfigArguments(command, &options_.config_path, &options_.overrides);
+    command->add_option("--steps", options_.steps, "timed steps (0 = min(run.steps, 50))")
+        ->check(IntegerCheck(Sign::kNonNegative));
+    AddJsonFlag(command, &options_.json);
   }
 
   Status Run(BenchContext& context) override;
@@ -91,79 +172,36 @@ Status TrainSubcommand::Run(BenchContext& context) {
   MPIMOE_RETURN_IF_ERROR(train::ValidateForWorldSize(config, world.size()));
   if (config.parallel.threads_per_rank > 0)
     SetNumThreads(config.parallel.threads_per_rank);
-  const int64_t timed_steps = options_.steps > 0
-                                  ? options_.steps
-                                  : std::min<int64_t>(config.run.steps, kDefaultMaxSteps);
-  const int64_t warmup = config.run.warmup_steps_for_timing;
+  TrainReport report;
+  report.config_path = options_.config_path;
+  report.world_size = world.size();
+  report.timed_steps = options_.steps > 0
+                           ? options_.steps
+                           : std::min<int64_t>(config.run.steps, kDefaultMaxSteps);
+  report.warmup = config.run.warmup_steps_for_timing;
   // The schedule spans what is run, so the learning rate behaves as in a real run.
-  config.run.steps = static_cast<int32_t>(warmup + timed_steps);
+  config.run.steps = static_cast<int32_t>(report.warmup + report.timed_steps);
 
   ops::OpsContext ctx;
   MPIMOE_ASSIGN_OR_RETURN(std::unique_ptr<train::Trainer> trainer,
                           train::Trainer::Create(config, &ctx, &world));
-  std::vector<double> step_seconds;
-  std::vector<std::vector<double>> phase_ms(train::kPhaseNames.size());
-  double first_loss = 0.0, last_loss = 0.0;
-  for (int64_t step = 0; step < warmup + timed_steps; ++step) {
-    MPIMOE_RETURN_IF_ERROR(parallel::Barrier(world));
-    train::StepRecord record;
-    MPIMOE_RETURN_IF_ERROR(trainer->Step(&record));
-    double seconds = record.step_ms / 1e3;
-    MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(
-        world, std::span<double>(&seconds, 1), {parallel::ReduceOp::kMax}));
-    if (step == 0) first_loss = record.losses.total();
-    last_loss = record.losses.total();
-    if (step < warmup) continue;
-    step_seconds.push_back(seconds);
-    for (size_t p = 0; p < phase_ms.size(); ++p)
-      phase_ms[p].push_back(record.phases.ms[p]);
-  }
+  MPIMOE_ASSIGN_OR_RETURN(const TrainTimes times,
+                          TimeSteps(*trainer, world, report.warmup, report.timed_steps));
 
   // The peak: rank 0 alone, the others wait.
-  double peak_gflops = 0.0;
   if (context.is_root()) {
-    MPIMOE_ASSIGN_OR_RETURN(peak_gflops, MatmulPeakGflops(ctx));
+    MPIMOE_ASSIGN_OR_RETURN(report.peak_gflops, MatmulPeakGflops(ctx));
   }
-  MPIMOE_RETURN_IF_ERROR(parallel::Bcast(world, std::span<double>(&peak_gflops, 1)));
+  MPIMOE_RETURN_IF_ERROR(
+      parallel::Bcast(world, std::span<double>(&report.peak_gflops, 1)));
 
-  const double step_s = Median(step_seconds);
+  report.step_s = Median(times.step_seconds);
   const double flops = static_cast<double>(trainer->model().TrainFlopsPerStep());
-  const double model_gflops = flops / step_s * 1e-9;
-  const double mfu = model_gflops / (peak_gflops * world.size());
-  const double tokens_per_s =
-      static_cast<double>(trainer->global_tokens_per_step()) / step_s;
-  if (!context.is_root()) return Status::Ok();
-  JsonLine phases(4);
-  for (size_t p = 0; p < phase_ms.size(); ++p)
-    phases.AddDouble(train::kPhaseNames[p], Median(phase_ms[p]));
-  if (options_.json) {
-    JsonLine line;
-    line.AddString("bench", "train")
-        .AddString("config", options_.config_path)
-        .AddInt("world_size", world.size())
-        .AddInt("threads", MaxThreads())
-        .AddInt("steps", timed_steps)
-        .AddInt("warmup", warmup)
-        .AddDouble("step_ms", step_s * 1e3)
-        .AddDouble("tokens_per_s", tokens_per_s)
-        .AddDouble("model_gflops", model_gflops)
-        .AddDouble("peak_gflops", peak_gflops)
-        .AddDouble("mfu", mfu)
-        .AddDouble("first_loss", first_loss)
-        .AddDouble("last_loss", last_loss)
-        .AddRaw("phase_ms", phases.str());
-    std::printf("%s\n", line.str().c_str());
-  } else {
-    std::printf(
-        "train: %s on %d rank(s) x %d thread(s), median of %lld steps after %lld "
-        "warm-up\n"
-        "  step %.2f ms, %.0f tokens/s, %.1f model GFLOP/s, peak %.1f GFLOP/s per rank, "
-        "mfu %.3f\n  loss %.4f -> %.4f\n  phases (ms, rank 0): %s\n",
-        options_.config_path.c_str(), world.size(), MaxThreads(),
-        static_cast<long long>(timed_steps), static_cast<long long>(warmup), step_s * 1e3,
-        tokens_per_s, model_gflops, peak_gflops, mfu, first_loss, last_loss,
-        phases.str().c_str());
-  }
+  report.model_gflops = flops / report.step_s * 1e-9;
+  report.mfu = report.model_gflops / (report.peak_gflops * world.size());
+  report.tokens_per_s =
+      static_cast<double>(trainer->global_tokens_per_step()) / report.step_s;
+  if (context.is_root()) PrintReport(report, times, options_.json);
   return Status::Ok();
 }
 
