@@ -50,15 +50,17 @@ int Run(int64_t steps, int64_t tokens) {
 
   // The student learns to imitate a teacher with the same shape and other weights.
   moe::MoeLayerOptions options;
-  options.d_model = 64;
-  options.d_ffn = 128;
-  options.num_experts = 8;
-  options.top_k = 2;
-  options.aux_loss_coef = 0.01f;
+  options.expert = moe::FfnDims{64, 128, moe::Activation::kGelu};
+  options.routing.num_experts = 8;
+  options.routing.top_k = 2;
+  options.routing.normalize_gates = true;
+  options.routing.aux_loss_coef = 0.01f;
+  options.seed = 1;
   // One process: a one-rank communicator holds every expert.
   mpimoe::parallel::SelfCommunicator comm;
   auto dispatcher = moe::ExpertParallelDispatcher::Create(
-      &comm, mpimoe::parallel::StaticPlan(static_cast<int32_t>(options.num_experts), 1));
+      &comm,
+      mpimoe::parallel::StaticPlan(static_cast<int32_t>(options.routing.num_experts), 1));
   if (!dispatcher.ok()) {
     std::fprintf(stderr, "mpimoe-demo: %s\n", dispatcher.status().ToString().c_str());
     return 1;
@@ -82,7 +84,7 @@ int Run(int64_t steps, int64_t tokens) {
   adam.lr = 3e-3f;
   adam.weight_decay = 0.0f;
 
-  const int64_t d = options.d_model;
+  const int64_t d = options.expert.d_model;
   mpimoe::Tensor x(mpimoe::DType::kF32, {tokens, d});
   mpimoe::Tensor target(mpimoe::DType::kF32, {tokens, d});
   mpimoe::Tensor y(mpimoe::DType::kF32, {tokens, d});
@@ -94,9 +96,10 @@ int Run(int64_t steps, int64_t tokens) {
   std::printf(
       "mpimoe-demo: fitting an MoE layer (d=%lld f=%lld E=%lld k=%lld) to a teacher, "
       "%lld tokens/step, %d threads\n",
-      static_cast<long long>(d), static_cast<long long>(options.d_ffn),
-      static_cast<long long>(options.num_experts), static_cast<long long>(options.top_k),
-      static_cast<long long>(tokens), mpimoe::MaxThreads());
+      static_cast<long long>(d), static_cast<long long>(options.expert.d_ffn),
+      static_cast<long long>(options.routing.num_experts),
+      static_cast<long long>(options.routing.top_k), static_cast<long long>(tokens),
+      mpimoe::MaxThreads());
   for (int64_t step = 1; step <= steps; ++step) {
     // A fresh batch from the seeded stream; the teacher provides the targets.
     float* xs = x.data<float>();

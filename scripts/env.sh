@@ -7,7 +7,10 @@ if [ "$(id -u)" -eq 0 ]; then
   export OMPI_ALLOW_RUN_AS_ROOT=1
   export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
+# mpimoe_build [TARGET...]: configures (Release) and builds the targets, or everything.
 mpimoe_build() {
   cmake --preset release -S "$MPIMOE_ROOT" >/dev/null
-  cmake --build "$MPIMOE_BUILD" -j 2
+  local targets=()
+  for t in "$@"; do targets+=(--target "$t"); done
+  cmake --build "$MPIMOE_BUILD" -j "$(nproc)" "${targets[@]}"
 }

@@ -17,23 +17,24 @@ Status FieldError(const char* field, const std::string& why) {
 }  // namespace
 
 Status ValidateMoeLayerOptions(const MoeLayerOptions& o) {
-  if (o.d_model <= 0)
-    return FieldError("d_model", "must be positive, got " + std::to_string(o.d_model));
-  if (o.d_ffn <= 0)
-    return FieldError("d_ffn", "must be positive, got " + std::to_string(o.d_ffn));
-  if (o.num_experts <= 0) {
+  if (o.expert.d_model <= 0)
+    return FieldError("d_model",
+                      "must be positive, got " + std::to_string(o.expert.d_model));
+  if (o.expert.d_ffn <= 0)
+    return FieldError("d_ffn", "must be positive, got " + std::to_string(o.expert.d_ffn));
+  if (o.routing.num_experts <= 0) {
     return FieldError("num_experts",
-                      "must be positive, got " + std::to_string(o.num_experts));
+                      "must be positive, got " + std::to_string(o.routing.num_experts));
   }
-  if (o.top_k < 1 || o.top_k > o.num_experts) {
-    return FieldError("top_k",
-                      "must be in [1, num_experts=" + std::to_string(o.num_experts) +
-                          "], got " + std::to_string(o.top_k));
+  if (o.routing.top_k < 1 || o.routing.top_k > o.routing.num_experts) {
+    return FieldError(
+        "top_k", "must be in [1, num_experts=" + std::to_string(o.routing.num_experts) +
+                     "], got " + std::to_string(o.routing.top_k));
   }
   if (!(o.capacity_factor >= 0.0) || !std::isfinite(o.capacity_factor)) {
     return FieldError("capacity_factor", "must be >= 0 (0 = dropless)");
   }
-  if (!(o.aux_loss_coef >= 0.0f) || !(o.z_loss_coef >= 0.0f)) {
+  if (!(o.routing.aux_loss_coef >= 0.0f) || !(o.routing.z_loss_coef >= 0.0f)) {
     return FieldError("aux_loss_coef/z_loss_coef", "must be >= 0");
   }
   return Status::Ok();
@@ -44,11 +45,12 @@ StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(const MoeLayerOptions& opti
                                                      parallel::Communicator* comm,
                                                      Dispatcher* dispatcher) {
   MPIMOE_RETURN_IF_ERROR(ValidateMoeLayerOptions(options));
-  if (static_cast<int64_t>(dispatcher->expert_buckets().size()) != options.num_experts) {
+  if (static_cast<int64_t>(dispatcher->expert_buckets().size()) !=
+      options.routing.num_experts) {
     return InvalidArgumentError("num_experts: the dispatcher's plan places " +
                                 std::to_string(dispatcher->expert_buckets().size()) +
                                 " experts, the layer has " +
-                                std::to_string(options.num_experts));
+                                std::to_string(options.routing.num_experts));
   }
   return std::unique_ptr<MoeLayer>(new MoeLayer(options, ctx, comm, dispatcher));
 }
@@ -56,12 +58,8 @@ StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(const MoeLayerOptions& opti
 namespace {
 RouterOptions RouterOptionsOf(const MoeLayerOptions& o) {
   RouterOptions r;
-  r.d_model = o.d_model;
-  r.num_experts = o.num_experts;
-  r.top_k = o.top_k;
-  r.normalize_gates = o.normalize_gates;
-  r.aux_loss_coef = o.aux_loss_coef;
-  r.z_loss_coef = o.z_loss_coef;
+  r.d_model = o.expert.d_model;
+  r.routing = o.routing;
   r.seed = o.seed;
   r.name = o.name + ".router";
   return r;
@@ -72,9 +70,6 @@ std::vector<bool> SlotIsHome(const parallel::Plan& plan, int rank) {
     is_home[static_cast<size_t>(s)] = plan.IsHome(rank, s);
   return is_home;
 }
-FfnDims FfnDimsOf(const MoeLayerOptions& o) {
-  return FfnDims{o.d_model, o.d_ffn, o.activation};
-}
 }  // namespace
 
 MoeLayer::MoeLayer(const MoeLayerOptions& options, ops::OpsContext* ctx,
@@ -84,19 +79,22 @@ MoeLayer::MoeLayer(const MoeLayerOptions& options, ops::OpsContext* ctx,
       comm_(comm),
       dispatcher_(dispatcher),
       router_(RouterOptionsOf(options), ctx, comm),
-      experts_(FfnDimsOf(options), dispatcher->local_slot_experts(), options.seed, ctx,
+      experts_(options.expert, dispatcher->local_slot_experts(), options.seed, ctx,
                options.name + ".experts", SlotIsHome(dispatcher->plan(), comm->rank())),
       bucket_offsets_(static_cast<size_t>(dispatcher->num_buckets()) + 1, 0),
-      choice_counts_(static_cast<size_t>(options.top_k * options.num_experts), 0),
-      all_choice_counts_(
-          static_cast<size_t>(comm->size() * options.top_k * options.num_experts), 0),
-      expert_fill_(static_cast<size_t>(options.num_experts), 0),
-      local_counts_(static_cast<size_t>(options.num_experts), 0),
-      copy_cursor_(static_cast<size_t>(options.num_experts), 0),
-      copy_left_(static_cast<size_t>(options.num_experts), 0) {
-  stats_.global_counts.assign(static_cast<size_t>(comm->size() * options.num_experts), 0);
-  stats_.routes_per_expert.assign(static_cast<size_t>(options.num_experts), 0);
-  stats_.rows_per_expert.assign(static_cast<size_t>(options.num_experts), 0);
+      choice_counts_(
+          static_cast<size_t>(options.routing.top_k * options.routing.num_experts), 0),
+      all_choice_counts_(static_cast<size_t>(comm->size() * options.routing.top_k *
+                                             options.routing.num_experts),
+                         0),
+      expert_fill_(static_cast<size_t>(options.routing.num_experts), 0),
+      local_counts_(static_cast<size_t>(options.routing.num_experts), 0),
+      copy_cursor_(static_cast<size_t>(options.routing.num_experts), 0),
+      copy_left_(static_cast<size_t>(options.routing.num_experts), 0) {
+  stats_.global_counts.assign(
+      static_cast<size_t>(comm->size() * options.routing.num_experts), 0);
+  stats_.routes_per_expert.assign(static_cast<size_t>(options.routing.num_experts), 0);
+  stats_.rows_per_expert.assign(static_cast<size_t>(options.routing.num_experts), 0);
 }
 
 std::vector<Parameter*> MoeLayer::Parameters() {
@@ -106,13 +104,13 @@ std::vector<Parameter*> MoeLayer::Parameters() {
 }
 
 float MoeLayer::AuxLossTerm() const {
-  return options_.aux_loss_coef * stats_.losses.aux +
-         options_.z_loss_coef * stats_.losses.z_loss;
+  return options_.routing.aux_loss_coef * stats_.losses.aux +
+         options_.routing.z_loss_coef * stats_.losses.z_loss;
 }
 
 Status MoeLayer::KeepRoutes() {
-  const int64_t k = options_.top_k;
-  const int64_t num_experts = options_.num_experts;
+  const int64_t k = options_.routing.top_k;
+  const int64_t num_experts = options_.routing.num_experts;
   const int64_t num_routes = num_tokens_ * k;
   const int32_t* expert_of_route = router_.topk_idx();
   int32_t* kept = bucket_of_route_.data<int32_t>();
@@ -167,8 +165,8 @@ Status MoeLayer::KeepRoutes() {
 }
 
 Status MoeLayer::AssignBuckets() {
-  const int64_t num_experts = options_.num_experts;
-  const int64_t num_routes = num_tokens_ * options_.top_k;
+  const int64_t num_experts = options_.routing.num_experts;
+  const int64_t num_routes = num_tokens_ * options_.routing.top_k;
   MPIMOE_RETURN_IF_ERROR(KeepRoutes());
   // Kept routes per (source rank, expert), all-gathered: the quotas' input.
   int32_t* bucket = bucket_of_route_.data<int32_t>();
@@ -222,13 +220,15 @@ Status MoeLayer::AssignBuckets() {
 
 Status MoeLayer::ApplyPlan(const parallel::Plan& plan, ExpertSync* sync) {
   MPIMOE_RETURN_IF_ERROR(plan.Validate());
-  if (plan.world_size != comm_->size() || plan.num_experts != options_.num_experts) {
+  if (plan.world_size != comm_->size() ||
+      plan.num_experts != options_.routing.num_experts) {
     return InvalidArgumentError(
         "ApplyPlan: the plan is for " + std::to_string(plan.num_experts) +
         " experts on " + std::to_string(plan.world_size) + " ranks, the layer has " +
-        std::to_string(options_.num_experts) + " on " + std::to_string(comm_->size()));
+        std::to_string(options_.routing.num_experts) + " on " +
+        std::to_string(comm_->size()));
   }
-  Experts next(FfnDimsOf(options_), plan.rank_slots[static_cast<size_t>(comm_->rank())],
+  Experts next(options_.expert, plan.rank_slots[static_cast<size_t>(comm_->rank())],
                options_.seed, ctx_, options_.name + ".experts",
                SlotIsHome(plan, comm_->rank()));
   MPIMOE_RETURN_IF_ERROR(sync->Migrate(dispatcher_->plan(), experts_, plan, next));
@@ -238,8 +238,8 @@ Status MoeLayer::ApplyPlan(const parallel::Plan& plan, ExpertSync* sync) {
 }
 
 Status MoeLayer::Forward(const TensorView& x, const TensorView& y) {
-  const int64_t d = options_.d_model;
-  const int64_t k = options_.top_k;
+  const int64_t d = options_.expert.d_model;
+  const int64_t k = options_.routing.top_k;
   if (y.rank() != 2 || y.dim(1) != d || x.rank() != 2 || y.dim(0) != x.dim(0) ||
       y.dtype() != DType::kF32) {
     return InvalidArgumentError("MoeLayer::Forward: y must be [T, d] f32 like x, got x " +
@@ -317,8 +317,8 @@ Status MoeLayer::Forward(const TensorView& x, const TensorView& y) {
 }
 
 Status MoeLayer::Backward(const TensorView& dy, const TensorView& dx) {
-  const int64_t d = options_.d_model;
-  const int64_t k = options_.top_k;
+  const int64_t d = options_.expert.d_model;
+  const int64_t k = options_.routing.top_k;
   if (dy.rank() != 2 || dy.dim(0) != num_tokens_ || dy.dim(1) != d || dx.rank() != 2 ||
       dx.dim(0) != num_tokens_ || dx.dim(1) != d) {
     return InvalidArgumentError("MoeLayer::Backward: dy and dx must be [" +

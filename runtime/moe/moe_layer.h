@@ -53,17 +53,14 @@
 
 namespace mpimoe::moe {
 
+// What a layer is made of: its experts' shape and its router's hyperparameters. Like
+// RoutingOptions, no numeric defaults: configs/mpimoe.proto is their one home
+// (train::MoeLayerOptionsOf builds these from a config's model section).
 struct MoeLayerOptions {
-  int64_t d_model = 512;
-  int64_t d_ffn = 2048;
-  int64_t num_experts = 8;
-  int64_t top_k = 2;
-  Activation activation = Activation::kGelu;
+  FfnDims expert;                // d_model, d_ffn, activation of every expert
+  RoutingOptions routing;        // num_experts, top_k, gates, auxiliary losses
   double capacity_factor = 0.0;  // 0 = dropless
-  bool normalize_gates = true;   // renormalise top-k gates to sum 1 (top_k > 1)
-  float aux_loss_coef = 0.01f;
-  float z_loss_coef = 0.0f;
-  uint64_t seed = 1;
+  uint64_t seed = 0;
   // Parameter name prefix: "<name>.router.weight", "<name>.experts.<id>.w1", ...
   std::string name = "moe";
 };

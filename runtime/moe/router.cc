@@ -14,21 +14,22 @@ Router::Router(const RouterOptions& options, ops::OpsContext* ctx,
     : options_(options),
       ctx_(ctx),
       comm_(comm),
-      weight_(options.name + ".weight", {options.d_model, options.num_experts}),
-      routes_per_expert_(static_cast<size_t>(options.num_experts), 0),
-      global_routes_(static_cast<size_t>(options.num_experts), 0),
-      stats_(static_cast<size_t>(2 * options.num_experts + 2), 0.0),
-      aux_grad_(static_cast<size_t>(options.num_experts), 0.0f) {
-  MPIMOE_CHECK(options.d_model > 0 && options.num_experts > 0);
-  MPIMOE_CHECK(options.top_k >= 1 && options.top_k <= options.num_experts);
+      weight_(options.name + ".weight", {options.d_model, options.routing.num_experts}),
+      routes_per_expert_(static_cast<size_t>(options.routing.num_experts), 0),
+      global_routes_(static_cast<size_t>(options.routing.num_experts), 0),
+      stats_(static_cast<size_t>(2 * options.routing.num_experts + 2), 0.0),
+      aux_grad_(static_cast<size_t>(options.routing.num_experts), 0.0f) {
+  MPIMOE_CHECK(options.d_model > 0 && options.routing.num_experts > 0);
+  MPIMOE_CHECK(options.routing.top_k >= 1 &&
+               options.routing.top_k <= options.routing.num_experts);
   weight_.InitNormal(MixSeed(options.seed, {0x726f75746572ull}),
                      1.0f / std::sqrt(static_cast<float>(options.d_model)));
 }
 
 Status Router::Forward(const TensorView& x) {
   const int64_t d = options_.d_model;
-  const int64_t num_experts = options_.num_experts;
-  const int64_t k = options_.top_k;
+  const int64_t num_experts = options_.routing.num_experts;
+  const int64_t k = options_.routing.top_k;
   if (x.rank() != 2 || x.dim(1) != d || x.dtype() != DType::kF32) {
     return InvalidArgumentError("router input must be [T, " + std::to_string(d) +
                                 "] f32, got " + x.ShapeString());
@@ -62,7 +63,7 @@ Status Router::Forward(const TensorView& x) {
 
   const float* topk_prob = topk_prob_.data<float>();
   float* gates = gates_.data<float>();
-  const bool normalize = options_.normalize_gates && k > 1;
+  const bool normalize = options_.routing.normalize_gates && k > 1;
   for (int64_t t = 0; t < num_tokens; ++t) {
     float sum = 0.0f;
     for (int64_t j = 0; j < k; ++j) sum += topk_prob[t * k + j];
@@ -115,8 +116,8 @@ Status Router::Forward(const TensorView& x) {
 
 Status Router::Backward(const float* dgates, float* dx) {
   const int64_t num_tokens = num_tokens_;
-  const int64_t num_experts = options_.num_experts;
-  const int64_t k = options_.top_k;
+  const int64_t num_experts = options_.routing.num_experts;
+  const int64_t k = options_.routing.top_k;
   const int64_t d = options_.d_model;
   dprobs_.Resize(DType::kF32, {num_tokens, num_experts});
   dlogits_.Resize(DType::kF32, {num_tokens, num_experts});
@@ -124,7 +125,7 @@ Status Router::Backward(const float* dgates, float* dx) {
   const float* gates = gates_.data<float>();
   const float* topk_prob = topk_prob_.data<float>();
   const int32_t* idx = topk_idx_.data<int32_t>();
-  const bool normalize = options_.normalize_gates && k > 1;
+  const bool normalize = options_.routing.normalize_gates && k > 1;
 
   // Gates -> selected probabilities. With renormalisation g_j = p_j / S, S = sum p:
   //   dp_j = (dg_j - sum_i dg_i g_i) / S.
@@ -132,7 +133,8 @@ Status Router::Backward(const float* dgates, float* dx) {
   // with f_e and T over the group.
   const int64_t global_tokens = global_tokens_;
   const float aux_scale = global_tokens > 0
-                              ? options_.aux_loss_coef * static_cast<float>(num_experts) /
+                              ? options_.routing.aux_loss_coef *
+                                    static_cast<float>(num_experts) /
                                     static_cast<float>(global_tokens * global_tokens * k)
                               : 0.0f;
   for (int64_t e = 0; e < num_experts; ++e) {
@@ -159,8 +161,9 @@ Status Router::Backward(const float* dgates, float* dx) {
   ops::SoftmaxBackward(probs_.data<float>(), dprobs, dlogits_.data<float>(), num_tokens,
                        num_experts);
   // z-loss: d(coef * mean_t lse_t^2) / dlogits[t, :] = coef * 2 lse_t p_t / T_global.
-  if (options_.z_loss_coef != 0.0f && num_tokens > 0) {
-    const float z_scale = options_.z_loss_coef * 2.0f / static_cast<float>(global_tokens);
+  if (options_.routing.z_loss_coef != 0.0f && num_tokens > 0) {
+    const float z_scale =
+        options_.routing.z_loss_coef * 2.0f / static_cast<float>(global_tokens);
     const float* probs = probs_.data<float>();
     const float* lse = lse_.data<float>();
     float* dlogits = dlogits_.data<float>();

@@ -36,13 +36,21 @@
 
 namespace mpimoe::moe {
 
+// The routing hyperparameters (a config's model.moe section sets them). No defaults
+// here: the one home of every default is configs/mpimoe.proto, and code that builds a
+// layer by hand starts from train::MoeLayerOptionsOf(train::DefaultTrainConfig().model)
+// or sets every field.
+struct RoutingOptions {
+  int64_t num_experts = 0;       // E logical experts
+  int64_t top_k = 0;             // experts per token, 1 <= top_k <= E
+  bool normalize_gates = false;  // renormalise the top-k gates to sum 1 (top_k > 1)
+  float aux_loss_coef = 0.0f;    // weight of the Switch load-balancing loss
+  float z_loss_coef = 0.0f;      // weight of the router z-loss
+};
+
 struct RouterOptions {
   int64_t d_model = 0;
-  int64_t num_experts = 0;
-  int64_t top_k = 1;
-  bool normalize_gates = true;
-  float aux_loss_coef = 0.0f;
-  float z_loss_coef = 0.0f;
+  RoutingOptions routing;
   uint64_t seed = 0;
   std::string name = "router";  // parameter name prefix: "<name>.weight"
 };

@@ -27,6 +27,18 @@ void Fill(Parameter& p, float value) {
 
 }  // namespace
 
+moe::MoeLayerOptions MoeLayerOptionsOf(const ModelSection& m) {
+  moe::MoeLayerOptions o;
+  o.expert = moe::FfnDims{m.d_model, m.moe.d_ffn, m.moe.activation};
+  o.routing.num_experts = m.moe.num_experts;
+  o.routing.top_k = m.moe.top_k;
+  o.routing.normalize_gates = m.moe.normalize_gates;
+  o.routing.aux_loss_coef = m.moe.aux_loss_coef;
+  o.routing.z_loss_coef = m.moe.z_loss_coef;
+  o.capacity_factor = m.moe.capacity_factor;
+  return o;
+}
+
 StatusOr<std::unique_ptr<MoeTransformer>> MoeTransformer::Create(
     const TrainConfig& config, ops::OpsContext* ctx, parallel::Communicator* comm) {
   std::unique_ptr<MoeTransformer> model(new MoeTransformer(config, ctx, comm));
@@ -47,15 +59,7 @@ StatusOr<std::unique_ptr<MoeTransformer>> MoeTransformer::Create(
                 m.dense_layers.end();
     moe::Dispatcher* dispatcher = nullptr;
     if (o.use_moe) {
-      o.moe.d_model = m.d_model;
-      o.moe.d_ffn = m.moe.d_ffn;
-      o.moe.num_experts = m.moe.num_experts;
-      o.moe.top_k = m.moe.top_k;
-      o.moe.activation = m.moe.activation;
-      o.moe.capacity_factor = m.moe.capacity_factor;
-      o.moe.normalize_gates = m.moe.normalize_gates;
-      o.moe.aux_loss_coef = m.moe.aux_loss_coef;
-      o.moe.z_loss_coef = m.moe.z_loss_coef;
+      o.moe = MoeLayerOptionsOf(m);
       MPIMOE_ASSIGN_OR_RETURN(
           std::unique_ptr<moe::ExpertParallelDispatcher> d,
           moe::ExpertParallelDispatcher::Create(
@@ -240,7 +244,8 @@ int64_t MoeTransformer::TrainFlopsPerStep() const {
   const int64_t rows = static_cast<int64_t>(config_.data.global_batch_size) * m.seq_len;
   int64_t flops = 3 * 2 * rows * m.d_model * m.vocab_size;  // LM head
   for (const BlockOptions& o : block_options_) {
-    flops += TransformerBlock::TrainFlops(o, rows, o.use_moe ? rows * o.moe.top_k : rows);
+    flops += TransformerBlock::TrainFlops(o, rows,
+                                          o.use_moe ? rows * o.moe.routing.top_k : rows);
   }
   return flops;
 }

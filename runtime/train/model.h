@@ -1,10 +1,11 @@
 // MoeTransformer: the GPT-style MoE language model that mpimoe trains.
 //
-//   x_0 = tok_emb[tokens] + pos_emb[positions]                [rows, d], rows = B * S
-//   x_{l+1} = block_l(x_l)            (TransformerBlock: attention, then MoE or dense
-//   FFN) logits = layernorm_f(x_L) lm_head                         [rows, V] loss = mean
-//   cross-entropy over the targets that count (!= -1) in the *global*
-//          batch + sum over MoE layers of (aux_loss_coef * aux + z_loss_coef * z_loss)
+//   x_0     = tok_emb[tokens] + pos_emb[positions]          [rows, d], rows = B * S
+//   x_{l+1} = block_l(x_l)     (TransformerBlock: attention, then MoE or dense FFN)
+//   logits  = layernorm_f(x_L) lm_head                        [rows, V]
+//   loss    = mean cross-entropy over the targets that count (!= -1) in the *global*
+//             batch + sum over MoE layers of (aux_loss_coef * aux + z_loss_coef *
+//             z_loss)
 // Each rank holds its slice of the global batch; the mean divides by the global count of
 // counted targets (one small Allreduce), so the loss and, once replicated gradients are
 // summed over ranks, every gradient equal those of one rank holding the whole batch.
@@ -43,6 +44,11 @@ struct StepLosses {
   double total() const { return cross_entropy + aux; }
   int64_t counted_targets = 0;  // global
 };
+
+// The options of the model's MoE layers (seed and name are set per layer): the one
+// conversion from a config's model section, also used by benchmarks so that they run
+// the layer a config trains.
+moe::MoeLayerOptions MoeLayerOptionsOf(const ModelSection& model);
 
 class MoeTransformer {
  public:

@@ -206,10 +206,8 @@ int64_t TransformerBlock::TrainFlops(const BlockOptions& options, int64_t rows,
                           d / options.num_heads};
   flops += ops::CausalSelfAttention::TrainFlops(dims);
   if (options.use_moe) {
-    flops += 3 * 2 * rows * d * options.moe.num_experts;  // router
-    flops += moe::FfnTrainFlops(
-        moe::FfnDims{options.moe.d_model, options.moe.d_ffn, options.moe.activation},
-        ffn_rows);
+    flops += 3 * 2 * rows * d * options.moe.routing.num_experts;  // router
+    flops += moe::FfnTrainFlops(options.moe.expert, ffn_rows);
   } else {
     flops += moe::FfnTrainFlops(options.dense, rows);
   }

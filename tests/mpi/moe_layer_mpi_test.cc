@@ -27,7 +27,8 @@ using mpimoe::testing::World;
 struct Layer {
   Layer(const MoeLayerOptions& o, parallel::Communicator* c) : comm(c) {
     auto d = ExpertParallelDispatcher::Create(
-        comm, parallel::StaticPlan(static_cast<int32_t>(o.num_experts), comm->size()));
+        comm,
+        parallel::StaticPlan(static_cast<int32_t>(o.routing.num_experts), comm->size()));
     EXPECT_TRUE(d.ok()) << d.status().ToString();
     dispatcher = std::move(d).value();
     auto l = MoeLayer::Create(o, &ctx, comm, dispatcher.get());
@@ -53,18 +54,19 @@ TEST_P(MoeLayerMpiTest, MatchesSingleRankOnTheSameGlobalTokens) {
   const int p = comm.size(), me = comm.rank();
   const Case c = GetParam();
   MoeLayerOptions o;
-  o.d_model = 16;
-  o.d_ffn = 24;
-  o.num_experts = c.num_experts;
-  o.top_k = std::min<int64_t>(2, c.num_experts);
-  o.activation = c.activation;
+  o.expert.d_model = 16;
+  o.expert.d_ffn = 24;
+  o.routing.num_experts = c.num_experts;
+  o.routing.top_k = std::min<int64_t>(2, c.num_experts);
+  o.routing.normalize_gates = true;
+  o.expert.activation = c.activation;
   o.capacity_factor = c.capacity_factor;
-  o.aux_loss_coef = 0.1f;
-  o.z_loss_coef = 0.01f;
+  o.routing.aux_loss_coef = 0.1f;
+  o.routing.z_loss_coef = 0.01f;
   o.seed = 21;
 
   // Global tokens; rank r takes an uneven slice (rank 0 takes none when P > 1).
-  const int64_t global_tokens = 37, d = o.d_model;
+  const int64_t global_tokens = 37, d = o.expert.d_model;
   std::vector<int64_t> begin(static_cast<size_t>(p) + 1, 0);
   for (int r = 0; r < p; ++r) {
     const int64_t share = (p > 1 && r == 0) ? 0 : global_tokens / std::max(1, p - 1);
@@ -156,7 +158,7 @@ TEST_P(MoeLayerMpiTest, MatchesSingleRankOnTheSameGlobalTokens) {
     }
   }
   // Every expert lives on exactly one rank.
-  EXPECT_EQ(SumOverRanks(comm, local.num_slots()), o.num_experts);
+  EXPECT_EQ(SumOverRanks(comm, local.num_slots()), o.routing.num_experts);
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -53,7 +53,7 @@ double LossAndRouting(MoeTransformer& model, const Batch& batch,
   for (moe::MoeLayer* layer : model.MoeLayers()) {
     const int32_t* idx = layer->router().topk_idx();
     routing->insert(routing->end(), idx,
-                    idx + layer->router().num_tokens() * layer->options().top_k);
+                    idx + layer->router().num_tokens() * layer->options().routing.top_k);
   }
   return losses.total();
 }

@@ -62,7 +62,8 @@ std::vector<double> FfnRef(const std::vector<double>& x, const float* w1, const 
 // Naive MoE forward in double: routing, capacity rule with (j, t) priority, combine.
 std::vector<double> MoeRef(MoeLayer& layer, const std::vector<float>& x, int64_t T) {
   const MoeLayerOptions& o = layer.options();
-  const int64_t d = o.d_model, f = o.d_ffn, E = o.num_experts, k = o.top_k;
+  const int64_t d = o.expert.d_model, f = o.expert.d_ffn, E = o.routing.num_experts,
+                k = o.routing.top_k;
   const float* wr = layer.router().weight().value.data<float>();
   std::vector<int32_t> idx(static_cast<size_t>(T * k));
   std::vector<double> gate(static_cast<size_t>(T * k));
@@ -90,7 +91,8 @@ std::vector<double> MoeRef(MoeLayer& layer, const std::vector<float>& x, int64_t
     for (int64_t j = 0; j < k; ++j) {
       idx[static_cast<size_t>(t * k + j)] = order[static_cast<size_t>(j)];
       const double pj = p[static_cast<size_t>(order[static_cast<size_t>(j)])];
-      gate[static_cast<size_t>(t * k + j)] = (o.normalize_gates && k > 1) ? pj / sel : pj;
+      gate[static_cast<size_t>(t * k + j)] =
+          (o.routing.normalize_gates && k > 1) ? pj / sel : pj;
     }
   }
   std::vector<bool> kept(static_cast<size_t>(T * k), true);
@@ -114,7 +116,7 @@ std::vector<double> MoeRef(MoeLayer& layer, const std::vector<float>& x, int64_t
       Parameter* w3 = ex.w3(e);
       std::vector<double> ye =
           FfnRef(xt, ex.w1(e).value.data<float>(), w3 ? w3->value.data<float>() : nullptr,
-                 ex.w2(e).value.data<float>(), d, f, o.activation);
+                 ex.w2(e).value.data<float>(), d, f, o.expert.activation);
       for (int64_t i = 0; i < d; ++i)
         y[static_cast<size_t>(t * d + i)] +=
             gate[static_cast<size_t>(t * k + j)] * ye[static_cast<size_t>(i)];
@@ -128,7 +130,7 @@ std::vector<double> MoeRef(MoeLayer& layer, const std::vector<float>& x, int64_t
 struct Fixture {
   explicit Fixture(const MoeLayerOptions& o) : options(o) {
     auto made = ExpertParallelDispatcher::Create(
-        &comm, parallel::StaticPlan(static_cast<int32_t>(o.num_experts), 1));
+        &comm, parallel::StaticPlan(static_cast<int32_t>(o.routing.num_experts), 1));
     EXPECT_TRUE(made.ok()) << made.status().ToString();
     dispatcher = std::move(made).value();
     auto created = MoeLayer::Create(o, &ctx, &comm, dispatcher.get());
@@ -144,14 +146,15 @@ struct Fixture {
 
 MoeLayerOptions SmallOptions(Activation act, double capacity_factor) {
   MoeLayerOptions o;
-  o.d_model = 6;
-  o.d_ffn = 10;
-  o.num_experts = 4;
-  o.top_k = 2;
-  o.activation = act;
+  o.expert.d_model = 6;
+  o.expert.d_ffn = 10;
+  o.routing.num_experts = 4;
+  o.routing.top_k = 2;
+  o.routing.normalize_gates = true;
+  o.expert.activation = act;
   o.capacity_factor = capacity_factor;
-  o.aux_loss_coef = 0.05f;
-  o.z_loss_coef = 0.01f;
+  o.routing.aux_loss_coef = 0.05f;
+  o.routing.z_loss_coef = 0.01f;
   o.seed = 11;
   return o;
 }
@@ -162,7 +165,7 @@ class MoeLayerParamTest
 TEST_P(MoeLayerParamTest, ForwardMatchesNaiveReference) {
   const auto [act, cf] = GetParam();
   Fixture fx(SmallOptions(act, cf));
-  const int64_t T = 12, d = fx.options.d_model;
+  const int64_t T = 12, d = fx.options.expert.d_model;
   std::vector<float> x = RandomVector(T * d, 3);
   std::vector<float> y(static_cast<size_t>(T * d));
   ASSERT_TRUE(fx.layer->Forward(View(x, T, d), View(y, T, d)).ok());
@@ -179,7 +182,7 @@ TEST_P(MoeLayerParamTest, ForwardMatchesNaiveReference) {
   }
   int64_t kept = 0;
   for (int64_t r : fx.layer->stats().rows_per_expert) kept += r;
-  EXPECT_EQ(kept + fx.layer->stats().dropped_routes, T * fx.options.top_k);
+  EXPECT_EQ(kept + fx.layer->stats().dropped_routes, T * fx.options.routing.top_k);
 }
 
 // Loss = sum(w * y) + AuxLossTerm(), accumulated in double.
@@ -191,7 +194,7 @@ double Loss(MoeLayer& layer, std::vector<float>& x, const std::vector<float>& w,
   for (size_t i = 0; i < y.size(); ++i) loss += static_cast<double>(w[i]) * y[i];
   if (routing != nullptr) {
     const int32_t* idx = layer.router().topk_idx();
-    routing->assign(idx, idx + T * layer.options().top_k);
+    routing->assign(idx, idx + T * layer.options().routing.top_k);
   }
   return loss;
 }
@@ -222,7 +225,7 @@ TEST_P(MoeLayerParamTest, BackwardMatchesFiniteDifferences) {
   const auto [act, cf] = GetParam();
   Fixture fx(SmallOptions(act, cf));
   MoeLayer& layer = *fx.layer;
-  const int64_t T = 10, d = fx.options.d_model;
+  const int64_t T = 10, d = fx.options.expert.d_model;
   std::vector<float> x = RandomVector(T * d, 5);
   std::vector<float> w = RandomVector(T * d, 6);
   std::vector<float> y(static_cast<size_t>(T * d)), dx(static_cast<size_t>(T * d));
@@ -262,11 +265,11 @@ TEST_P(MoeLayerParamTest, BackwardMatchesFiniteDifferences) {
 TEST_P(MoeLayerParamTest, AuxLossGradientsMatchFiniteDifferences) {
   const auto [act, cf] = GetParam();
   MoeLayerOptions o = SmallOptions(act, cf);
-  o.aux_loss_coef = 1.0f;
-  o.z_loss_coef = 1.0f;
+  o.routing.aux_loss_coef = 1.0f;
+  o.routing.z_loss_coef = 1.0f;
   Fixture fx(o);
   MoeLayer& layer = *fx.layer;
-  const int64_t T = 10, d = o.d_model;
+  const int64_t T = 10, d = o.expert.d_model;
   std::vector<float> x = RandomVector(T * d, 15);
   std::vector<float> w(static_cast<size_t>(T * d), 0.0f);
   std::vector<float> y(w.size()), dx(w.size());
@@ -298,12 +301,12 @@ INSTANTIATE_TEST_SUITE_P(Modes, MoeLayerParamTest,
 TEST(MoeLayerTest, SingleExpertTop1EqualsDenseFfn) {
   for (Activation act : {Activation::kGelu, Activation::kSwiglu}) {
     MoeLayerOptions o = SmallOptions(act, 0.0);
-    o.num_experts = 1;
-    o.top_k = 1;
-    o.z_loss_coef = 0.0f;
+    o.routing.num_experts = 1;
+    o.routing.top_k = 1;
+    o.routing.z_loss_coef = 0.0f;
     Fixture fx(o);
     ops::OpsContext ctx;
-    DenseFfn dense(FfnDims{o.d_model, o.d_ffn, act}, 99, &ctx);
+    DenseFfn dense(FfnDims{o.expert.d_model, o.expert.d_ffn, act}, 99, &ctx);
     // Same weights in both.
     Experts& ex = fx.layer->experts();
     std::copy_n(ex.w1(0).value.data<float>(), ex.w1(0).value.numel(),
@@ -314,7 +317,7 @@ TEST(MoeLayerTest, SingleExpertTop1EqualsDenseFfn) {
       std::copy_n(ex.w3(0)->value.data<float>(), ex.w3(0)->value.numel(),
                   dense.w3()->value.data<float>());
     }
-    const int64_t T = 9, d = o.d_model;
+    const int64_t T = 9, d = o.expert.d_model;
     std::vector<float> x = RandomVector(T * d, 8), dy = RandomVector(T * d, 9);
     std::vector<float> y_moe(x.size()), y_dense(x.size()), dx_moe(x.size()),
         dx_dense(x.size());
@@ -344,7 +347,7 @@ TEST(MoeLayerTest, TiesGoToLowerExpertIds) {
   Fixture fx(o);
   // A zero router gives every expert probability 1/E: all tied.
   fx.layer->router().weight().value.SetZero();
-  const int64_t T = 5, d = o.d_model;
+  const int64_t T = 5, d = o.expert.d_model;
   std::vector<float> x = RandomVector(T * d, 10), y(static_cast<size_t>(T * d));
   ASSERT_TRUE(fx.layer->Forward(View(x, T, d), View(y, T, d)).ok());
   const int32_t* idx = fx.layer->router().topk_idx();
@@ -357,11 +360,14 @@ TEST(MoeLayerTest, TiesGoToLowerExpertIds) {
 
 TEST(MoeLayerTest, BitwiseReproducibleAndAllocationFreeAfterWarmup) {
   MoeLayerOptions o;
-  o.d_model = 32;
-  o.d_ffn = 64;
-  o.num_experts = 8;
-  o.top_k = 2;
-  const int64_t T = 64, d = o.d_model;
+  o.expert.d_model = 32;
+  o.expert.d_ffn = 64;
+  o.routing.num_experts = 8;
+  o.routing.top_k = 2;
+  o.routing.normalize_gates = true;
+  o.routing.aux_loss_coef = 0.01f;
+  o.seed = 1;
+  const int64_t T = 64, d = o.expert.d_model;
   std::vector<float> x = RandomVector(T * d, 12), dy = RandomVector(T * d, 13);
   std::vector<std::vector<float>> outputs;
   for (int run = 0; run < 2; ++run) {
@@ -396,18 +402,18 @@ TEST(MoeLayerTest, InvalidOptionsNameTheField) {
   ASSERT_TRUE(made.ok());
   Dispatcher* dispatcher = made->get();
   MoeLayerOptions o = SmallOptions(Activation::kGelu, 0.0);
-  o.top_k = 5;
+  o.routing.top_k = 5;
   auto bad = MoeLayer::Create(o, &ctx, &comm, dispatcher);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("top_k"), std::string::npos)
       << bad.status().ToString();
   o = SmallOptions(Activation::kGelu, 0.0);
-  o.d_ffn = 0;
+  o.expert.d_ffn = 0;
   bad = MoeLayer::Create(o, &ctx, &comm, dispatcher);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("d_ffn"), std::string::npos);
   o = SmallOptions(Activation::kGelu, 0.0);
-  o.num_experts = 8;  // the plan places 4
+  o.routing.num_experts = 8;  // the plan places 4
   bad = MoeLayer::Create(o, &ctx, &comm, dispatcher);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("num_experts"), std::string::npos);
