@@ -77,7 +77,7 @@ void DeclareFlags(CLI::App& app, Args* args) {
   app.add_option("--trace-steps", args->trace_steps,
                  "keep the last N steps in the trace (0 = all)")
       ->type_name("N")
-      ->check(mpimoe::cli::NonNegative());
+      ->check(mpimoe::cli::IntegerCheck(mpimoe::cli::Sign::kNonNegative));
 }
 
 // The output directory and the checkpoint to resume from, decided by rank 0 (a

@@ -12,7 +12,8 @@ packages=(
   libgtest-dev
   nlohmann-json3-dev  # JSON reading and writing (metrics, summaries, traces, results)
   libcli11-dev        # command lines of mpimoe-train, mpimoe-launch, mpimoe-bench
-  gnuplot-nox  # mpimoe-launch draws its plots with gnuplot (png terminal)
+  gnuplot-nox         # mpimoe-launch draws its plots with gnuplot (png terminal)
+  jq                  # tests/cli check the programs' JSON reports with it
 )
 
 missing=()

@@ -1,58 +1,9 @@
 // bench_common_flags.cc: see bench_common_flags.h.
 #include "examples/bench/bench_common_flags.h"
 
-#include <charconv>
-#include <cmath>
-#include <cstdlib>
+#include <limits>
 
 namespace mpimoe::bench {
-namespace {
-
-std::string SignProblem(Sign sign, const std::string& text) {
-  return std::string(sign == Sign::kPositive ? "must be positive"
-                                             : "must be non-negative") +
-         ", got '" + text + "'";
-}
-
-const char* SignName(Sign sign) {
-  return sign == Sign::kPositive ? "POSITIVE" : "NON-NEGATIVE";
-}
-
-}  // namespace
-
-CLI::Validator IntegerCheck(Sign sign, int64_t max) {
-  auto check = [sign, max](const std::string& text) -> std::string {
-    int64_t value = 0;
-    const char* end = text.data() + text.size();
-    const auto [ptr, ec] = std::from_chars(text.data(), end, value);
-    if (text.empty() || ec != std::errc() || ptr != end) {
-      return "expected an integer, got '" + text + "'";
-    }
-    if (value < 0 || (value == 0 && sign == Sign::kPositive)) {
-      return SignProblem(sign, text);
-    }
-    if (value > max) {
-      return "must be at most " + std::to_string(max) + ", got '" + text + "'";
-    }
-    return std::string();
-  };
-  return CLI::Validator(check, SignName(sign));
-}
-
-CLI::Validator RealCheck(Sign sign) {
-  auto check = [sign](const std::string& text) -> std::string {
-    char* end = nullptr;
-    const double value = std::strtod(text.c_str(), &end);
-    if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(value)) {
-      return "expected a number, got '" + text + "'";
-    }
-    if (value < 0.0 || (value == 0.0 && sign == Sign::kPositive)) {
-      return SignProblem(sign, text);
-    }
-    return std::string();
-  };
-  return CLI::Validator(check, SignName(sign));
-}
 
 void AddJsonFlag(CLI::App* command, bool* json) {
   command->add_flag("--json", *json, "print one JSON line instead of a summary");

@@ -1,12 +1,7 @@
 // What the subcommands of mpimoe-bench share when they declare their flags on a CLI11
-// command (CLI::App): checks of numeric values, the flags several subcommands have
-// (--json, --threads, CONFIG with repeatable --set) and checks of relations between
-// flags.
-//
-// The numeric checks are CLI11 validators with messages in the words of the bench's
-// usage errors: "--steps: must be positive, got '-1'", "--threads: expected an integer,
-// got 'abc'". (CLI11 2.1's own PositiveNumber / NonNegativeNumber are double ranges that
-// let "nan" through and print DBL_MAX in full in their message.)
+// command (CLI::App): the flags several subcommands have (--json, --threads, CONFIG with
+// repeatable --set) and checks of relations between flags. The checks of numeric values
+// are the programs' common ones (examples/cli/command_line.h).
 //
 // Thread-safety: the functions are pure; a validator is a value.
 #pragma once
@@ -17,16 +12,14 @@
 #include <string>
 #include <vector>
 
+#include "examples/cli/command_line.h"
 #include "runtime/core/status.h"
 
 namespace mpimoe::bench {
 
-enum class Sign { kPositive, kNonNegative };
-
-// A whole number (decimal, int64) that is positive or non-negative and at most `max`.
-CLI::Validator IntegerCheck(Sign sign, int64_t max = std::numeric_limits<int64_t>::max());
-// A finite number that is positive or non-negative.
-CLI::Validator RealCheck(Sign sign);
+using cli::IntegerCheck;
+using cli::RealCheck;
+using cli::Sign;
 
 // --json: one JSON line instead of a human-readable summary.
 void AddJsonFlag(CLI::App* command, bool* json);

@@ -36,6 +36,8 @@
 #include "runtime/moe/expert_parallel_dispatcher.h"
 #include "runtime/moe/ffn.h"
 #include "runtime/moe/moe_layer.h"
+#include "runtime/train/config_loader.h"
+#include "runtime/train/model.h"
 
 namespace mpimoe::bench {
 namespace {
@@ -96,12 +98,13 @@ class MoeLayerRig {
         rig->dispatcher_,
         moe::ExpertParallelDispatcher::Create(
             world, parallel::StaticPlan(static_cast<int32_t>(o.experts), world->size())));
-    moe::MoeLayerOptions layer_options;
-    layer_options.d_model = o.d_model;
-    layer_options.d_ffn = o.d_ffn;
-    layer_options.num_experts = o.experts;
-    layer_options.top_k = o.top_k;
-    layer_options.activation = ActivationOf(o);
+    // The layer a config trains (routing hyperparameters and auxiliary losses from the
+    // config schema's defaults) at the bench's shapes.
+    moe::MoeLayerOptions layer_options =
+        train::MoeLayerOptionsOf(train::DefaultTrainConfig().model);
+    layer_options.expert = moe::FfnDims{o.d_model, o.d_ffn, ActivationOf(o)};
+    layer_options.routing.num_experts = o.experts;
+    layer_options.routing.top_k = o.top_k;
     layer_options.capacity_factor = o.capacity_factor;
     layer_options.seed = kSeed;
     MPIMOE_ASSIGN_OR_RETURN(

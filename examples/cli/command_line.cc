@@ -1,6 +1,8 @@
 // command_line.cc: see command_line.h.
 #include "examples/cli/command_line.h"
 
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -18,9 +20,13 @@ std::optional<int> ParseCommandLine(CLI::App& app, int argc, const char* const* 
   } catch (const CLI::ParseError& e) {
     if (print) {
       // help() follows the selected subcommand, so the usage shown is the one the
-      // mistake was made in.
-      std::fprintf(stderr, "%s: %s\n\n%s", app.get_name().c_str(), e.what(),
-                   app.help().c_str());
+      // mistake was made in; the prefix names it too.
+      std::string command = app.get_name();
+      for (const CLI::App* sub = &app; !sub->get_subcommands().empty();) {
+        sub = sub->get_subcommands().front();
+        command += " " + sub->get_name();
+      }
+      std::fprintf(stderr, "%s: %s\n\n%s", command.c_str(), e.what(), app.help().c_str());
     }
     return kUsageExitCode;
   }
@@ -28,23 +34,51 @@ std::optional<int> ParseCommandLine(CLI::App& app, int argc, const char* const* 
 
 namespace {
 
-CLI::Validator Bound(bool strict, const char* name) {
-  const std::string what = std::string("must be a number ") + (strict ? "> 0" : ">= 0");
-  return CLI::Validator(
-      [strict, what](std::string& text) -> std::string {
-        char* end = nullptr;
-        const long double v = std::strtold(text.c_str(), &end);
-        const bool number = !text.empty() && end == text.c_str() + text.size();
-        if (number && (strict ? v > 0 : v >= 0)) return "";
-        return what + ", got '" + text + "'";
-      },
-      name);
+std::string SignProblem(Sign sign, const std::string& text) {
+  return std::string(sign == Sign::kPositive ? "must be positive"
+                                             : "must be non-negative") +
+         ", got '" + text + "'";
+}
+
+const char* SignName(Sign sign) {
+  return sign == Sign::kPositive ? "POSITIVE" : "NON-NEGATIVE";
 }
 
 }  // namespace
 
-CLI::Validator Positive() { return Bound(true, "POSITIVE"); }
-CLI::Validator NonNegative() { return Bound(false, "NON-NEGATIVE"); }
+CLI::Validator IntegerCheck(Sign sign, int64_t max) {
+  auto check = [sign, max](const std::string& text) -> std::string {
+    int64_t value = 0;
+    const char* end = text.data() + text.size();
+    const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+    if (text.empty() || ec != std::errc() || ptr != end) {
+      return "expected an integer, got '" + text + "'";
+    }
+    if (value < 0 || (value == 0 && sign == Sign::kPositive)) {
+      return SignProblem(sign, text);
+    }
+    if (value > max) {
+      return "must be at most " + std::to_string(max) + ", got '" + text + "'";
+    }
+    return std::string();
+  };
+  return CLI::Validator(check, SignName(sign));
+}
+
+CLI::Validator RealCheck(Sign sign) {
+  auto check = [sign](const std::string& text) -> std::string {
+    char* end = nullptr;
+    const double value = std::strtod(text.c_str(), &end);
+    if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(value)) {
+      return "expected a number, got '" + text + "'";
+    }
+    if (value < 0.0 || (value == 0.0 && sign == Sign::kPositive)) {
+      return SignProblem(sign, text);
+    }
+    return std::string();
+  };
+  return CLI::Validator(check, SignName(sign));
+}
 
 void UseProjectStyle(CLI::App& app) {
   app.option_defaults()->always_capture_default();

@@ -4,9 +4,9 @@
 //   - `--flag value` and `--flag=value`; numbers, ranges and choices are checked by
 //     CLI11 validators declared with the option; `--help`/`-h` prints the usage (with
 //     defaults) to stdout;
-//   - a usage error prints "<program>: <problem>" and the usage of the (sub)command to
-//     stderr, exactly once: MPI programs parse on every rank but only the printing rank
-//     (rank 0) writes.
+//   - a usage error prints "<program> [<subcommand>]: <problem>" and the usage of the
+//     (sub)command to stderr, exactly once: MPI programs parse on every rank but only the
+//     printing rank (rank 0) writes.
 // The result says whether to run and, if not, the exit code (0 after --help, 2 after a
 // usage error), so exit codes never depend on message text.
 //
@@ -14,6 +14,8 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
+#include <limits>
 #include <optional>
 
 namespace mpimoe::cli {
@@ -25,10 +27,15 @@ inline constexpr int kUsageExitCode = 2;
 std::optional<int> ParseCommandLine(CLI::App& app, int argc, const char* const* argv,
                                     bool print);
 
-// Validators for numeric options with messages a user can read (CLI11's own print the
-// bound as a 300-digit double): "--threads: must be a number > 0, got '-1'".
-CLI::Validator Positive();     // > 0
-CLI::Validator NonNegative();  // >= 0
+// Checks of numeric option values with messages in the words of our usage errors:
+// "--steps: must be positive, got '-1'", "--threads: expected an integer, got 'abc'".
+// (CLI11 2.1's own PositiveNumber / NonNegativeNumber are double ranges that let "nan"
+// through and print DBL_MAX in full in their message.)
+enum class Sign { kPositive, kNonNegative };
+// A whole number (decimal, int64) that is positive or non-negative and at most `max`.
+CLI::Validator IntegerCheck(Sign sign, int64_t max = std::numeric_limits<int64_t>::max());
+// A finite number that is positive or non-negative.
+CLI::Validator RealCheck(Sign sign);
 
 // The defaults shown in --help for every option added after this call, and no
 // "[Option Group: ...]" noise: call once on a fresh App.

@@ -64,9 +64,10 @@ expect no_config 2 "CONFIG is required" --
 expect two_configs 2 "$dir/unknown.textproto" -- "$dir/good.textproto" "$dir/unknown.textproto"
 expect set_needs_value 2 "--set: 1 required PATH=VALUE missing" -- "$dir/good.textproto" --set
 expect set_one_value 2 "run.steps=3" -- "$dir/good.textproto" --set run.name=x run.steps=3
-expect trace_steps_negative 2 "--trace-steps: must be a number >= 0, got '-1'" -- \
+expect trace_steps_negative 2 "--trace-steps: must be non-negative, got '-1'" -- \
   "$dir/good.textproto" --trace --trace-steps=-1
-expect trace_steps_word 2 "--trace-steps" -- "$dir/good.textproto" --trace-steps many
+expect trace_steps_word 2 "--trace-steps: expected an integer, got 'many'" -- \
+  "$dir/good.textproto" --trace-steps many
 expect bad_set_enum 2 "model.moe.activation" -- "$dir/good.textproto" \
   --set=model.moe.activation=RELU
 

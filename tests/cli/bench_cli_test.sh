@@ -61,7 +61,7 @@ expect_help() {
 }
 
 # expect_usage_error NAME TEXT -- ARGS...: exit 2, TEXT on exactly one stderr line,
-# one "mpimoe-bench: " problem line, nothing on stdout.
+# one "mpimoe-bench[ SUBCOMMAND]: " problem line, nothing on stdout.
 expect_usage_error() {
   local name="$1" text="$2"; shift 3
   run "$name" "$@"
@@ -69,7 +69,7 @@ expect_usage_error() {
   [ "$code" -eq 2 ] || problem="exit code $code (want 2)"
   lines=$(grep -cF -- "$text" "$dir/$name.stderr")
   [ "$lines" -eq 1 ] || problem="$problem; '$text' on $lines stderr lines (want 1)"
-  lines=$(grep -c "^mpimoe-bench: " "$dir/$name.stderr")
+  lines=$(grep -cE "^mpimoe-bench( [a-z-]+)?: " "$dir/$name.stderr")
   [ "$lines" -eq 1 ] || problem="$problem; $lines 'mpimoe-bench:' lines (want 1)"
   [ -s "$dir/$name.stdout" ] && problem="$problem; stdout not empty"
   report "$name" "$problem"
@@ -114,8 +114,8 @@ check expect_usage_error two_subcommands "not expected: moe-layer" -- gemm moe-l
 
 # --flag=value and --flag value reach the benchmark: a tiny balancer simulation (rank 0
 # only, no MPI traffic) and a tiny all-to-all across the two ranks.
-# expect_json NAME CHECK -- ARGS...: exit 0, one stdout line, JSON, python CHECK holds
-# for it as `j`.
+# expect_json NAME CHECK -- ARGS...: exit 0, one stdout line, JSON, and the jq filter
+# CHECK is true for it.
 expect_json() {
   local name="$1" check="$2"; shift 3
   run "$name" "$@"
@@ -124,26 +124,25 @@ expect_json() {
   local lines
   lines=$(wc -l < "$dir/$name.stdout")
   [ "$lines" -eq 1 ] || problem="$problem; $lines stdout lines (want 1)"
-  python3 -c "import json, sys; j = json.loads(open(sys.argv[1]).read()); assert $check, j" \
-    "$dir/$name.stdout" 2>"$dir/$name.check" ||
-    problem="$problem; JSON check failed: $(tail -1 "$dir/$name.check")"
+  jq -e "$check" "$dir/$name.stdout" >"$dir/$name.check" 2>&1 ||
+    problem="$problem; JSON check failed: $(tail -1 "$dir/$name.check"): $(head -c 300 "$dir/$name.stdout")"
   report "$name" "$problem"
 }
 
 check expect_json simulate_equals \
-  "j['bench'] == 'balancer' and j['mode'] == 'simulate' and j['ranks'] == 3 and j['experts'] == 6 and j['top_k'] == 3 and j['steps'] == 12 and j['warmup'] == 2 and j['routes_per_rank'] == 96 and j['skew'] == 1.5 and j['seed'] == 7 and list(j['policies']) == ['static', 'greedy_place', 'replicate', 'cost_aware'] and j['placement_bound'] >= 1.0" \
+  '.bench == "balancer" and .mode == "simulate" and .ranks == 3 and .experts == 6 and .top_k == 3 and .steps == 12 and .warmup == 2 and .routes_per_rank == 96 and .skew == 1.5 and .seed == 7 and (.policies | keys_unsorted) == ["static", "greedy_place", "replicate", "cost_aware"] and .placement_bound >= 1.0' \
   -- balancer --simulate=3 --experts=6 --top-k=3 --steps=12 --warmup=2 \
   --routes-per-rank=96 --skew=1.5 --seed=7 --json
 check expect_json simulate_spaced \
-  "j['ranks'] == 3 and j['experts'] == 6 and j['top_k'] == 3 and j['steps'] == 12 and j['warmup'] == 2 and j['routes_per_rank'] == 96 and j['skew'] == 1.5 and j['seed'] == 7" \
+  '.ranks == 3 and .experts == 6 and .top_k == 3 and .steps == 12 and .warmup == 2 and .routes_per_rank == 96 and .skew == 1.5 and .seed == 7' \
   -- balancer --simulate 3 --experts 6 --top-k 3 --steps 12 --warmup 2 \
   --routes-per-rank 96 --skew 1.5 --seed 7 --json
 # Without the flags the documented defaults apply.
 check expect_json simulate_defaults \
-  "j['experts'] == 64 and j['top_k'] == 2 and j['skew'] == 1.0 and j['slots'] == 1 and j['replan_interval'] == 10 and j['routes_per_rank'] == 16384" \
+  '.experts == 64 and .top_k == 2 and .skew == 1.0 and .slots == 1 and .replan_interval == 10 and .routes_per_rank == 16384' \
   -- balancer --simulate 2 --steps 3 --warmup 1 --json
 check expect_json alltoall_mixed \
-  "j['bench'] == 'alltoall' and j['world_size'] == 2 and j['tokens'] == 32 and j['d_model'] == 8 and j['experts'] == 4 and j['top_k'] == 2 and j['steps'] == 2 and j['warmup'] == 1 and j['bytes_per_rank'] == 32 * 2 * 8 * 4 and j['ours_ms'] > 0 and j['raw_ms'] > 0" \
+  '.bench == "alltoall" and .world_size == 2 and .tokens == 32 and .d_model == 8 and .experts == 4 and .top_k == 2 and .steps == 2 and .warmup == 1 and .bytes_per_rank == 32 * 2 * 8 * 4 and .ours_ms > 0 and .raw_ms > 0' \
   -- alltoall --tokens=32 --d-model 8 --experts=4 --top-k 2 --steps=2 --warmup 1 --json
 
 # A failure while running is not a usage error: the job is aborted with exit 1.
