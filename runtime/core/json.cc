@@ -1,12 +1,23 @@
 // json.cc: see json.h.
 #include "runtime/core/json.h"
 
+#include <charconv>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <system_error>
 
 namespace mpimoe {
+
+double FloatForJson(float v) {
+  if (!std::isfinite(v)) return v;
+  char text[32];
+  const auto written = std::to_chars(text, text + sizeof(text), v);
+  double shortest = v;
+  std::from_chars(text, written.ptr, shortest);
+  return shortest;
+}
 
 StatusOr<Json> ParseJson(std::string_view text, std::string_view source) {
   try {

@@ -19,6 +19,11 @@ namespace mpimoe {
 
 using Json = nlohmann::ordered_json;
 
+// `v` as the double that prints as the float's shortest text: a float stored as is
+// widens to a double that prints with ~17 digits of noise (1.5e-4 ->
+// 0.0001500000071246177). Non-finite values pass through (they dump as null).
+double FloatForJson(float v);
+
 // Parses `text`, exactly one JSON value surrounded by optional whitespace. `source`
 // names the text in errors (a file name, "metrics.jsonl:12"): InvalidArgument
 // "<source>: parse error at line L, column C: <what>".

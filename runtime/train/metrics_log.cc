@@ -18,7 +18,7 @@ Json MetricsRecord(const LoggedStep& s) {
                {"cross_entropy", r.losses.cross_entropy},
                {"aux_loss", r.losses.aux}};
   if (s.eval_loss) line["eval_loss"] = *s.eval_loss;
-  line["lr"] = r.lr;
+  line["lr"] = FloatForJson(r.lr);
   line["grad_norm"] = r.grad_norm;
   line["tokens_per_s"] = s.tokens_per_s;
   line["step_ms"] = r.step_ms;

@@ -56,6 +56,17 @@ TEST(JsonTest, WritesKeysInInsertionOrderAndNonFiniteAsNull) {
   EXPECT_EQ(back->at("a2a_bytes").get<int64_t>(), int64_t{1} << 40);
 }
 
+TEST(JsonTest, FloatsPrintInTheirShortestForm) {
+  Json line;
+  line["lr"] = FloatForJson(1.5e-4f);
+  line["third"] = FloatForJson(1.0f / 3.0f);
+  line["nan"] = FloatForJson(std::numeric_limits<float>::quiet_NaN());
+  EXPECT_EQ(line.dump(), R"({"lr":0.00015,"third":0.33333334,"nan":null})");
+  // It reads back as the same float.
+  EXPECT_EQ(static_cast<float>(ParseJson(line.dump(), "x")->at("third").get<double>()),
+            1.0f / 3.0f);
+}
+
 TEST(JsonTest, ReadJsonFileMissingMalformedAndGood) {
   const std::string dir =
       ::testing::TempDir() + "json_test_" + std::to_string(::getpid());
