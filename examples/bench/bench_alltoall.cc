@@ -218,7 +218,7 @@ void PrintReport(const AlltoallOptions& o, const AlltoallTimes& t, int ranks,
                        {"ratio", t.ours_ms / t.raw_ms},
                        {"bytes_per_rank", bytes_per_rank},
                        {"remote_bytes_per_rank", remote_bytes_per_rank}};
-    std::printf("%s\n", line.dump().c_str());
+    std::printf("%s\n", DumpJson(line).c_str());
     return;
   }
   std::printf(

@@ -332,7 +332,7 @@ class BalancerSubcommand final : public Subcommand {
     if (!context.is_root()) return Status::Ok();
     const Simulation sim = Simulate(options_);
     if (options_.json) {
-      std::printf("%s\n", SimulationJson(options_, sim).dump().c_str());
+      std::printf("%s\n", DumpJson(SimulationJson(options_, sim)).c_str());
     } else {
       PrintSimulation(options_, sim);
     }

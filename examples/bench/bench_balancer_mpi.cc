@@ -578,7 +578,7 @@ Status RunBalancerMpi(const BalancerBenchOptions& o, BenchContext& context) {
         SummarizePolicy(report.experiment, name, report.uniform, report.fixed));
   }
   if (o.json) {
-    std::printf("%s\n", ReportJson(o, report).dump().c_str());
+    std::printf("%s\n", DumpJson(ReportJson(o, report)).c_str());
   } else {
     PrintReport(o, report);
   }

@@ -158,7 +158,7 @@ void PrintReport(const CheckpointBenchOptions& o, const CheckpointTimes& t,
                        {"save_over_cp_sync", save / cp_sync},
                        {"write_over_cp", write / cp},
                        {"write_over_cp_sync", write / cp_sync}};
-    std::printf("%s\n", line.dump().c_str());
+    std::printf("%s\n", DumpJson(line).c_str());
     return;
   }
   std::printf(

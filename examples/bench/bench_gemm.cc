@@ -245,7 +245,7 @@ void PrintReport(const GemmTimes& times, const FfnCase& ffn, const PeakCase& pea
                        {"ratio", ratio},
                        {"warmup", kWarmupRepetitions},
                        {"repetitions", kTimedRepetitions}};
-    std::printf("%s\n", line.dump().c_str());
+    std::printf("%s\n", DumpJson(line).c_str());
     return;
   }
   std::printf(

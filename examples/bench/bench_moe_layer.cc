@@ -284,7 +284,7 @@ void PrintReport(const MoeLayerBenchOptions& o, const MoeLayerResult& r, int wor
                        {"matmul_primitives", r.matmul_primitives},
                        {"allocations_after_warmup", r.allocations_after_warmup},
                        {"peak_rss_mb", r.peak_rss_mb}};
-    std::printf("%s\n", line.dump().c_str());
+    std::printf("%s\n", DumpJson(line).c_str());
     return;
   }
   std::printf(

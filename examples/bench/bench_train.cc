@@ -128,7 +128,7 @@ void PrintReport(const TrainReport& r, const TrainTimes& times, bool json) {
                        {"first_loss", times.first_loss},
                        {"last_loss", times.last_loss},
                        {"phase_ms", phases}};
-    std::printf("%s\n", line.dump().c_str());
+    std::printf("%s\n", DumpJson(line).c_str());
     return;
   }
   std::string phase_text;

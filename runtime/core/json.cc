@@ -10,6 +10,10 @@
 
 namespace mpimoe {
 
+std::string DumpJson(const Json& value) {
+  return value.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
 double FloatForJson(float v) {
   if (!std::isfinite(v)) return v;
   char text[32];

@@ -2,8 +2,10 @@
 // plus the one conversion the library does not give: a parse error as a Status.
 //
 // Writing: build an `Json` (nlohmann::ordered_json, so keys keep insertion order and
-// files read top-down the way they were written) and call dump(). Non-finite doubles
-// dump as null. Reading: ParseJson() below; the result's accessors (at(), value(),
+// files read top-down the way they were written) and write DumpJson() of it, never
+// dump(): dump() throws on a string that is not valid UTF-8 (a run name or path in
+// Latin-1, say), DumpJson() replaces such bytes with U+FFFD. Non-finite doubles dump as
+// null. Reading: ParseJson() below; the result's accessors (at(), value(),
 // is_number(), ...) are nlohmann's.
 //
 // Thread-safety: ParseJson is a pure function; a Json is a value.
@@ -18,6 +20,10 @@
 namespace mpimoe {
 
 using Json = nlohmann::ordered_json;
+
+// One line of compact JSON; invalid UTF-8 in strings becomes U+FFFD instead of
+// throwing.
+std::string DumpJson(const Json& value);
 
 // `v` as the double that prints as the float's shortest text: a float stored as is
 // widens to a double that prints with ~17 digits of noise (1.5e-4 ->

@@ -11,11 +11,7 @@ namespace {
 // Nanoseconds as the microseconds trace viewers expect (ts, dur), e.g. 1234.567.
 double Micros(int64_t ns) { return static_cast<double>(ns) / 1e3; }
 
-// One compact line; names are our own constants, but a stray non-UTF-8 byte must not
-// make writing the trace throw.
-void AppendDump(const Json& value, std::string* out) {
-  *out += value.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
+void AppendDump(const Json& value, std::string* out) { *out += DumpJson(value); }
 
 Json Metadata(const char* kind, int32_t pid, const char* arg_key, Json arg) {
   return Json{{"name", kind},

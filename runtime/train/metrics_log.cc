@@ -65,7 +65,7 @@ StatusOr<MetricsLog> MetricsLog::Open(const std::string& out_dir, int64_t first_
 }
 
 Status MetricsLog::Append(const LoggedStep& step) {
-  const std::string line = MetricsRecord(step).dump() + "\n";
+  const std::string line = DumpJson(MetricsRecord(step)) + "\n";
   if (std::fwrite(line.data(), 1, line.size(), file_.get()) != line.size() ||
       std::fflush(file_.get()) != 0) {
     return IoError("cannot write " + path_);

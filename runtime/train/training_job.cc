@@ -290,7 +290,8 @@ Status TrainingJob::WriteSummary() const {
       {"checkpoint", summary_.last_checkpoint},
       {"checkpoint_mb", static_cast<double>(checkpoint_bytes_) / 1e6},
       {"checkpoint_save_s", Median(save_seconds_)}};
-  return WriteFileAtomically(options_.out_dir + "/summary.json", summary.dump() + "\n");
+  return WriteFileAtomically(options_.out_dir + "/summary.json",
+                             DumpJson(summary) + "\n");
 }
 
 }  // namespace

@@ -56,12 +56,19 @@ TEST(JsonTest, WritesKeysInInsertionOrderAndNonFiniteAsNull) {
   EXPECT_EQ(back->at("a2a_bytes").get<int64_t>(), int64_t{1} << 40);
 }
 
+TEST(JsonTest, DumpJsonReplacesInvalidUtf8InsteadOfThrowing) {
+  Json line = {{"name", "caf\xe9"}, {"ok", "d\xc3\xa9j\xc3\xa0"}};
+  EXPECT_THROW(static_cast<void>(line.dump()), Json::type_error);  // why DumpJson exists
+  EXPECT_EQ(DumpJson(line),
+            "{\"name\":\"caf\xef\xbf\xbd\",\"ok\":\"d\xc3\xa9j\xc3\xa0\"}");
+}
+
 TEST(JsonTest, FloatsPrintInTheirShortestForm) {
   Json line;
   line["lr"] = FloatForJson(1.5e-4f);
   line["third"] = FloatForJson(1.0f / 3.0f);
   line["nan"] = FloatForJson(std::numeric_limits<float>::quiet_NaN());
-  EXPECT_EQ(line.dump(), R"({"lr":0.00015,"third":0.33333334,"nan":null})");
+  EXPECT_EQ(DumpJson(line), R"({"lr":0.00015,"third":0.33333334,"nan":null})");
   // It reads back as the same float.
   EXPECT_EQ(static_cast<float>(ParseJson(line.dump(), "x")->at("third").get<double>()),
             1.0f / 3.0f);
