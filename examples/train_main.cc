@@ -69,14 +69,19 @@ void DeclareFlags(CLI::App& app, Args* args) {
       ->type_name("PATH=VALUE")
       ->allow_extra_args(false)
       ->default_str("");
-  app.add_option("--out", args->out_dir, "output directory")->type_name("DIR");
+  // Given twice, the last --out, --resume or --trace-steps wins.
+  app.add_option("--out", args->out_dir, "output directory")
+      ->type_name("DIR")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--resume", args->resume,
                  "continue from a checkpoint directory, or the newest one in --out")
-      ->type_name("DIR|latest");
+      ->type_name("DIR|latest")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_flag("--trace", args->trace, "record a timeline of every rank");
   app.add_option("--trace-steps", args->trace_steps,
                  "keep the last N steps in the trace (0 = all)")
       ->type_name("N")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
       ->check(mpimoe::cli::IntegerCheck(mpimoe::cli::Sign::kNonNegative));
 }
 
@@ -152,7 +157,8 @@ mpimoe::Status PrepareJob(const Args& args, mpimoe::parallel::Communicator& worl
     status = loaded.status();
   }
   MPIMOE_RETURN_IF_ERROR(mpimoe::parallel::AgreeOnStatus(world, status));
-  return ResolveDirs(args, *config, world, &options->out_dir, &options->resume_from);
+  return mpimoe::parallel::AgreeOnStatus(
+      world, ResolveDirs(args, *config, world, &options->out_dir, &options->resume_from));
 }
 
 // The exit code of a training job that returned `error` on every rank, or nullopt when

@@ -37,8 +37,8 @@ CLI::Validator IntegerCheck(Sign sign, int64_t max = std::numeric_limits<int64_t
 // A finite number that is positive or non-negative.
 CLI::Validator RealCheck(Sign sign);
 
-// The defaults shown in --help for every option added after this call, and no
-// "[Option Group: ...]" noise: call once on a fresh App.
+// Shows every option's default in --help (for options added after this call) and
+// widens the option column: call once on a fresh App.
 void UseProjectStyle(CLI::App& app);
 
 }  // namespace mpimoe::cli

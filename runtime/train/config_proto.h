@@ -14,7 +14,7 @@
 namespace mpimoe::train {
 
 // The plain form of `p`, with proto defaults for unset fields and nothing resolved yet
-// (config_loader.cc resolves and validates).
+// (config_loader.cc resolves, config_validation.cc validates).
 TrainConfig FromProto(const config::TrainConfig& p);
 // The proto form of `c`, every field set.
 config::TrainConfig ToProto(const TrainConfig& c);

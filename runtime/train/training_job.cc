@@ -94,6 +94,7 @@ Status TrainingJob::Start() {
     if (!resumed.ok()) return ResumeError(resumed.status());
     progress_.Resumed(*resumed);
     last_saved_step_ = resumed->step;
+    summary_.last_checkpoint = resumed->dir;
   }
   summary_.first_step = trainer_->next_step();
   summary_.model_flops_per_step = trainer_->model().TrainFlopsPerStep();
@@ -232,8 +233,8 @@ Status TrainingJob::StopOnNonFinite(const Status& stepped) {
   const bool on_disk = last_saved_step_ == trainer_->next_step() - 1;
   const Status saved = on_disk ? Status::Ok() : SaveCheckpoint();
   if (!saved.ok()) {
-    return stepped.WithContext("saving the last good step failed too (" +
-                               saved.ToString() + ")");
+    // Not kAborted: a failed save may be one rank's, so the job must be aborted.
+    return saved.WithContext(stepped.message() + "; saving the last good step failed");
   }
   return stepped.WithContext(options_.write_outputs
                                  ? "the last good step is saved in " +

@@ -27,6 +27,7 @@
 #include <limits>
 #include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "parallel/collectives.h"
@@ -461,6 +462,42 @@ TEST(CheckpointMpiTest, NonFiniteStopSavesTheLastGoodStep) {
   EXPECT_TRUE(LoadCheckpoint(*latest, *resumed, comm).ok());
   EXPECT_TRUE(BitwiseEqual(Take(*resumed).values, Take(*straight).values));
   EXPECT_TRUE(BitwiseEqual(Take(*resumed).moment2, Take(*straight).moment2));
+}
+
+// A checkpoint that cannot be resumed is bad input agreed on every rank
+// (kFailedPrecondition, "cannot resume: ..."), so mpimoe-train exits 2 without aborting
+// the job; nothing of the run is written.
+TEST(CheckpointMpiTest, UnresumableCheckpointIsFailedPreconditionOnEveryRank) {
+  parallel::MpiCommunicator& comm = World();
+  const TrainConfig config = Config({"run.steps=2"});
+  SharedTempDir dir(comm);
+  ops::OpsContext ctx;
+  JobOptions options;
+  options.print_progress = false;
+  options.out_dir = dir.path() + "/first";
+  ASSERT_TRUE(RunTrainingJob(config, options, &ctx, &comm).ok());
+  const std::string saved = options.out_dir + "/checkpoints/step-2";
+
+  options.out_dir = dir.path() + "/second";
+  for (const auto& [what, resume_from, resume_config] :
+       {std::tuple<std::string, std::string, TrainConfig>{
+            "missing", dir.path() + "/first/checkpoints/step-9", config},
+        {"another model", saved, Config({"run.steps=2", "model.moe.d_ffn=32"})}}) {
+    options.resume_from = resume_from;
+    auto job = RunTrainingJob(resume_config, options, &ctx, &comm);
+    ASSERT_FALSE(job.ok()) << what;
+    EXPECT_EQ(job.status().code(), StatusCode::kFailedPrecondition)
+        << what << ": " << job.status().ToString();
+    EXPECT_EQ(job.status().message().rfind("cannot resume: ", 0), 0u)
+        << what << ": " << job.status().message();
+    // Every rank got the same verdict.
+    EXPECT_EQ(mpimoe::testing::SumOverRanks(
+                  comm, job.status().code() == StatusCode::kFailedPrecondition),
+              comm.size())
+        << what;
+  }
+  EXPECT_TRUE(parallel::Barrier(comm).ok());
+  EXPECT_FALSE(fs::exists(dir.path() + "/second")) << "a failed resume wrote files";
 }
 
 // The whole job path: a stop request on one rank after step 10 (checkpoints every 4
