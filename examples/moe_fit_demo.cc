@@ -82,6 +82,9 @@ int Run(int64_t steps, int64_t tokens) {
   }
   mpimoe::ops::AdamWOptions adam;
   adam.lr = 3e-3f;
+  adam.beta1 = 0.9f;
+  adam.beta2 = 0.999f;
+  adam.eps = 1e-8f;
   adam.weight_decay = 0.0f;
 
   const int64_t d = options.expert.d_model;

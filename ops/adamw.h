@@ -12,11 +12,13 @@
 
 namespace mpimoe::ops {
 
+// No defaults for the hyperparameters (zero-initialised): their one home is the
+// `optimizer` section of configs/mpimoe.proto; runtime/train/optimizer.cc sets them all.
 struct AdamWOptions {
-  float lr = 1e-3f;
-  float beta1 = 0.9f;
-  float beta2 = 0.999f;
-  float eps = 1e-8f;
+  float lr = 0.0f;
+  float beta1 = 0.0f;
+  float beta2 = 0.0f;
+  float eps = 0.0f;
   float weight_decay = 0.0f;
   float grad_scale = 1.0f;  // every gradient is multiplied by this first (clipping)
 };

@@ -64,19 +64,22 @@ enum class BalancerPolicy { kStatic, kGreedyPlace, kReplicate, kCostAware };
 StatusOr<BalancerPolicy> ParseBalancerPolicy(std::string_view name);
 std::string_view BalancerPolicyName(BalancerPolicy policy);
 
+// No defaults here (zero-initialised; a zero replan_interval or plan_lifetime_steps is
+// invalid): the one home of the balancer's defaults is the `balancer` section of
+// configs/mpimoe.proto, and train::BalancerOptionsOf converts a config's section.
 struct BalancerOptions {
-  BalancerPolicy policy = BalancerPolicy::kCostAware;
-  int32_t replica_slots_per_rank = 1;
-  int32_t replan_interval = 10;       // steps between re-plan checks (>= 1)
-  double imbalance_high = 1.10;       // cost_aware re-plans when forecast exceeds this
-  double imbalance_low = 1.05;        // ... and stays quiet below this
-  int32_t ema_shift = 3;              // forecast += (count - forecast) >> shift
-  int32_t plan_lifetime_steps = 100;  // gain horizon for the accept rule
-  double kappa = 1.0;                 // accept iff gain * lifetime >= kappa * migration
-  double min_relative_gain = 0.01;    // a new plan must cut predicted max cost by this
+  BalancerPolicy policy = BalancerPolicy::kStatic;
+  int32_t replica_slots_per_rank = 0;
+  int32_t replan_interval = 0;      // steps between re-plan checks (>= 1)
+  double imbalance_high = 0.0;      // cost_aware re-plans when forecast exceeds this
+  double imbalance_low = 0.0;       // ... and stays quiet below this
+  int32_t ema_shift = 0;            // forecast += (count - forecast) >> shift
+  int32_t plan_lifetime_steps = 0;  // gain horizon for the accept rule
+  double kappa = 0.0;               // accept iff gain * lifetime >= kappa * migration
+  double min_relative_gain = 0.0;   // a new plan must cut predicted max cost by this
   // cost_aware: ... and by noise_sigmas standard errors of the hot rank's forecast
   // load (see NoiseFloor), so that count noise alone never changes the plan.
-  double noise_sigmas = 3.0;
+  double noise_sigmas = 0.0;
   CostModel cost;
 };
 

@@ -41,6 +41,8 @@
 #include "runtime/core/json.h"
 #include "runtime/core/random.h"
 #include "runtime/core/timer.h"
+#include "runtime/train/config_loader.h"
+#include "runtime/train/expert_placement.h"
 
 namespace mpimoe::bench {
 namespace {
@@ -134,7 +136,9 @@ struct Simulation {
 Simulation Simulate(const BalancerBenchOptions& o) {
   const int32_t ranks = static_cast<int32_t>(o.simulate);
   const int32_t experts = static_cast<int32_t>(o.experts);
-  parallel::BalancerOptions base;
+  // The balancer a default config runs, with the bench's slots, interval and costs.
+  parallel::BalancerOptions base =
+      train::BalancerOptionsOf(train::DefaultTrainConfig().balancer).value();
   base.replica_slots_per_rank = static_cast<int32_t>(o.slots);
   base.replan_interval = static_cast<int32_t>(o.replan_interval);
   base.cost = SimulationCostModel();

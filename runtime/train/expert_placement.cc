@@ -12,6 +12,21 @@ constexpr int64_t kRowCost = 1000;
 
 }  // namespace
 
+StatusOr<parallel::BalancerOptions> BalancerOptionsOf(const BalancerSection& b) {
+  parallel::BalancerOptions options;
+  MPIMOE_ASSIGN_OR_RETURN(options.policy, parallel::ParseBalancerPolicy(b.policy));
+  options.replica_slots_per_rank = b.replica_slots_per_rank;
+  options.replan_interval = b.replan_interval;
+  options.imbalance_high = b.imbalance_high;
+  options.imbalance_low = b.imbalance_low;
+  options.ema_shift = b.ema_shift;
+  options.plan_lifetime_steps = b.plan_lifetime_steps;
+  options.kappa = b.kappa;
+  options.min_relative_gain = b.min_relative_gain;
+  options.noise_sigmas = b.noise_sigmas;
+  return options;
+}
+
 ExpertPlacement::ExpertPlacement(const TrainConfig& config, int world_size)
     : config_(config), world_size_(world_size) {}
 
@@ -45,18 +60,8 @@ StatusOr<std::unique_ptr<ExpertPlacement>> ExpertPlacement::Create(
   placement->cost_ =
       placement->CostFor(flops_per_row / (1e9 * config.balancer.cost_expert_gflops));
 
-  const BalancerSection& b = config.balancer;
-  parallel::BalancerOptions options;
-  MPIMOE_ASSIGN_OR_RETURN(options.policy, parallel::ParseBalancerPolicy(b.policy));
-  options.replica_slots_per_rank = b.replica_slots_per_rank;
-  options.replan_interval = b.replan_interval;
-  options.imbalance_high = b.imbalance_high;
-  options.imbalance_low = b.imbalance_low;
-  options.ema_shift = b.ema_shift;
-  options.plan_lifetime_steps = b.plan_lifetime_steps;
-  options.kappa = b.kappa;
-  options.min_relative_gain = b.min_relative_gain;
-  options.noise_sigmas = b.noise_sigmas;
+  MPIMOE_ASSIGN_OR_RETURN(parallel::BalancerOptions options,
+                          BalancerOptionsOf(config.balancer));
   options.cost = placement->cost_;
   MPIMOE_RETURN_IF_ERROR(
       parallel::ValidateBalancerOptions(options).WithContext("balancer"));

@@ -31,6 +31,11 @@
 
 namespace mpimoe::train {
 
+// The balancer options of a config's `balancer` section: the one conversion (the model
+// and the balancer benchmark use it). The cost model is left for the caller: it depends
+// on the model's shapes (ExpertPlacement sets it).
+StatusOr<parallel::BalancerOptions> BalancerOptionsOf(const BalancerSection& balancer);
+
 class ExpertPlacement {
  public:
   // Builds the balancers for `model`'s MoE layers and installs their quota functions.

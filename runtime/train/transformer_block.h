@@ -39,9 +39,9 @@ struct BlockOptions {
   int64_t d_model = 0;
   int64_t num_heads = 0;
   int64_t seq_len = 0;
-  float layernorm_eps = 1e-5f;
-  float init_std = 0.02f;
-  float residual_init_std = 0.02f;  // init std of Wo (scaled for depth)
+  float layernorm_eps = 0.0f;      // model.layernorm_eps (the model sets every field)
+  float init_std = 0.0f;           // model.init_std
+  float residual_init_std = 0.0f;  // init std of Wo (scaled for depth)
   uint64_t seed = 0;
   bool use_moe = true;
   moe::MoeLayerOptions moe;  // when use_moe

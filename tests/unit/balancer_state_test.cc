@@ -8,6 +8,7 @@
 
 #include "parallel/balancer.h"
 #include "runtime/core/random.h"
+#include "tests/tools/default_balancer_options.h"
 
 namespace mpimoe::parallel {
 namespace {
@@ -29,7 +30,7 @@ std::vector<int64_t> Counts(int32_t experts, int32_t world, int64_t step, Rng& r
 TEST(BalancerStateTest, RestoredBalancerDecidesTheSame) {
   for (BalancerPolicy policy : {BalancerPolicy::kCostAware, BalancerPolicy::kGreedyPlace,
                                 BalancerPolicy::kReplicate}) {
-    BalancerOptions options;
+    BalancerOptions options = testing::DefaultBalancerOptions();
     options.policy = policy;
     options.replan_interval = 5;
     options.cost.copy_cost = 8000;
@@ -59,7 +60,7 @@ TEST(BalancerStateTest, RestoredBalancerDecidesTheSame) {
 }
 
 TEST(BalancerStateTest, RejectsStatesThatDoNotFit) {
-  BalancerOptions options;
+  BalancerOptions options = testing::DefaultBalancerOptions();
   Balancer balancer(options, 8, 2);
   BalancerState other_world = Balancer(options, 8, 4).State();
   EXPECT_FALSE(balancer.Restore(other_world).ok());

@@ -26,6 +26,7 @@
 #include "parallel/placement_policies.h"
 #include "parallel/quota_split.h"
 #include "runtime/core/random.h"
+#include "tests/tools/default_balancer_options.h"
 
 namespace mpimoe::parallel {
 namespace {
@@ -136,17 +137,19 @@ TEST(BalancerPolicyTest, ParsesNamesAndRejectsOthers) {
 }
 
 TEST(BalancerPolicyTest, ValidatesOptions) {
-  EXPECT_TRUE(ValidateBalancerOptions(BalancerOptions()).ok());
-  BalancerOptions o;
+  EXPECT_TRUE(ValidateBalancerOptions(testing::DefaultBalancerOptions()).ok());
+  // No hidden defaults below the config schema: zero-initialised options are invalid.
+  EXPECT_FALSE(ValidateBalancerOptions(BalancerOptions{}).ok());
+  BalancerOptions o = testing::DefaultBalancerOptions();
   o.replan_interval = 0;
   EXPECT_FALSE(ValidateBalancerOptions(o).ok());
-  o = BalancerOptions();
+  o = testing::DefaultBalancerOptions();
   o.imbalance_low = 1.2;  // above imbalance_high
   EXPECT_FALSE(ValidateBalancerOptions(o).ok());
-  o = BalancerOptions();
+  o = testing::DefaultBalancerOptions();
   o.cost.row_cost = 0;
   EXPECT_FALSE(ValidateBalancerOptions(o).ok());
-  o = BalancerOptions();
+  o = testing::DefaultBalancerOptions();
   o.replica_slots_per_rank = -1;
   EXPECT_FALSE(ValidateBalancerOptions(o).ok());
 }
@@ -376,7 +379,7 @@ TEST(BalancerTest, PlansRespectLimitsAndQuotasConserve) {
   for (const Shape shape : {Shape{16, 4, 1}, Shape{13, 4, 2}, Shape{3, 5, 1},
                             Shape{10, 3, 0}, Shape{64, 8, 1}}) {
     for (BalancerPolicy policy : kAllPolicies) {
-      BalancerOptions options;
+      BalancerOptions options = testing::DefaultBalancerOptions();
       options.policy = policy;
       options.replica_slots_per_rank = shape.slots;
       options.replan_interval = 3;
@@ -449,7 +452,7 @@ TEST(BalancerTest, DeterministicAndOrderIndependent) {
     std::swap(source_perm[i], source_perm[shuffle.Below(i + 1)]);
 
   for (BalancerPolicy policy : kAllPolicies) {
-    BalancerOptions options;
+    BalancerOptions options = testing::DefaultBalancerOptions();
     options.policy = policy;
     options.replan_interval = 5;
     options.cost = SimulationCost();
@@ -501,7 +504,7 @@ TEST(BalancerTest, StableUnderStationarySkew) {
     const std::vector<double> shares = ZipfShares(num_experts, s, 7);
     for (const int64_t routes : {int64_t{16384}, int64_t{1024}}) {  // 1024: noisy
       for (BalancerPolicy policy : kAllPolicies) {
-        BalancerOptions options;
+        BalancerOptions options = testing::DefaultBalancerOptions();
         options.policy = policy;
         options.cost = SimulationCost();
         Balancer balancer(options, num_experts, world);
@@ -545,7 +548,7 @@ TEST(BalancerTest, RecentPlansDoNotComeBackWithoutLargeGain) {
   // load-per-copy ranking changes, too rarely to exercise the rule.)
   for (BalancerPolicy policy :
        {BalancerPolicy::kGreedyPlace, BalancerPolicy::kCostAware}) {
-    BalancerOptions options;
+    BalancerOptions options = testing::DefaultBalancerOptions();
     options.policy = policy;
     options.min_relative_gain = 0.0;
     options.noise_sigmas = 0.0;  // re-plan on noise: this test needs many re-plans
@@ -594,7 +597,7 @@ TEST(BalancerTest, RecentPlansDoNotComeBackWithoutLargeGain) {
 TEST(BalancerTest, CostAwareIgnoresCountNoise) {
   const int32_t num_experts = 16, world = 2;
   auto changes_for = [&](double sigmas, double skew) {
-    BalancerOptions options;
+    BalancerOptions options = testing::DefaultBalancerOptions();
     options.policy = BalancerPolicy::kCostAware;
     options.min_relative_gain = 0.0;
     options.noise_sigmas = sigmas;
@@ -612,8 +615,8 @@ TEST(BalancerTest, CostAwareIgnoresCountNoise) {
     return changes;
   };
   EXPECT_GT(changes_for(0.0, 0.0), 0) << "noise never moved the plan: nothing tested";
-  EXPECT_EQ(changes_for(BalancerOptions().noise_sigmas, 0.0), 0);
-  EXPECT_GT(changes_for(BalancerOptions().noise_sigmas, 1.2), 0);
+  EXPECT_EQ(changes_for(testing::DefaultBalancerOptions().noise_sigmas, 0.0), 0);
+  EXPECT_GT(changes_for(testing::DefaultBalancerOptions().noise_sigmas, 1.2), 0);
 }
 
 // The simulation targets at reduced length: E=64, R=8, top-2 worth of routes
@@ -623,7 +626,7 @@ TEST(BalancerTest, SimulationTargets) {
   const int64_t steps = 80, warmup = 20;
   for (double s : {0.0, 0.5, 1.0, 1.5}) {
     const std::vector<double> shares = ZipfShares(num_experts, s, 3);
-    BalancerOptions options;
+    BalancerOptions options = testing::DefaultBalancerOptions();
     options.cost = SimulationCost();
     options.replica_slots_per_rank = 1;
     options.policy = BalancerPolicy::kCostAware;

@@ -11,6 +11,16 @@
 namespace mpimoe::ops {
 namespace {
 
+// The moments and eps these tests were written for (AdamWOptions has no defaults).
+AdamWOptions Adam(float lr) {
+  AdamWOptions o;
+  o.lr = lr;
+  o.beta1 = 0.9f;
+  o.beta2 = 0.999f;
+  o.eps = 1e-8f;
+  return o;
+}
+
 // Decoupled AdamW with bias correction, in double, from the same f32 option values.
 struct RefAdamW {
   std::vector<double> p, m, v;
@@ -94,15 +104,13 @@ void RunAndCompare(const AdamWOptions& o, int64_t first_step, int64_t num_steps,
 }
 
 TEST(AdamWTest, MatchesDoubleReferenceWithWeightDecay) {
-  AdamWOptions o;
-  o.lr = 1e-2f;
+  AdamWOptions o = Adam(1e-2f);
   o.weight_decay = 0.1f;
   RunAndCompare(o, /*first_step=*/1, /*num_steps=*/8, /*seed=*/1, false);
 }
 
 TEST(AdamWTest, MatchesDoubleReferenceWithGradScale) {
-  AdamWOptions o;
-  o.lr = 1e-2f;
+  AdamWOptions o = Adam(1e-2f);
   o.weight_decay = 0.05f;
   o.grad_scale = 0.25f;  // as clipping would set it
   RunAndCompare(o, 1, 8, 4, false);
@@ -111,8 +119,7 @@ TEST(AdamWTest, MatchesDoubleReferenceWithGradScale) {
 TEST(AdamWTest, MatchesDoubleReferenceLargeEpsNoDecay) {
   // eps comparable to sqrt(vhat) makes its placement (after the sqrt of the
   // bias-corrected v) visible.
-  AdamWOptions o;
-  o.lr = 3e-3f;
+  AdamWOptions o = Adam(3e-3f);
   o.beta1 = 0.8f;
   o.beta2 = 0.95f;
   o.eps = 1e-2f;
@@ -120,8 +127,7 @@ TEST(AdamWTest, MatchesDoubleReferenceLargeEpsNoDecay) {
 }
 
 TEST(AdamWTest, MatchesDoubleReferenceWhenResumingLate) {
-  AdamWOptions o;
-  o.lr = 1e-3f;
+  AdamWOptions o = Adam(1e-3f);
   o.weight_decay = 0.01f;
   RunAndCompare(o, /*first_step=*/500, /*num_steps=*/5, /*seed=*/3, true);
 }
@@ -130,8 +136,7 @@ TEST(AdamWTest, MatchesDoubleReferenceWhenResumingLate) {
 // p <- p (1 - lr wd), independent of the moments (coupled L2 would instead move p by
 // ~lr sign(p)). Tolerance 1e-7 relative (two f32 roundings).
 TEST(AdamWTest, DecayIsDecoupledFromMoments) {
-  AdamWOptions o;
-  o.lr = 0.05f;
+  AdamWOptions o = Adam(0.05f);
   o.weight_decay = 0.2f;
   std::vector<float> p = {1.0f, -2.0f, 0.5f, 0.0f};
   const std::vector<float> p0 = p;
@@ -149,8 +154,7 @@ TEST(AdamWTest, DecayIsDecoupledFromMoments) {
 // At step 1 from zero moments, mhat = g and vhat = g^2, so without decay the update is
 // lr * g / (|g| + eps) ~= lr * sign(g): |error| <= 1e-6 * lr + f32 rounding of p.
 TEST(AdamWTest, FirstStepMovesBySignTimesLr) {
-  AdamWOptions o;
-  o.lr = 0.01f;
+  AdamWOptions o = Adam(0.01f);
   const std::vector<float> g = {3.0f, -0.25f, 1e-2f, -40.0f};
   std::vector<float> p = {0.5f, 0.5f, -1.0f, 2.0f};
   const std::vector<float> p0 = p;
