@@ -1,9 +1,13 @@
 #include "parallel/self_communicator.h"
 
 #include <cstring>
+#include <limits>
 
 namespace mpimoe::parallel {
 namespace {
+
+// One rank sends no messages, so a block is never cut.
+constexpr int64_t kNoChunkLimit = std::numeric_limits<int64_t>::max();
 
 void Copy(const void* src, void* dst, int64_t count, CollDType dtype) {
   if (src == dst || count == 0) return;
@@ -15,6 +19,14 @@ char* At(void* base, int64_t elements, CollDType dtype) {
 }
 const char* At(const void* base, int64_t elements, CollDType dtype) {
   return static_cast<const char*>(base) + elements * CollDTypeSizeBytes(dtype);
+}
+
+// The copies of `schedule` (a one-rank schedule has nothing else) from send to recv.
+void RunCopies(const ExchangeSchedule& schedule, const void* send, void* recv,
+               CollDType dtype) {
+  for (const ExchangeCopy& c : schedule.copies) {
+    Copy(At(send, c.send_offset, dtype), At(recv, c.recv_offset, dtype), c.count, dtype);
+  }
 }
 
 }  // namespace
@@ -29,13 +41,10 @@ Status SelfCommunicator::Alltoallv(const void* send, const int64_t* send_counts,
                                    const int64_t* send_displs, void* recv,
                                    const int64_t* recv_counts, const int64_t* recv_displs,
                                    CollDType dtype) {
-  if (send_counts[0] != recv_counts[0]) {
-    return InvalidArgumentError(
-        "Alltoallv on rank 0 of 1: sends " + std::to_string(send_counts[0]) +
-        " elements to itself but expects " + std::to_string(recv_counts[0]));
-  }
-  Copy(At(send, send_displs[0], dtype), At(recv, recv_displs[0], dtype), send_counts[0],
-       dtype);
+  MPIMOE_RETURN_IF_ERROR(PlanPairwiseAlltoallv(0, 1, send_counts, send_displs,
+                                               recv_counts, recv_displs, kNoChunkLimit,
+                                               "Alltoallv", &schedule_));
+  RunCopies(schedule_, send, recv, dtype);
   return Status::Ok();
 }
 
@@ -43,19 +52,9 @@ Status SelfCommunicator::ExchangeBlocks(const void* send, const BlockTransfer* s
                                         int64_t num_sends, void* recv,
                                         const BlockTransfer* recvs, int64_t num_recvs,
                                         CollDType dtype) {
-  if (num_sends != num_recvs) {
-    return InvalidArgumentError(
-        "ExchangeBlocks on rank 0 of 1: " + std::to_string(num_sends) +
-        " send blocks but " + std::to_string(num_recvs) + " receive blocks");
-  }
-  for (int64_t i = 0; i < num_sends; ++i) {
-    if (sends[i].peer != 0 || recvs[i].peer != 0 || sends[i].count != recvs[i].count) {
-      return InvalidArgumentError("ExchangeBlocks on rank 0 of 1: block " +
-                                  std::to_string(i) + " does not pair up");
-    }
-    Copy(At(send, sends[i].offset, dtype), At(recv, recvs[i].offset, dtype),
-         sends[i].count, dtype);
-  }
+  MPIMOE_RETURN_IF_ERROR(PlanBlockExchange(0, 1, sends, num_sends, recvs, num_recvs,
+                                           kNoChunkLimit, &schedule_));
+  RunCopies(schedule_, send, recv, dtype);
   return Status::Ok();
 }
 

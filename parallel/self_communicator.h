@@ -2,11 +2,15 @@
 // copies send to recv; Send/Recv to oneself are an error (they would deadlock in MPI).
 // It lets the same expert-parallel code run without MPI, e.g. in single-process tests
 // and benchmarks: world size 1 is a case of the distributed path, not a second one.
+// Alltoallv and ExchangeBlocks are planned by pairwise_exchange.h as on any world size
+// (same checks, same messages), leaving only the copies of the blocks to oneself.
 //
-// Thread-safety: stateless; safe to share.
+// Thread-safety: like every Communicator, used by one thread at a time (it keeps the
+// last exchange's schedule, reused so that planning does not allocate).
 #pragma once
 
 #include "parallel/communicator.h"
+#include "parallel/pairwise_exchange.h"
 
 namespace mpimoe::parallel {
 
@@ -36,6 +40,9 @@ class SelfCommunicator final : public Communicator {
   Status Send(const void* data, int64_t count, CollDType dtype, int dest,
               int tag) override;
   Status Recv(void* data, int64_t count, CollDType dtype, int source, int tag) override;
+
+ private:
+  ExchangeSchedule schedule_;
 };
 
 }  // namespace mpimoe::parallel

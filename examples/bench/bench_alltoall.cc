@@ -18,6 +18,7 @@
 
 #include "examples/bench/bench_common_flags.h"
 #include "examples/bench/bench_subcommands.h"
+#include "examples/bench/bench_timing.h"
 #include "ops/permute.h"
 #include "parallel/collectives.h"
 #include "parallel/plan.h"
@@ -187,9 +188,8 @@ StatusOr<AlltoallTimes> CheckAndTime(AlltoallRig& rig, const AlltoallOptions& o,
     MPIMOE_RETURN_IF_ERROR(parallel::Barrier(world));
     Stopwatch watch;
     MPIMOE_RETURN_IF_ERROR(fn());
-    *seconds = watch.ElapsedSeconds();
-    return parallel::AllreduceInPlace(world, std::span<double>(seconds, 1),
-                                      {parallel::ReduceOp::kMax});
+    MPIMOE_ASSIGN_OR_RETURN(*seconds, SlowestRank(world, watch.ElapsedSeconds()));
+    return Status::Ok();
   };
   std::vector<double> ours_s, raw_s;
   double seconds = 0.0;

@@ -22,6 +22,7 @@
 
 #include "examples/bench/bench_common_flags.h"
 #include "examples/bench/bench_subcommands.h"
+#include "examples/bench/bench_timing.h"
 #include "parallel/collectives.h"
 #include "runtime/core/background_deleter.h"
 #include "runtime/core/json.h"
@@ -43,13 +44,6 @@ struct CheckpointBenchOptions {
   std::string dir;  // empty: a fresh directory under /tmp, removed afterwards
   bool json = false;
 };
-
-// Seconds of the slowest rank.
-StatusOr<double> Slowest(parallel::Communicator& world, double seconds) {
-  MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(world, std::span<double>(&seconds, 1),
-                                                    {parallel::ReduceOp::kMax}));
-  return seconds;
-}
 
 StatusOr<double> TimeShell(const std::string& command) {
   Stopwatch watch;
@@ -94,7 +88,7 @@ Status TimeSaves(train::Trainer& trainer, const std::string& dir, int64_t repeat
     MPIMOE_RETURN_IF_ERROR(parallel::Barrier(world));
     MPIMOE_ASSIGN_OR_RETURN(times->info,
                             train::SaveCheckpoint(trainer, dir, 1, world, deleter));
-    MPIMOE_ASSIGN_OR_RETURN(const double s, Slowest(world, times->info.seconds));
+    MPIMOE_ASSIGN_OR_RETURN(const double s, SlowestRank(world, times->info.seconds));
     times->save_s.push_back(s);
     // Without rank 0's deletion of the replaced checkpoint (every rank waits for it):
     // the writing alone.
@@ -114,7 +108,7 @@ Status TimeLoads(const train::TrainConfig& config, int64_t repeats, ops::OpsCont
     MPIMOE_RETURN_IF_ERROR(parallel::Barrier(world));
     MPIMOE_ASSIGN_OR_RETURN(const train::CheckpointInfo loaded,
                             train::LoadCheckpoint(times->info.dir, *fresh, world));
-    MPIMOE_ASSIGN_OR_RETURN(const double s, Slowest(world, loaded.seconds));
+    MPIMOE_ASSIGN_OR_RETURN(const double s, SlowestRank(world, loaded.seconds));
     times->load_s.push_back(s);
   }
   return Status::Ok();

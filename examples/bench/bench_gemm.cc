@@ -15,6 +15,7 @@
 
 #include "examples/bench/bench_common_flags.h"
 #include "examples/bench/bench_subcommands.h"
+#include "examples/bench/bench_tensors.h"
 #include "ops/matmul.h"
 #include "ops/ops_context.h"
 #include "runtime/core/json.h"
@@ -41,20 +42,6 @@ constexpr int kTimedRepetitions = 11;
 constexpr int kCheckSamples = 16;
 constexpr double kRelativeTolerance = 1e-4;
 
-Tensor NormalTensor(std::vector<int64_t> shape, float stddev, Rng& rng) {
-  Tensor t(DType::kF32, std::move(shape));
-  float* p = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = stddev * rng.Normal();
-  return t;
-}
-
-Tensor FilledTensor(std::vector<int64_t> shape, float value) {
-  Tensor t(DType::kF32, std::move(shape));
-  float* p = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = value;
-  return t;
-}
-
 double GeluTanh(double x) {
   return 0.5 * x * (1.0 + std::tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
 }
@@ -76,12 +63,12 @@ class FfnCase {
   FfnCase(const moe::FfnDims& dims, int64_t rows, Rng& rng)
       : dims_(dims),
         rows_(rows),
-        x_(NormalTensor({rows, dims.d_model}, 1.0f, rng)),
+        x_(NormalTensor({rows, dims.d_model}, rng)),
         dy_(FilledTensor({rows, dims.d_model}, 1.0f)),
-        w1_(NormalTensor({dims.d_model, dims.d_ffn},
-                         1.0f / std::sqrt(static_cast<float>(dims.d_model)), rng)),
-        w2_(NormalTensor({dims.d_ffn, dims.d_model},
-                         1.0f / std::sqrt(static_cast<float>(dims.d_ffn)), rng)),
+        w1_(NormalTensor({dims.d_model, dims.d_ffn}, rng,
+                         1.0f / std::sqrt(static_cast<float>(dims.d_model)))),
+        w2_(NormalTensor({dims.d_ffn, dims.d_model}, rng,
+                         1.0f / std::sqrt(static_cast<float>(dims.d_ffn)))),
         dw1_(Tensor::Zeros(DType::kF32, {dims.d_model, dims.d_ffn})),
         dw2_(Tensor::Zeros(DType::kF32, {dims.d_ffn, dims.d_model})),
         y_(DType::kF32, {rows, dims.d_model}),
@@ -147,8 +134,8 @@ class PeakCase {
  public:
   PeakCase(int64_t n, Rng& rng)
       : n_(n),
-        a_(NormalTensor({n, n}, 1.0f, rng)),
-        b_(NormalTensor({n, n}, 1.0f, rng)),
+        a_(NormalTensor({n, n}, rng)),
+        b_(NormalTensor({n, n}, rng)),
         c_(DType::kF32, {n, n}) {}
 
   Status Run(ops::OpsContext& ctx) {

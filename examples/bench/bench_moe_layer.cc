@@ -21,6 +21,8 @@
 
 #include "examples/bench/bench_common_flags.h"
 #include "examples/bench/bench_subcommands.h"
+#include "examples/bench/bench_tensors.h"
+#include "examples/bench/bench_timing.h"
 #include "ops/ops_context.h"
 #include "parallel/collectives.h"
 #include "parallel/plan.h"
@@ -57,20 +59,6 @@ struct MoeLayerBenchOptions {
   double capacity_factor = 0.0;
   bool json = false;
 };
-
-Tensor FilledTensor(std::vector<int64_t> shape, float value) {
-  Tensor t(DType::kF32, std::move(shape));
-  float* p = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = value;
-  return t;
-}
-
-Tensor NormalTensor(std::vector<int64_t> shape, Rng& rng) {
-  Tensor t(DType::kF32, std::move(shape));
-  float* p = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = rng.Normal();
-  return t;
-}
 
 Status CheckFinite(const Tensor& t, const char* what) {
   const float* p = t.data<float>();
@@ -124,8 +112,8 @@ class MoeLayerRig {
         layer_->Forward(x_.view(), y_.view()).WithContext("moe forward"));
     MPIMOE_RETURN_IF_ERROR(
         layer_->Backward(dy_.view(), dx_.view()).WithContext("moe backward"));
-    *seconds = watch.ElapsedSeconds();
-    return Slowest(seconds);
+    MPIMOE_ASSIGN_OR_RETURN(*seconds, SlowestRank(*world_, watch.ElapsedSeconds()));
+    return Status::Ok();
   }
   Status DenseStep(double* seconds) {
     ZeroGrad(dense_params_);
@@ -135,8 +123,8 @@ class MoeLayerRig {
         dense_.Forward(dense_x_.view(), dense_y_.view()).WithContext("dense forward"));
     MPIMOE_RETURN_IF_ERROR(dense_.Backward(dense_dy_.view(), dense_dx_.view())
                                .WithContext("dense backward"));
-    *seconds = watch.ElapsedSeconds();
-    return Slowest(seconds);
+    MPIMOE_ASSIGN_OR_RETURN(*seconds, SlowestRank(*world_, watch.ElapsedSeconds()));
+    return Status::Ok();
   }
 
   Status CheckOutputsFinite() const {
@@ -165,11 +153,6 @@ class MoeLayerRig {
         dense_dy_(FilledTensor({o.tokens * o.top_k, o.d_model}, 1.0f)),
         dense_y_(DType::kF32, {o.tokens * o.top_k, o.d_model}),
         dense_dx_(DType::kF32, {o.tokens * o.top_k, o.d_model}) {}
-
-  Status Slowest(double* seconds) {
-    return parallel::AllreduceInPlace(*world_, std::span<double>(seconds, 1),
-                                      {parallel::ReduceOp::kMax});
-  }
 
   parallel::Communicator* world_;
   ops::OpsContext ctx_;

@@ -18,6 +18,7 @@
 
 #include "examples/bench/bench_common_flags.h"
 #include "examples/bench/bench_subcommands.h"
+#include "examples/bench/bench_timing.h"
 #include "ops/matmul.h"
 #include "parallel/collectives.h"
 #include "runtime/core/json.h"
@@ -84,9 +85,8 @@ StatusOr<TrainTimes> TimeSteps(train::Trainer& trainer, parallel::Communicator& 
     MPIMOE_RETURN_IF_ERROR(parallel::Barrier(world));
     train::StepRecord record;
     MPIMOE_RETURN_IF_ERROR(trainer.Step(&record));
-    double seconds = record.step_ms / 1e3;
-    MPIMOE_RETURN_IF_ERROR(parallel::AllreduceInPlace(
-        world, std::span<double>(&seconds, 1), {parallel::ReduceOp::kMax}));
+    MPIMOE_ASSIGN_OR_RETURN(const double seconds,
+                            SlowestRank(world, record.step_ms / 1e3));
     if (step == 0) times.first_loss = record.losses.total();
     times.last_loss = record.losses.total();
     if (step < warmup) continue;

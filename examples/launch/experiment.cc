@@ -3,23 +3,23 @@
 #include "examples/launch/experiment.h"
 
 #include <google/protobuf/descriptor.h>
-#include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
 
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <system_error>
 
 #include "experiment.pb.h"
+#include "runtime/core/file_io.h"
 #include "runtime/train/config_loader.h"
 #include "runtime/train/config_proto.h"
 #include "runtime/train/data.h"
+#include "runtime/train/quote.h"
+#include "runtime/train/text_proto.h"
 
 namespace mpimoe::launch {
 namespace {
@@ -27,30 +27,7 @@ namespace {
 namespace pb = ::google::protobuf;
 namespace pbc = ::mpimoe::config;
 
-std::string Quote(const std::string& s) { return "'" + s + "'"; }
-
-// "<file>:<line>:<column>: <message>" for every parse error (1-based positions).
-class ErrorCollector : public pb::io::ErrorCollector {
- public:
-  explicit ErrorCollector(std::string source) : source_(std::move(source)) {}
-  void AddError(int line, pb::io::ColumnNumber column,
-                const std::string& message) override {
-    if (!errors_.empty()) errors_ += "\n";
-    errors_ += source_;
-    if (line >= 0) {
-      errors_ += ":" + std::to_string(line + 1) + ":" + std::to_string(column + 1);
-    }
-    errors_ += ": " + message;
-  }
-  void AddWarning(int, pb::io::ColumnNumber, const std::string&) override {}
-  std::string Message() const {
-    return errors_.empty() ? source_ + ": could not parse the experiment" : errors_;
-  }
-
- private:
-  std::string source_;
-  std::string errors_;
-};
+using train::Quote;
 
 // 1-based line of `field` (element `index` when repeated) in `tree`; 0 when unknown.
 int LineOf(const pb::TextFormat::ParseInfoTree* tree, const pb::Descriptor* descriptor,
@@ -497,13 +474,7 @@ StatusOr<ExperimentSpec> ParseExperiment(const std::string& text,
                                          const std::string& path) {
   pbc::Experiment proto;
   pb::TextFormat::ParseInfoTree tree;
-  ErrorCollector collector(path);
-  pb::TextFormat::Parser parser;
-  parser.RecordErrorsTo(&collector);
-  parser.WriteLocationsTo(&tree);
-  if (!parser.ParseFromString(text, &proto)) {
-    return InvalidArgumentError(collector.Message());
-  }
+  MPIMOE_RETURN_IF_ERROR(train::ParseTextProto(text, path, &proto, "experiment", &tree));
   const Source source{text, path, tree};
 
   ExperimentSpec spec;
@@ -536,11 +507,8 @@ StatusOr<ExperimentSpec> LoadExperiment(const std::string& path) {
   if (!std::filesystem::is_regular_file(path, ec)) {
     return NotFoundError(path + ": experiment file does not exist");
   }
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (!in) return IoError(path + ": cannot read the experiment file");
-  return ParseExperiment(text.str(), path);
+  MPIMOE_ASSIGN_OR_RETURN(const std::string text, ReadFileToString(path));
+  return ParseExperiment(text, path);
 }
 
 StatusOr<std::vector<Point>> ExpandExperiment(const ExperimentSpec& spec) {

@@ -4,26 +4,18 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <optional>
-#include <sstream>
 #include <system_error>
 
 #include "examples/launch/child_process.h"
 #include "examples/launch/progress.h"
 #include "runtime/core/atomic_file.h"
+#include "runtime/core/file_io.h"
 
 namespace mpimoe::launch {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // Why the run that ended with `result` failed; nullopt when it finished: exit code 0
 // and a complete summary.json in `dir`.
@@ -71,7 +63,8 @@ bool FinishedEarlier(const Point& point, const std::string& dir, std::string* wh
     *why_not = "the earlier run used " + std::to_string(summary->world_size) + " ranks";
     return false;
   }
-  if (ReadText(dir + "/config.textproto") != point.effective_config) {
+  const StatusOr<std::string> config = ReadFileToString(dir + "/config.textproto");
+  if (!config.ok() || *config != point.effective_config) {
     *why_not = "its config changed since the earlier run";
     return false;
   }

@@ -4,23 +4,23 @@
 
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <optional>
 #include <sstream>
 #include <type_traits>
 
+#include "runtime/core/file_io.h"
 #include "runtime/core/json.h"
 
 namespace mpimoe::launch {
 namespace {
 
+// The file's contents; a missing file is NotFound "<path>: cannot open".
 StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFoundError(path + ": cannot open");
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return IoError(path + ": read failed");
-  return text.str();
+  StatusOr<std::string> text = ReadFileToString(path);
+  if (!text.ok() && text.status().code() == StatusCode::kNotFound) {
+    return NotFoundError(path + ": cannot open");
+  }
+  return text;
 }
 
 std::string CsvField(const std::string& s) {

@@ -117,6 +117,22 @@ Status PreadAll(const ScopedFd& fd, int64_t offset, void* data, size_t size,
   return Status::Ok();
 }
 
+StatusOr<std::string> ReadFileToString(const std::string& path) {
+  MPIMOE_ASSIGN_OR_RETURN(const ScopedFd fd, OpenForReading(path));
+  std::string text;
+  char chunk[1 << 16];
+  while (true) {
+    const ssize_t n = ::read(fd.get(), chunk, sizeof(chunk));
+    if (n < 0) {
+      const int error = errno;
+      if (error == EINTR) continue;
+      return IoError("cannot read " + path + ": " + Why(error));
+    }
+    if (n == 0) return text;
+    text.append(chunk, static_cast<size_t>(n));
+  }
+}
+
 Status Fsync(const ScopedFd& fd) {
   if (::fsync(fd.get()) != 0) {
     const int error = errno;

@@ -1,10 +1,12 @@
 // File descriptors without leaks or lost errors: ScopedFd owns one POSIX descriptor
 // (closed exactly once, by Close() or the destructor) and remembers the path it was
 // opened with, so every error below names the file. Open* return StatusOr<ScopedFd>;
-// WriteAll and PreadAll loop over partial transfers and EINTR; Fsync flushes to disk.
-// Error messages read "cannot <verb> <path>: <strerror>".
+// WriteAll and PreadAll loop over partial transfers and EINTR; Fsync flushes to disk;
+// ReadFileToString reads a whole file. Error messages read "cannot <verb> <path>:
+// <strerror>".
 //
-// Used by atomic_file.cc and the checkpoint code (runtime/train/checkpoint_*.cc).
+// Used by atomic_file.cc, the checkpoint code (runtime/train/checkpoint_*.cc) and every
+// reader of a whole small file (configs, manifests, JSON, the launcher's results).
 // Linux only (sync_file_range, O_CLOEXEC on every descriptor).
 //
 // Thread-safety: a ScopedFd is a value owned by one thread at a time; the free functions
@@ -67,6 +69,12 @@ Status WriteAll(const ScopedFd& fd, const void* data, size_t size);
 // short, since a caller that knows the range expects those bytes to be there.
 Status PreadAll(const ScopedFd& fd, int64_t offset, void* data, size_t size,
                 std::string_view what = {});
+
+// The whole contents of the file at `path`, read to its end (not to the size stat
+// reports, so pipes and /proc files work too). NotFound "cannot open <path>: No such
+// file or directory" when it does not exist; IoError "cannot open <path>: ..." or
+// "cannot read <path>: ..." (e.g. "Is a directory") otherwise.
+StatusOr<std::string> ReadFileToString(const std::string& path);
 
 // fsync: the file's data (and metadata) reach the disk. IoError "cannot flush <path>".
 Status Fsync(const ScopedFd& fd);

@@ -3,10 +3,8 @@
 
 #include <charconv>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-#include <system_error>
+
+#include "runtime/core/file_io.h"
 
 namespace mpimoe {
 
@@ -39,16 +37,14 @@ StatusOr<Json> ParseJson(std::string_view text, std::string_view source) {
 }
 
 StatusOr<Json> ReadJsonFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    std::error_code ec;
-    if (!std::filesystem::exists(path, ec)) return NotFoundError(path + ": no such file");
-    return IoError(path + ": cannot open");
+  StatusOr<std::string> text = ReadFileToString(path);
+  if (!text.ok()) {
+    if (text.status().code() == StatusCode::kNotFound) {
+      return NotFoundError(path + ": no such file");
+    }
+    return text.status();
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return IoError(path + ": reading failed");
-  return ParseJson(text.str(), path);
+  return ParseJson(*text, path);
 }
 
 }  // namespace mpimoe

@@ -8,13 +8,12 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "runtime/core/atomic_file.h"
 #include "runtime/core/crc32c.h"
+#include "runtime/core/file_io.h"
 #include "runtime/train/config_loader.h"
 #include "runtime/train/expert_placement.h"
 #include "runtime/train/text_proto.h"
@@ -186,18 +185,17 @@ Status WriteManifest(const config::CheckpointManifest& manifest, const fs::path&
 
 StatusOr<config::CheckpointManifest> ReadManifest(const fs::path& dir) {
   const fs::path path = dir / kCheckpointManifestName;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  StatusOr<std::string> read = ReadFileToString(path.string());
+  if (!read.ok()) {
     std::error_code error;
     if (!fs::is_directory(dir, error)) {
       return NotFoundError("checkpoint directory " + dir.string() + " does not exist");
     }
+    if (read.status().code() != StatusCode::kNotFound) return read.status();
     return NotFoundError(dir.string() + " is not a complete checkpoint: no " +
                          std::string(kCheckpointManifestName));
   }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  const std::string text = buffer.str();
+  const std::string& text = *read;
   // The last line is "# crc32c XXXXXXXX" over everything before it.
   const size_t trailer = text.rfind(kCrcPrefix);
   unsigned stored = 0;

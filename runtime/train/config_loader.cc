@@ -10,12 +10,11 @@
 #include <google/protobuf/text_format.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <system_error>
 #include <utility>
 
 #include "mpimoe.pb.h"
+#include "runtime/core/file_io.h"
 #include "runtime/train/config_override.h"
 #include "runtime/train/config_proto.h"
 #include "runtime/train/config_validation.h"
@@ -74,12 +73,8 @@ StatusOr<TrainConfig> LoadTrainConfig(const std::string& path,
   if (std::filesystem::is_directory(path, ec)) {
     return InvalidArgumentError(path + ": is a directory, not a config file");
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return IoError(path + ": cannot open the config file");
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return IoError(path + ": reading the config file failed");
-  return ParseTrainConfig(text.str(), path, overrides);
+  MPIMOE_ASSIGN_OR_RETURN(const std::string text, ReadFileToString(path));
+  return ParseTrainConfig(text, path, overrides);
 }
 
 std::string EffectiveConfigText(const TrainConfig& config) {

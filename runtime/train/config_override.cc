@@ -3,7 +3,6 @@
 #include "runtime/train/config_override.h"
 
 #include <google/protobuf/descriptor.h>
-#include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/message.h>
 #include <google/protobuf/text_format.h>
 
@@ -13,6 +12,9 @@
 #include <optional>
 #include <string_view>
 #include <vector>
+
+#include "runtime/train/quote.h"
+#include "runtime/train/text_proto.h"
 
 namespace mpimoe::train {
 namespace {
@@ -40,13 +42,6 @@ std::vector<std::string_view> Split(std::string_view s, char separator) {
     parts.push_back(s.substr(start, pos - start));
     start = pos + 1;
   }
-}
-
-std::string Quote(std::string_view s) {
-  std::string quoted(1, '\'');
-  quoted.append(s);
-  quoted += '\'';
-  return quoted;
 }
 
 std::string FieldNames(const pb::Descriptor* descriptor) {
@@ -154,31 +149,16 @@ bool OverflowedToInfinity(const pb::Message& message, const FD* field,
   return std::isinf(value) && has_digit;
 }
 
-// Collects the TextFormat parser's messages (a value is one short line, so positions
-// add nothing).
-class ValueErrors : public pb::io::ErrorCollector {
- public:
-  void AddError(int /*line*/, pb::io::ColumnNumber /*column*/,
-                const std::string& message) override {
-    if (!text_.empty()) text_ += "; ";
-    text_ += message;
-  }
-  const std::string& text() const { return text_; }
-
- private:
-  std::string text_;
-};
-
 // Parses `text` as one value of the non-message `field` (at `path`) and sets it on
 // `message` (appends, for a repeated field). Returns why not when it is no such value.
 std::optional<std::string> ParseValue(std::string_view text, const FD* field,
                                       const std::string& path, pb::Message* message) {
-  ValueErrors errors;
+  TextFormatErrors errors;  // a value is one short line: positions add nothing
   pb::TextFormat::Parser parser;
   parser.RecordErrorsTo(&errors);
   const bool parsed =
       parser.ParseFieldValueFromString(TextFormatValue(field, text), field, message);
-  std::string why = errors.text();
+  std::string why = errors.Messages();
   if (why.empty() && !parsed) why = "unexpected text after the value";
   if (why.empty() && OverflowedToInfinity(*message, field, text)) {
     why = std::string(text) + " is out of range";

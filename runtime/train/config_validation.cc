@@ -12,6 +12,7 @@
 
 #include "runtime/train/config_proto.h"
 #include "runtime/train/data.h"
+#include "runtime/train/quote.h"
 
 namespace mpimoe::train {
 namespace {
@@ -23,13 +24,6 @@ std::string FormatFloat(float v) {
   char buffer[64];
   const auto result = std::to_chars(buffer, buffer + sizeof(buffer), v);
   return std::string(buffer, result.ptr);
-}
-
-std::string Quote(std::string_view s) {
-  std::string quoted(1, '\'');
-  quoted.append(s);
-  quoted += '\'';
-  return quoted;
 }
 
 // Keeps the first failure as "<prefix><field path>: <why>".

@@ -1,63 +1,56 @@
 // text_proto.cc: see text_proto.h.
 #include "runtime/train/text_proto.h"
 
-#include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/message.h>
-#include <google/protobuf/text_format.h>
 #include <google/protobuf/util/message_differencer.h>
 
-#include <vector>
-
 namespace mpimoe::train {
-namespace {
 
 namespace pb = ::google::protobuf;
 
-// Records parse errors as "<file>:<line>:<column>: <message>" (1-based positions).
-class ParseErrorCollector : public pb::io::ErrorCollector {
- public:
-  explicit ParseErrorCollector(std::string source) : source_(std::move(source)) {}
+void TextFormatErrors::AddError(int line, pb::io::ColumnNumber column,
+                                const std::string& message) {
+  errors_.push_back({line, column, message});
+}
 
-  void AddError(int line, pb::io::ColumnNumber column,
-                const std::string& message) override {
-    std::string error = source_;
-    if (line >= 0) {
-      error += ":" + std::to_string(line + 1) + ":" + std::to_string(column + 1);
+std::string TextFormatErrors::Located(std::string_view what) const {
+  if (errors_.empty()) return source_ + ": could not parse the " + std::string(what);
+  std::string out;
+  for (const Error& error : errors_) {
+    if (!out.empty()) out += "\n";
+    out += source_;
+    if (error.line >= 0) {
+      out += ':';
+      out += std::to_string(error.line + 1);
+      out += ':';
+      out += std::to_string(error.column + 1);
     }
-    error += ": " + message;
-    errors_.push_back(std::move(error));
+    out += ": ";
+    out += error.message;
   }
+  return out;
+}
 
-  // Warnings (none are expected from this schema) do not fail a load.
-  void AddWarning(int, pb::io::ColumnNumber, const std::string&) override {}
-
-  // All errors, one a line; a generic message when the parser failed silently.
-  std::string Message() const {
-    if (errors_.empty()) return source_ + ": could not parse the config";
-    std::string out;
-    for (const std::string& error : errors_) {
-      if (!out.empty()) out += "\n";
-      out += error;
-    }
-    return out;
+std::string TextFormatErrors::Messages() const {
+  std::string out;
+  for (const Error& error : errors_) {
+    if (!out.empty()) out += "; ";
+    out += error.message;
   }
-
- private:
-  std::string source_;
-  std::vector<std::string> errors_;
-};
-
-}  // namespace
+  return out;
+}
 
 Status ParseTextProto(const std::string& text, const std::string& source_name,
-                      pb::Message* message) {
-  ParseErrorCollector collector(source_name);
+                      pb::Message* message, std::string_view what,
+                      pb::TextFormat::ParseInfoTree* locations) {
+  TextFormatErrors errors(source_name);
   pb::TextFormat::Parser parser;
-  parser.RecordErrorsTo(&collector);
+  parser.RecordErrorsTo(&errors);
+  parser.WriteLocationsTo(locations);
   parser.AllowUnknownField(false);
   parser.AllowUnknownExtension(false);
   if (!parser.ParseFromString(text, message)) {
-    return InvalidArgumentError(collector.Message());
+    return InvalidArgumentError(errors.Located(what));
   }
   return Status::Ok();
 }

@@ -7,11 +7,11 @@
 // otherwise; exits 2 on bad arguments or an unreadable file.
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "runtime/core/file_io.h"
 #include "runtime/core/json.h"
 #include "tests/tools/trace_check.h"
 
@@ -21,14 +21,11 @@ int main(int argc, char** argv) {
                  argv[0]);
     return 2;
   }
-  std::ifstream file(argv[1], std::ios::binary);
-  if (!file) {
-    std::fprintf(stderr, "cannot open %s\n", argv[1]);
+  const mpimoe::StatusOr<std::string> text = mpimoe::ReadFileToString(argv[1]);
+  if (!text.ok()) {
+    std::fprintf(stderr, "%s\n", text.status().message().c_str());
     return 2;
   }
-  std::stringstream buffer;
-  buffer << file.rdbuf();
-  const std::string text = buffer.str();
 
   mpimoe::testing::TraceCheckOptions options;
   options.num_ranks = std::atoi(argv[2]);
@@ -48,7 +45,7 @@ int main(int argc, char** argv) {
     }
   }
 
-  const mpimoe::StatusOr<mpimoe::Json> document = mpimoe::ParseJson(text, argv[1]);
+  const mpimoe::StatusOr<mpimoe::Json> document = mpimoe::ParseJson(*text, argv[1]);
   if (!document.ok()) {
     std::printf("FAIL: not valid JSON: %s\n", document.status().message().c_str());
     return 1;

@@ -1,11 +1,13 @@
 // ScopedFd and the read/write helpers (file_io.h), and WriteFileAtomically built on them
-// (atomic_file.h): round trips, errors that name the path and offset, descriptors closed
-// exactly once, and failures that leave no temporary file or open descriptor behind.
+// (atomic_file.h): round trips, whole-file reads, errors that name the path and offset,
+// descriptors closed exactly once, and failures that leave no temporary file or open
+// descriptor behind.
 #include "runtime/core/file_io.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,7 +16,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,11 +35,6 @@ int CountOpenDescriptors() {
     ++count;
   }
   return count;
-}
-
-std::string ReadWhole(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 // Names under dir that start with `prefix`.
@@ -180,6 +176,66 @@ TEST_F(FileIoTest, FailingOpenNamesThePathAndTheReason) {
             "cannot open directory " + missing + ": No such file or directory");
 }
 
+TEST_F(FileIoTest, ReadFileToStringReadsEveryByte) {
+  // Several read() calls' worth, an odd size, NUL bytes included.
+  const std::string path = (dir_ / "whole.bin").string();
+  const std::vector<char> bytes = Pattern((1 << 20) + 7);
+  {
+    auto fd = CreateForWriting(path);
+    ASSERT_TRUE(fd.ok()) << fd.status().ToString();
+    ASSERT_TRUE(WriteAll(*fd, bytes.data(), bytes.size()).ok());
+    ASSERT_TRUE(fd->Close().ok());
+  }
+  StatusOr<std::string> text = ReadFileToString(path);
+  ASSERT_TRUE(text.ok()) << text.status().ToString();
+  EXPECT_EQ(*text, std::string(bytes.begin(), bytes.end()));
+
+  const std::string empty = (dir_ / "empty.txt").string();
+  std::ofstream(empty).close();
+  text = ReadFileToString(empty);
+  ASSERT_TRUE(text.ok()) << text.status().ToString();
+  EXPECT_EQ(*text, "");
+}
+
+TEST_F(FileIoTest, ReadFileToStringReadsToTheEndNotToTheStatSize) {
+  // A FIFO has no size: the reader stops at the writer's end-of-file.
+  const std::string fifo = (dir_ / "fifo").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const std::vector<char> bytes = Pattern(200000);  // more than a pipe holds
+  std::thread writer([&] {
+    std::ofstream out(fifo, std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  });
+  const StatusOr<std::string> text = ReadFileToString(fifo);
+  writer.join();
+  ASSERT_TRUE(text.ok()) << text.status().ToString();
+  EXPECT_EQ(*text, std::string(bytes.begin(), bytes.end()));
+}
+
+TEST_F(FileIoTest, ReadFileToStringErrorsNameThePathAndTheReason) {
+  const std::string missing = (dir_ / "missing.txt").string();
+  StatusOr<std::string> text = ReadFileToString(missing);
+  ASSERT_FALSE(text.ok());
+  EXPECT_EQ(text.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(text.status().message(),
+            "cannot open " + missing + ": No such file or directory");
+
+  // A directory opens but cannot be read.
+  text = ReadFileToString(dir_.string());
+  ASSERT_FALSE(text.ok());
+  EXPECT_EQ(text.status().code(), StatusCode::kIoError);
+  EXPECT_EQ(text.status().message(), "cannot read " + dir_.string() + ": Is a directory");
+
+  // A path through a regular file: ENOTDIR, an I/O error rather than "not found".
+  const std::string file = (dir_ / "plain.txt").string();
+  std::ofstream(file) << "x";
+  text = ReadFileToString(file + "/inside.txt");
+  ASSERT_FALSE(text.ok());
+  EXPECT_EQ(text.status().code(), StatusCode::kIoError);
+  EXPECT_EQ(text.status().message(),
+            "cannot open " + file + "/inside.txt: Not a directory");
+}
+
 TEST_F(FileIoTest, WriteErrorNamesThePath) {
   const std::string path = (dir_ / "read-only.bin").string();
   std::ofstream(path) << "x";
@@ -256,7 +312,7 @@ TEST_F(FileIoTest, WriteFileAtomicallyReplacesTheFile) {
   const fs::path path = dir_ / "result.json";
   std::ofstream(path) << "old";
   ASSERT_TRUE(WriteFileAtomically(path.string(), "new contents\n").ok());
-  EXPECT_EQ(ReadWhole(path), "new contents\n");
+  EXPECT_EQ(ReadFileToString(path.string()).value(), "new contents\n");
   EXPECT_EQ(NamesStartingWith(dir_, "result.json.tmp."), std::vector<std::string>());
 }
 

@@ -22,10 +22,11 @@ namespace {
 
 using mpimoe::testing::CentralDifference;
 
-std::vector<float> RandomVector(int64_t n, uint64_t seed, float scale = 1.0f) {
+// n standard normal draws of Rng(seed) (testing::RandomVector is uniform).
+std::vector<float> NormalVector(int64_t n, uint64_t seed) {
   Rng rng(seed);
   std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = scale * rng.Normal();
+  for (float& x : v) x = rng.Normal();
   return v;
 }
 
@@ -166,7 +167,7 @@ TEST_P(MoeLayerParamTest, ForwardMatchesNaiveReference) {
   const auto [act, cf] = GetParam();
   Fixture fx(SmallOptions(act, cf));
   const int64_t T = 12, d = fx.options.expert.d_model;
-  std::vector<float> x = RandomVector(T * d, 3);
+  std::vector<float> x = NormalVector(T * d, 3);
   std::vector<float> y(static_cast<size_t>(T * d));
   ASSERT_TRUE(fx.layer->Forward(View(x, T, d), View(y, T, d)).ok());
   std::vector<double> ref = MoeRef(*fx.layer, x, T);
@@ -226,8 +227,8 @@ TEST_P(MoeLayerParamTest, BackwardMatchesFiniteDifferences) {
   Fixture fx(SmallOptions(act, cf));
   MoeLayer& layer = *fx.layer;
   const int64_t T = 10, d = fx.options.expert.d_model;
-  std::vector<float> x = RandomVector(T * d, 5);
-  std::vector<float> w = RandomVector(T * d, 6);
+  std::vector<float> x = NormalVector(T * d, 5);
+  std::vector<float> w = NormalVector(T * d, 6);
   std::vector<float> y(static_cast<size_t>(T * d)), dx(static_cast<size_t>(T * d));
 
   std::vector<Parameter*> params = layer.Parameters();
@@ -270,7 +271,7 @@ TEST_P(MoeLayerParamTest, AuxLossGradientsMatchFiniteDifferences) {
   Fixture fx(o);
   MoeLayer& layer = *fx.layer;
   const int64_t T = 10, d = o.expert.d_model;
-  std::vector<float> x = RandomVector(T * d, 15);
+  std::vector<float> x = NormalVector(T * d, 15);
   std::vector<float> w(static_cast<size_t>(T * d), 0.0f);
   std::vector<float> y(w.size()), dx(w.size());
   Parameter& router = layer.router().weight();
@@ -318,7 +319,7 @@ TEST(MoeLayerTest, SingleExpertTop1EqualsDenseFfn) {
                   dense.w3()->value.data<float>());
     }
     const int64_t T = 9, d = o.expert.d_model;
-    std::vector<float> x = RandomVector(T * d, 8), dy = RandomVector(T * d, 9);
+    std::vector<float> x = NormalVector(T * d, 8), dy = NormalVector(T * d, 9);
     std::vector<float> y_moe(x.size()), y_dense(x.size()), dx_moe(x.size()),
         dx_dense(x.size());
     ZeroGrad(fx.layer->Parameters());
@@ -348,7 +349,7 @@ TEST(MoeLayerTest, TiesGoToLowerExpertIds) {
   // A zero router gives every expert probability 1/E: all tied.
   fx.layer->router().weight().value.SetZero();
   const int64_t T = 5, d = o.expert.d_model;
-  std::vector<float> x = RandomVector(T * d, 10), y(static_cast<size_t>(T * d));
+  std::vector<float> x = NormalVector(T * d, 10), y(static_cast<size_t>(T * d));
   ASSERT_TRUE(fx.layer->Forward(View(x, T, d), View(y, T, d)).ok());
   const int32_t* idx = fx.layer->router().topk_idx();
   for (int64_t t = 0; t < T; ++t) {
@@ -368,7 +369,7 @@ TEST(MoeLayerTest, BitwiseReproducibleAndAllocationFreeAfterWarmup) {
   o.routing.aux_loss_coef = 0.01f;
   o.seed = 1;
   const int64_t T = 64, d = o.expert.d_model;
-  std::vector<float> x = RandomVector(T * d, 12), dy = RandomVector(T * d, 13);
+  std::vector<float> x = NormalVector(T * d, 12), dy = NormalVector(T * d, 13);
   std::vector<std::vector<float>> outputs;
   for (int run = 0; run < 2; ++run) {
     Fixture fx(o);
