@@ -149,10 +149,31 @@ bool OverflowedToInfinity(const pb::Message& message, const FD* field,
   return std::isinf(value) && has_digit;
 }
 
+// Whether `text` is an integer with a leading zero ("010", "-07"): text format reads it
+// as octal, which nobody typing --set run.steps=010 means.
+bool LooksOctal(const FD* field, std::string_view text) {
+  switch (field->cpp_type()) {
+    case FD::CPPTYPE_INT32:
+    case FD::CPPTYPE_INT64:
+    case FD::CPPTYPE_UINT32:
+    case FD::CPPTYPE_UINT64:
+      break;
+    default:
+      return false;
+  }
+  if (!text.empty() && text.front() == '-') text.remove_prefix(1);
+  return text.size() >= 2 && text.front() == '0' &&
+         text.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
 // Parses `text` as one value of the non-message `field` (at `path`) and sets it on
 // `message` (appends, for a repeated field). Returns why not when it is no such value.
 std::optional<std::string> ParseValue(std::string_view text, const FD* field,
                                       const std::string& path, pb::Message* message) {
+  if (LooksOctal(field, text)) {
+    return "expected " + Expected(field) + " for " + path + ": " + std::string(text) +
+           " has a leading 0, which text format reads as octal; write it without";
+  }
   TextFormatErrors errors;  // a value is one short line: positions add nothing
   pb::TextFormat::Parser parser;
   parser.RecordErrorsTo(&errors);

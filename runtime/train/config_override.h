@@ -5,7 +5,9 @@
 // down to one non-message field); the value is parsed by protobuf's own TextFormat
 // parser as the text-format value of that field, with two conveniences: an enum name
 // may be in any case (`swiglu` = SWIGLU), and a string without quotes is taken
-// literally (quoted, it is a text-format string literal: escapes such as \" apply).
+// literally (quoted, it is a text-format string literal: escapes such as \" apply);
+// and one refusal: an integer with a leading 0 ("010", which text format reads as
+// octal 8) is an error rather than a surprise.
 // A repeated field takes a comma-separated list, optionally in [...], that replaces
 // the whole list; an empty value clears it. Elements cannot contain commas.
 //

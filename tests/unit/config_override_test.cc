@@ -80,6 +80,15 @@ TEST(ConfigOverride, Integers) {
   ExpectOverrideError("model.d_model=4 5",
                       "expected an int32 for model.d_model: unexpected text after the "
                       "value");
+  // A leading zero would be octal in text format (010 = 8): refused, not guessed.
+  ExpectOverrideError("run.steps=010",
+                      "expected an int32 for run.steps: 010 has a leading 0, which text "
+                      "format reads as octal");
+  ExpectOverrideError("model.dense_layers=1,02", "02 has a leading 0");
+  EXPECT_TRUE(CheckOverride("run.steps=0").ok());  // a plain 0 is no octal
+  EXPECT_EQ(MustParse({"model.dense_layers=0"}).model.dense_layers,
+            std::vector<int32_t>{0});
+  EXPECT_EQ(MustParse({"optimizer.lr=0.01"}).optimizer.lr, 0.01f);  // not an integer
 }
 
 TEST(ConfigOverride, Floats) {
