@@ -1,7 +1,7 @@
 // Results of a sweep: reading one run's summary.json and metrics.jsonl (written by
-// mpimoe-train: runtime/train/training_job.cc and metrics_log.cc) into plain values, and rendering the
-// sweep's table as CSV (RFC 4180 quoting) and Markdown. Rendering is pure: the launcher
-// writes the text atomically.
+// mpimoe-train: runtime/train/training_job.cc and metrics_log.cc) into plain values, and
+// rendering the sweep's table as CSV (RFC 4180 quoting) and Markdown. Rendering is pure:
+// the launcher writes the text atomically.
 //
 // Thread-safety: pure functions over values.
 #pragma once
