@@ -13,6 +13,19 @@ namespace mpimoe::parallel {
 enum class CollDType : uint8_t { kByte, kInt32, kInt64, kFloat32, kFloat64 };
 enum class ReduceOp : uint8_t { kSum, kMax, kMin };
 
+// How Allreduce and StartAllreduce combine the ranks (parallel.allreduce_algorithm):
+// kFlat is one MPI all-reduce over every rank; kHierarchical reduces within each node
+// to its first rank, all-reduces across those node leaders and broadcasts back within
+// the node, so only one rank per node sends over the network; kAuto is kHierarchical
+// when the communicator spans several nodes and some node has several ranks
+// (Topology::is_hierarchical), else kFlat.
+enum class AllreduceAlgorithm : uint8_t { kAuto, kFlat, kHierarchical };
+
+// Algorithm choices of a communicator's collectives (Communicator::set_options).
+struct CollectiveOptions {
+  AllreduceAlgorithm allreduce = AllreduceAlgorithm::kAuto;
+};
+
 constexpr int64_t CollDTypeSizeBytes(CollDType dtype) {
   switch (dtype) {
     case CollDType::kByte:

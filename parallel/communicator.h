@@ -20,6 +20,7 @@
 #include <memory>
 
 #include "parallel/coll_types.h"
+#include "parallel/topology.h"
 #include "runtime/core/status.h"
 
 namespace mpimoe::parallel {
@@ -61,6 +62,12 @@ class Communicator {
 
   virtual int rank() const = 0;
   virtual int size() const = 0;
+  // Which node each rank runs on (parallel/topology.h).
+  virtual const Topology& topology() const = 0;
+
+  // Algorithm choices (coll_types.h); every rank must set the same ones.
+  void set_options(const CollectiveOptions& options) { options_ = options; }
+  const CollectiveOptions& options() const { return options_; }
 
   // Every rank sends `count_per_rank` elements to every rank (send: [size * count],
   // recv: [size * count], blocks in rank order).
@@ -83,6 +90,10 @@ class Communicator {
   // recv = op over ranks of send ([count] each); send == recv means in place.
   virtual Status Allreduce(const void* send, void* recv, int64_t count, CollDType dtype,
                            ReduceOp op) = 0;
+  // recv (on `root` only; ignored elsewhere) = op over ranks of send ([count] each);
+  // send == recv on the root means in place.
+  virtual Status Reduce(const void* send, void* recv, int64_t count, CollDType dtype,
+                        ReduceOp op, int root) = 0;
   // Non-blocking Allreduce; buffers must stay untouched until request->Wait().
   virtual Status StartAllreduce(const void* send, void* recv, int64_t count,
                                 CollDType dtype, ReduceOp op, Request* request) = 0;
@@ -100,6 +111,9 @@ class Communicator {
   // Receives exactly `count` elements; a longer message is an error (truncation).
   virtual Status Recv(void* data, int64_t count, CollDType dtype, int source,
                       int tag) = 0;
+
+ protected:
+  CollectiveOptions options_;
 };
 
 }  // namespace mpimoe::parallel

@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "parallel/hierarchical_allreduce.h"
 #include "parallel/mpi_environment.h"
 #include "parallel/pairwise_exchange.h"
 
@@ -80,6 +82,16 @@ class MpiRequestImpl final : public Request::Impl {
   int size_;
 };
 
+// A request whose work runs when it is waited for.
+class DeferredRequestImpl final : public Request::Impl {
+ public:
+  explicit DeferredRequestImpl(std::function<Status()> work) : work_(std::move(work)) {}
+  Status Wait() override { return work_(); }
+
+ private:
+  std::function<Status()> work_;
+};
+
 }  // namespace
 
 struct MpiCommunicator::Handle {
@@ -95,6 +107,7 @@ MpiCommunicator::MpiCommunicator(std::unique_ptr<Handle> handle)
     : handle_(std::move(handle)), max_chunk_elements_(INT_MAX) {
   MPI_Comm_rank(handle_->comm, &rank_);
   MPI_Comm_size(handle_->comm, &size_);
+  topology_ = Topology::SingleNode(size_);
 }
 
 MpiCommunicator::MpiCommunicator(MpiCommunicator&&) noexcept = default;
@@ -116,7 +129,27 @@ StatusOr<MpiCommunicator> MpiCommunicator::World(const MpiEnvironment& env) {
                          std::to_string(env.world_rank()) + ": " + ErrorString(code));
   }
   MPI_Comm_set_errhandler(handle->comm, MPI_ERRORS_RETURN);
-  return MpiCommunicator(std::move(handle));
+  MpiCommunicator world(std::move(handle));
+  MPIMOE_RETURN_IF_ERROR(world.BuildNodeGroups(-1));
+  return world;
+}
+
+StatusOr<MpiCommunicator> MpiCommunicator::WithEmulatedNodes(const MpiEnvironment& env,
+                                                             int ranks_per_node) {
+  if (ranks_per_node < 1) {
+    return InvalidArgumentError("WithEmulatedNodes: ranks_per_node " +
+                                std::to_string(ranks_per_node) + " < 1");
+  }
+  auto handle = std::make_unique<Handle>();
+  int code = MPI_Comm_dup(MPI_COMM_WORLD, &handle->comm);
+  if (code != MPI_SUCCESS) {
+    return InternalError("MPI_Comm_dup failed on rank " +
+                         std::to_string(env.world_rank()) + ": " + ErrorString(code));
+  }
+  MPI_Comm_set_errhandler(handle->comm, MPI_ERRORS_RETURN);
+  MpiCommunicator world(std::move(handle));
+  MPIMOE_RETURN_IF_ERROR(world.BuildNodeGroups(world.rank() / ranks_per_node));
+  return world;
 }
 
 StatusOr<MpiCommunicator> MpiCommunicator::Split(int color, int key) const {
@@ -124,7 +157,57 @@ StatusOr<MpiCommunicator> MpiCommunicator::Split(int color, int key) const {
   MPIMOE_RETURN_IF_ERROR(
       Check(MPI_Comm_split(handle_->comm, color, key, &handle->comm), "MPI_Comm_split"));
   MPI_Comm_set_errhandler(handle->comm, MPI_ERRORS_RETURN);
-  return MpiCommunicator(std::move(handle));
+  MpiCommunicator group(std::move(handle));
+  MPIMOE_RETURN_IF_ERROR(group.BuildNodeGroups(-1));
+  return group;
+}
+
+Status MpiCommunicator::BuildNodeGroups(int node_color) {
+  auto node = std::make_unique<Handle>();
+  if (node_color < 0) {
+    MPIMOE_RETURN_IF_ERROR(Check(MPI_Comm_split_type(handle_->comm, MPI_COMM_TYPE_SHARED,
+                                                     rank_, MPI_INFO_NULL, &node->comm),
+                                 "MPI_Comm_split_type"));
+  } else {
+    MPIMOE_RETURN_IF_ERROR(
+        Check(MPI_Comm_split(handle_->comm, node_color, rank_, &node->comm),
+              "MPI_Comm_split (nodes)"));
+  }
+  MPI_Comm_set_errhandler(node->comm, MPI_ERRORS_RETURN);
+  node_.reset(new MpiCommunicator(std::move(node)));
+  // A node's label is the rank of its first rank; all-gathered, they number the nodes.
+  int32_t label = rank_;
+  MPIMOE_RETURN_IF_ERROR(node_->Bcast(&label, 1, CollDType::kInt32, 0));
+  std::vector<int32_t> labels(static_cast<size_t>(size_));
+  MPIMOE_RETURN_IF_ERROR(Allgather(&label, 1, labels.data(), CollDType::kInt32));
+  topology_ = Topology::FromLabels(labels);
+
+  auto leaders = std::make_unique<Handle>();
+  const int leader_color = node_->rank() == 0 ? 0 : MPI_UNDEFINED;
+  MPIMOE_RETURN_IF_ERROR(
+      Check(MPI_Comm_split(handle_->comm, leader_color, rank_, &leaders->comm),
+            "MPI_Comm_split (node leaders)"));
+  if (leaders->comm != MPI_COMM_NULL) {
+    MPI_Comm_set_errhandler(leaders->comm, MPI_ERRORS_RETURN);
+    leaders_.reset(new MpiCommunicator(std::move(leaders)));
+    std::vector<int32_t> own(static_cast<size_t>(leaders_->size_));
+    for (size_t i = 0; i < own.size(); ++i) own[i] = static_cast<int32_t>(i);
+    leaders_->topology_ = Topology::FromLabels(own);  // one node per leader
+  }
+  return Status::Ok();
+}
+
+bool MpiCommunicator::HierarchicalAllreduceChosen() const {
+  if (node_ == nullptr) return false;
+  switch (options_.allreduce) {
+    case AllreduceAlgorithm::kFlat:
+      return false;
+    case AllreduceAlgorithm::kHierarchical:
+      return true;
+    case AllreduceAlgorithm::kAuto:
+      return topology_.is_hierarchical();
+  }
+  return false;
 }
 
 void MpiCommunicator::set_max_chunk_elements(int64_t n) {
@@ -256,6 +339,10 @@ Status MpiCommunicator::ExchangeBlocks(const void* send, const BlockTransfer* se
 
 Status MpiCommunicator::Allreduce(const void* send, void* recv, int64_t count,
                                   CollDType dtype, ReduceOp op) {
+  if (HierarchicalAllreduceChosen()) {
+    return HierarchicalAllreduce(*node_, leaders_.get(), send, recv, count, dtype, op)
+        .WithContext("hierarchical all-reduce on rank " + std::to_string(rank_));
+  }
   for (int64_t done = 0; done < count; done += max_chunk_elements_) {
     const int n = static_cast<int>(std::min(max_chunk_elements_, count - done));
     const void* src = send == recv ? MPI_IN_PLACE : At(send, done, dtype);
@@ -268,6 +355,14 @@ Status MpiCommunicator::Allreduce(const void* send, void* recv, int64_t count,
 
 Status MpiCommunicator::StartAllreduce(const void* send, void* recv, int64_t count,
                                        CollDType dtype, ReduceOp op, Request* request) {
+  if (HierarchicalAllreduceChosen()) {
+    // Its three stages run one after another when the request is waited for.
+    *request = Request(
+        std::make_unique<DeferredRequestImpl>([this, send, recv, count, dtype, op] {
+          return Allreduce(send, recv, count, dtype, op);
+        }));
+    return Status::Ok();
+  }
   std::vector<MPI_Request> requests;
   for (int64_t done = 0; done < count; done += max_chunk_elements_) {
     const int n = static_cast<int>(std::min(max_chunk_elements_, count - done));
@@ -279,6 +374,24 @@ Status MpiCommunicator::StartAllreduce(const void* send, void* recv, int64_t cou
               "MPI_Iallreduce"));
   }
   *request = Request(std::make_unique<MpiRequestImpl>(std::move(requests), rank_, size_));
+  return Status::Ok();
+}
+
+Status MpiCommunicator::Reduce(const void* send, void* recv, int64_t count,
+                               CollDType dtype, ReduceOp op, int root) {
+  if (root < 0 || root >= size_) {
+    return InvalidArgumentError("Reduce root " + std::to_string(root) + " of " +
+                                std::to_string(size_) + " ranks");
+  }
+  for (int64_t done = 0; done < count; done += max_chunk_elements_) {
+    const int n = static_cast<int>(std::min(max_chunk_elements_, count - done));
+    const void* src =
+        send == recv && rank_ == root ? MPI_IN_PLACE : At(send, done, dtype);
+    void* dst = rank_ == root ? At(recv, done, dtype) : nullptr;
+    MPIMOE_RETURN_IF_ERROR(
+        Check(MPI_Reduce(src, dst, n, ToMpi(dtype), ToMpi(op), root, handle_->comm),
+              "MPI_Reduce"));
+  }
   return Status::Ok();
 }
 

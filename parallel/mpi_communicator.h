@@ -13,6 +13,12 @@
 // pairwise_exchange.h, which plans a schedule that this class posts and waits for;
 // ExchangeBlocks goes the same way.
 //
+// Topology: World() finds each rank's node (MPI_Comm_split_type SHARED) and keeps a node
+// communicator and, on each node's first rank, a communicator of node leaders; the
+// two-level algorithms (AllreduceAlgorithm::kHierarchical) run over them.
+// WithEmulatedNodes() groups consecutive ranks into pretend nodes instead, so tests on
+// one host exercise the same code paths as a cluster.
+//
 // Threading: see communicator.h (MPI_THREAD_FUNNELED, the owning thread only).
 #pragma once
 
@@ -37,11 +43,18 @@ class MpiCommunicator final : public Communicator {
   // A communicator over all processes (a dup of MPI_COMM_WORLD).
   static StatusOr<MpiCommunicator> World(const MpiEnvironment& env);
 
+  // A communicator over all processes whose nodes are groups of `ranks_per_node`
+  // consecutive ranks (the last may be smaller), wherever the ranks really run (tests).
+  static StatusOr<MpiCommunicator> WithEmulatedNodes(const MpiEnvironment& env,
+                                                     int ranks_per_node);
+
   // Splits this communicator: ranks with the same color form a group, ordered by key.
+  // The group's nodes are found again (shared memory).
   StatusOr<MpiCommunicator> Split(int color, int key) const;
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
+  const Topology& topology() const override { return topology_; }
 
   // Largest element count one MPI call moves; larger transfers are chunked. Tests lower
   // it to exercise the chunked paths with small buffers. Default: INT32_MAX.
@@ -60,6 +73,8 @@ class MpiCommunicator final : public Communicator {
                    ReduceOp op) override;
   Status StartAllreduce(const void* send, void* recv, int64_t count, CollDType dtype,
                         ReduceOp op, Request* request) override;
+  Status Reduce(const void* send, void* recv, int64_t count, CollDType dtype, ReduceOp op,
+                int root) override;
   Status Allgather(const void* send, int64_t count, void* recv, CollDType dtype) override;
   Status Allgatherv(const void* send, int64_t count, void* recv,
                     const int64_t* recv_counts, const int64_t* recv_displs,
@@ -74,6 +89,11 @@ class MpiCommunicator final : public Communicator {
 
  private:
   explicit MpiCommunicator(std::unique_ptr<Handle> handle);
+  // Finds the nodes (node_color < 0: shared memory; else the caller's node label) and
+  // builds node_ and leaders_.
+  Status BuildNodeGroups(int node_color);
+  // Whether Allreduce goes through HierarchicalAllreduce (options_ and topology_).
+  bool HierarchicalAllreduceChosen() const;
   Status Check(int code, const char* call) const;
   // The MPI calls that errors of a schedule run are reported under.
   struct ScheduleCalls {
@@ -96,6 +116,9 @@ class MpiCommunicator final : public Communicator {
   int rank_ = 0;
   int size_ = 1;
   int64_t max_chunk_elements_;
+  Topology topology_;
+  std::unique_ptr<MpiCommunicator> node_;     // this rank's node (null in sub-groups)
+  std::unique_ptr<MpiCommunicator> leaders_;  // node leaders; null off node rank 0
 };
 
 }  // namespace mpimoe::parallel

@@ -64,6 +64,13 @@ Status SelfCommunicator::Allreduce(const void* send, void* recv, int64_t count,
   return Status::Ok();
 }
 
+Status SelfCommunicator::Reduce(const void* send, void* recv, int64_t count,
+                                CollDType dtype, ReduceOp op, int root) {
+  if (root != 0)
+    return InvalidArgumentError("Reduce: root " + std::to_string(root) + " of 1 rank");
+  return Allreduce(send, recv, count, dtype, op);
+}
+
 Status SelfCommunicator::StartAllreduce(const void* send, void* recv, int64_t count,
                                         CollDType dtype, ReduceOp op, Request* request) {
   *request = Request();

@@ -18,6 +18,7 @@ class SelfCommunicator final : public Communicator {
  public:
   int rank() const override { return 0; }
   int size() const override { return 1; }
+  const Topology& topology() const override { return topology_; }
 
   Status Alltoall(const void* send, void* recv, int64_t count_per_rank,
                   CollDType dtype) override;
@@ -29,6 +30,8 @@ class SelfCommunicator final : public Communicator {
                         CollDType dtype) override;
   Status Allreduce(const void* send, void* recv, int64_t count, CollDType dtype,
                    ReduceOp op) override;
+  Status Reduce(const void* send, void* recv, int64_t count, CollDType dtype, ReduceOp op,
+                int root) override;
   Status StartAllreduce(const void* send, void* recv, int64_t count, CollDType dtype,
                         ReduceOp op, Request* request) override;
   Status Allgather(const void* send, int64_t count, void* recv, CollDType dtype) override;
@@ -43,6 +46,7 @@ class SelfCommunicator final : public Communicator {
 
  private:
   ExchangeSchedule schedule_;
+  Topology topology_ = Topology::SingleNode(1);
 };
 
 }  // namespace mpimoe::parallel

@@ -14,6 +14,7 @@ packages=(
   libcli11-dev        # command lines of mpimoe-train, mpimoe-launch, mpimoe-bench
   gnuplot-nox         # mpimoe-launch draws its plots with gnuplot (png terminal)
   jq                  # tests/cli check the programs' JSON reports with it
+  iproute2            # tests/cluster: emulated hosts (ip netns, tc) for the test bed
 )
 
 missing=()

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "parallel/coll_types.h"
 #include "runtime/moe/ffn.h"
 
 namespace mpimoe::train {
@@ -89,6 +90,7 @@ struct ParallelSection {
   int32_t world_size{};
   int32_t threads_per_rank{};
   int32_t grad_bucket_kb{};
+  parallel::AllreduceAlgorithm allreduce_algorithm{};
 };
 
 struct BalancerSection {

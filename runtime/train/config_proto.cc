@@ -117,6 +117,16 @@ TrainConfig FromProto(const pbc::TrainConfig& p) {
   c.parallel.world_size = par.world_size();
   c.parallel.threads_per_rank = par.threads_per_rank();
   c.parallel.grad_bucket_kb = par.grad_bucket_kb();
+  switch (par.allreduce_algorithm()) {
+    case pbc::ALLREDUCE_FLAT:
+      c.parallel.allreduce_algorithm = parallel::AllreduceAlgorithm::kFlat;
+      break;
+    case pbc::ALLREDUCE_HIERARCHICAL:
+      c.parallel.allreduce_algorithm = parallel::AllreduceAlgorithm::kHierarchical;
+      break;
+    default:
+      c.parallel.allreduce_algorithm = parallel::AllreduceAlgorithm::kAuto;
+  }
 
   const pbc::BalancerConfig& b = p.balancer();
   c.balancer.policy = pbc::BalancerPolicy_Name(b.policy());
@@ -201,6 +211,17 @@ pbc::TrainConfig ToProto(const TrainConfig& c) {
   par->set_world_size(c.parallel.world_size);
   par->set_threads_per_rank(c.parallel.threads_per_rank);
   par->set_grad_bucket_kb(c.parallel.grad_bucket_kb);
+  switch (c.parallel.allreduce_algorithm) {
+    case parallel::AllreduceAlgorithm::kAuto:
+      par->set_allreduce_algorithm(pbc::ALLREDUCE_AUTO);
+      break;
+    case parallel::AllreduceAlgorithm::kFlat:
+      par->set_allreduce_algorithm(pbc::ALLREDUCE_FLAT);
+      break;
+    case parallel::AllreduceAlgorithm::kHierarchical:
+      par->set_allreduce_algorithm(pbc::ALLREDUCE_HIERARCHICAL);
+      break;
+  }
 
   pbc::BalancerConfig* b = p.mutable_balancer();
   std::string policy = c.balancer.policy;

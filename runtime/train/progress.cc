@@ -20,14 +20,15 @@ void Progress::Resumed(const CheckpointInfo& loaded) const {
   std::fflush(stdout);
 }
 
-void Progress::Started(const TrainConfig& config, int ranks, const std::string& data,
-                       int64_t tokens_per_step, const std::string& out_dir) const {
+void Progress::Started(const TrainConfig& config, int ranks, int nodes,
+                       const std::string& data, int64_t tokens_per_step,
+                       const std::string& out_dir) const {
   if (!enabled_) return;
-  std::printf("mpimoe-train: %s on %d rank(s); %s; %lld steps of %lld tokens%s%s\n",
-              config.run.name.c_str(), ranks, data.c_str(),
-              static_cast<long long>(config.run.steps),
-              static_cast<long long>(tokens_per_step),
-              out_dir.empty() ? "" : "; output in ", out_dir.c_str());
+  std::printf(
+      "mpimoe-train: %s on %d rank(s), %d node(s); %s; %lld steps of %lld tokens%s%s\n",
+      config.run.name.c_str(), ranks, nodes, data.c_str(),
+      static_cast<long long>(config.run.steps), static_cast<long long>(tokens_per_step),
+      out_dir.empty() ? "" : "; output in ", out_dir.c_str());
   std::fflush(stdout);
 }
 

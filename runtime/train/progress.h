@@ -21,7 +21,7 @@ class Progress {
   Progress(bool enabled, int64_t steps) : enabled_(enabled), steps_(steps) {}
 
   void Resumed(const CheckpointInfo& loaded) const;
-  void Started(const TrainConfig& config, int ranks, const std::string& data,
+  void Started(const TrainConfig& config, int ranks, int nodes, const std::string& data,
                int64_t tokens_per_step, const std::string& out_dir) const;
   // Starts the ETA clock: call just before the first step.
   void StartClock(int64_t first_step);

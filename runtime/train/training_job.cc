@@ -99,8 +99,9 @@ Status TrainingJob::Start() {
   summary_.first_step = trainer_->next_step();
   summary_.model_flops_per_step = trainer_->model().TrainFlopsPerStep();
   MPIMOE_RETURN_IF_ERROR(parallel::AgreeOnStatus(comm_, OpenOutputs()));
-  progress_.Started(config_, comm_.size(), trainer_->dataset().Describe(),
-                    trainer_->global_tokens_per_step(), write_ ? options_.out_dir : "");
+  progress_.Started(config_, comm_.size(), comm_.topology().num_nodes,
+                    trainer_->dataset().Describe(), trainer_->global_tokens_per_step(),
+                    write_ ? options_.out_dir : "");
   if (options_.trace) {
     // Every rank's clock starts together.
     MPIMOE_RETURN_IF_ERROR(parallel::Barrier(comm_).WithContext("trace start"));
@@ -282,6 +283,7 @@ Status TrainingJob::WriteSummary() const {
       {"first_loss", summary_.losses.empty() ? 0.0 : summary_.losses.front()},
       {"tokens_per_s", summary_.tokens_per_s},
       {"world_size", comm_.size()},
+      {"nodes", comm_.topology().num_nodes},
       {"steps", config_.run.steps},
       {"peak_rss_mb", summary_.peak_rss_mb},
       {"wall_s", summary_.wall_s},

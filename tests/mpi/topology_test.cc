@@ -1,0 +1,103 @@
+// MPI tests of node awareness: the topology a communicator finds (one node on this
+// host; groups of consecutive ranks with WithEmulatedNodes) and the hierarchical
+// all-reduce over it (every algorithm, every op, blocking and not, in place or not),
+// against the exact sums.
+#include <gtest/gtest.h>
+
+#include <span>
+#include <vector>
+
+#include "parallel/collectives.h"
+#include "parallel/mpi_communicator.h"
+#include "tests/mpi/mpi_test_env.h"
+
+namespace mpimoe::parallel {
+namespace {
+
+using mpimoe::testing::Env;
+using mpimoe::testing::World;
+
+TEST(TopologyTest, OneHostIsOneNode) {
+  const Topology& t = World().topology();
+  EXPECT_EQ(t.num_nodes, 1);
+  EXPECT_EQ(t.node_of_rank, std::vector<int32_t>(static_cast<size_t>(World().size()), 0));
+  EXPECT_FALSE(t.is_hierarchical());
+}
+
+TEST(TopologyTest, EmulatedNodesGroupConsecutiveRanks) {
+  auto comm = MpiCommunicator::WithEmulatedNodes(Env(), 2);
+  ASSERT_TRUE(comm.ok()) << comm.status().ToString();
+  const int p = comm->size();
+  const Topology& t = comm->topology();
+  EXPECT_EQ(t.num_nodes, (p + 1) / 2);
+  for (int r = 0; r < p; ++r) EXPECT_EQ(t.node_of_rank[static_cast<size_t>(r)], r / 2);
+  EXPECT_EQ(t.is_hierarchical(), p >= 3);
+  EXPECT_FALSE(MpiCommunicator::WithEmulatedNodes(Env(), 0).ok());
+}
+
+TEST(TopologyTest, FromLabelsNumbersNodesByFirstRank) {
+  const Topology t = Topology::FromLabels({7, 7, 3, 7, 3, 9});
+  EXPECT_EQ(t.num_nodes, 3);
+  EXPECT_EQ(t.node_of_rank, (std::vector<int32_t>{0, 0, 1, 0, 1, 2}));
+  EXPECT_EQ(t.ranks_on_node(0), 3);
+  EXPECT_EQ(t.max_ranks_per_node(), 3);
+  EXPECT_TRUE(t.same_node(2, 4));
+  EXPECT_FALSE(t.same_node(0, 5));
+}
+
+class HierarchicalAllreduceTest
+    : public ::testing::TestWithParam<std::tuple<int, AllreduceAlgorithm>> {};
+
+TEST_P(HierarchicalAllreduceTest, SumsMaxMinMatchTheExactResult) {
+  const auto [ranks_per_node, algorithm] = GetParam();
+  auto comm = MpiCommunicator::WithEmulatedNodes(Env(), ranks_per_node);
+  ASSERT_TRUE(comm.ok()) << comm.status().ToString();
+  comm->set_options({.allreduce = algorithm});
+  const int p = comm->size(), me = comm->rank();
+  const int64_t n = 37;
+  std::vector<float> send(static_cast<size_t>(n)), recv(static_cast<size_t>(n), -1.f);
+  for (int64_t i = 0; i < n; ++i)
+    send[static_cast<size_t>(i)] = static_cast<float>(me * 100 + i);
+  EXPECT_TRUE(
+      Allreduce(*comm, std::span<const float>(send), std::span<float>(recv)).ok());
+  for (int64_t i = 0; i < n; ++i) {
+    EXPECT_EQ(recv[static_cast<size_t>(i)],
+              static_cast<float>(100 * p * (p - 1) / 2 + p * i))
+        << "element " << i;
+  }
+  // The send buffer is left alone when not in place.
+  EXPECT_EQ(send[1], static_cast<float>(me * 100 + 1));
+  std::vector<int32_t> v{me, -me, 7};
+  EXPECT_TRUE(AllreduceInPlace(*comm, std::span<int32_t>(v), {ReduceOp::kMax}).ok());
+  EXPECT_EQ(v, (std::vector<int32_t>{p - 1, 0, 7}));
+  std::vector<int64_t> w{me, -me};
+  EXPECT_TRUE(AllreduceInPlace(*comm, std::span<int64_t>(w), {ReduceOp::kMin}).ok());
+  EXPECT_EQ(w, (std::vector<int64_t>{0, -(p - 1)}));
+  // Several non-blocking all-reduces in flight, waited for in order (as GradSync does).
+  std::vector<std::vector<double>> buckets(3,
+                                           std::vector<double>(static_cast<size_t>(n)));
+  std::vector<Request> requests(buckets.size());
+  for (size_t b = 0; b < buckets.size(); ++b) {
+    for (int64_t i = 0; i < n; ++i)
+      buckets[b][static_cast<size_t>(i)] = me + static_cast<double>(b) * i;
+    EXPECT_TRUE(
+        StartAllreduceInPlace(*comm, std::span<double>(buckets[b]), &requests[b]).ok());
+  }
+  for (size_t b = 0; b < buckets.size(); ++b) {
+    EXPECT_TRUE(requests[b].Wait().ok());
+    for (int64_t i = 0; i < n; ++i) {
+      EXPECT_EQ(buckets[b][static_cast<size_t>(i)],
+                p * (p - 1) / 2.0 + p * static_cast<double>(b) * i);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    NodesAndAlgorithms, HierarchicalAllreduceTest,
+    ::testing::Combine(::testing::Values(1, 2, 3),
+                       ::testing::Values(AllreduceAlgorithm::kAuto,
+                                         AllreduceAlgorithm::kFlat,
+                                         AllreduceAlgorithm::kHierarchical)));
+
+}  // namespace
+}  // namespace mpimoe::parallel
