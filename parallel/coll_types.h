@@ -17,8 +17,10 @@ enum class ReduceOp : uint8_t { kSum, kMax, kMin };
 // kFlat is one MPI all-reduce over every rank; kHierarchical reduces within each node
 // to its first rank, all-reduces across those node leaders and broadcasts back within
 // the node, so only one rank per node sends over the network; kAuto is kHierarchical
-// when the communicator spans several nodes and some node has several ranks
-// (Topology::is_hierarchical), else kFlat.
+// when the communicator spans several nodes, some node has several ranks and the nodes'
+// ranks are not consecutive (e.g. mpirun --map-by node), else kFlat. With consecutive
+// ranks, MPI's ring all-reduce already crosses each node boundary once and was faster
+// on the test bed (seeds/design-record.md, "Node-aware all-reduce").
 enum class AllreduceAlgorithm : uint8_t { kAuto, kFlat, kHierarchical };
 
 // Algorithm choices of a communicator's collectives (Communicator::set_options).

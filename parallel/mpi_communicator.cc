@@ -205,7 +205,7 @@ bool MpiCommunicator::HierarchicalAllreduceChosen() const {
     case AllreduceAlgorithm::kHierarchical:
       return true;
     case AllreduceAlgorithm::kAuto:
-      return topology_.is_hierarchical();
+      return topology_.is_hierarchical() && !topology_.nodes_contiguous();
   }
   return false;
 }

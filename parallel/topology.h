@@ -51,8 +51,18 @@ struct Topology {
   bool same_node(int a, int b) const {
     return node_of_rank[static_cast<size_t>(a)] == node_of_rank[static_cast<size_t>(b)];
   }
-  // Several nodes, and some node with several ranks: where two-level algorithms help.
+  // Several nodes, and some node with several ranks: where two-level algorithms apply.
   bool is_hierarchical() const { return num_nodes > 1 && max_ranks_per_node() > 1; }
+  // Whether every node's ranks are consecutive (mpirun's default --map-by slot), so
+  // that a ring over the ranks in order crosses each node boundary once.
+  bool nodes_contiguous() const {
+    for (size_t r = 1; r < node_of_rank.size(); ++r) {
+      if (node_of_rank[r] != node_of_rank[r - 1] &&
+          node_of_rank[r] != node_of_rank[r - 1] + 1)
+        return false;
+    }
+    return true;
+  }
 };
 
 }  // namespace mpimoe::parallel

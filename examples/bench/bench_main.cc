@@ -41,6 +41,8 @@ constexpr SubcommandEntry kSubcommands[] = {
      NewMoeLayerSubcommand},
     {"alltoall", "dispatch + combine of a layer's rows against raw all-to-alls of them",
      NewAlltoallSubcommand},
+    {"allreduce", "the gradient all-reduce: flat against hierarchical (node-aware)",
+     NewAllreduceSubcommand},
     {"train", "a config's training step: tokens/s and model FLOP utilisation (mfu)",
      NewTrainSubcommand},
     {"balancer", "balancer planning quality on simulated Zipf routing (--simulate R)",

@@ -50,6 +50,8 @@ std::unique_ptr<Subcommand> NewGemmSubcommand();
 std::unique_ptr<Subcommand> NewMoeLayerSubcommand();
 // Dispatch + combine of an MoE layer's rows against raw all-to-alls of the same bytes.
 std::unique_ptr<Subcommand> NewAlltoallSubcommand();
+// The gradient all-reduce: flat against hierarchical, on the job's own topology.
+std::unique_ptr<Subcommand> NewAllreduceSubcommand();
 // A config's training step: tokens/s and model FLOP utilisation.
 std::unique_ptr<Subcommand> NewTrainSubcommand();
 // Balancer planning quality on simulated skewed routing (--simulate R, no MPI).

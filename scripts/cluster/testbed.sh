@@ -115,6 +115,7 @@ OMPI_MCA_btl=tcp,vader,self
 OMPI_MCA_btl_tcp_if_include=$subnet
 OMPI_MCA_oob_tcp_if_include=$subnet
 OMPI_MCA_hwloc_base_binding_policy=none
+OMPI_MCA_mpi_yield_when_idle=1
 EOF
   echo "testbed: $name is up: $hosts hosts ($(host_ns "$name" 0) .. $(host_ns "$name" $((hosts - 1)))), $slots slots each, link ${rate:-unshaped}"
 }

@@ -32,6 +32,7 @@ TEST(TopologyTest, EmulatedNodesGroupConsecutiveRanks) {
   EXPECT_EQ(t.num_nodes, (p + 1) / 2);
   for (int r = 0; r < p; ++r) EXPECT_EQ(t.node_of_rank[static_cast<size_t>(r)], r / 2);
   EXPECT_EQ(t.is_hierarchical(), p >= 3);
+  EXPECT_TRUE(t.nodes_contiguous());
   EXPECT_FALSE(MpiCommunicator::WithEmulatedNodes(Env(), 0).ok());
 }
 
@@ -43,6 +44,9 @@ TEST(TopologyTest, FromLabelsNumbersNodesByFirstRank) {
   EXPECT_EQ(t.max_ranks_per_node(), 3);
   EXPECT_TRUE(t.same_node(2, 4));
   EXPECT_FALSE(t.same_node(0, 5));
+  EXPECT_FALSE(t.nodes_contiguous());  // node 0's ranks are 0, 1 and 3
+  EXPECT_TRUE(Topology::FromLabels({4, 4, 2, 2, 2, 0}).nodes_contiguous());
+  EXPECT_FALSE(Topology::FromLabels({0, 1, 0, 1}).nodes_contiguous());  // --map-by node
 }
 
 class HierarchicalAllreduceTest
