@@ -8,9 +8,12 @@
 #include <cstdint>
 #include <string_view>
 
+#include "runtime/core/dtype.h"
+
 namespace mpimoe::parallel {
 
-enum class CollDType : uint8_t { kByte, kInt32, kInt64, kFloat32, kFloat64 };
+// kBFloat16 is moved, never reduced (a bf16 wire format; reductions reject it).
+enum class CollDType : uint8_t { kByte, kInt32, kInt64, kFloat32, kFloat64, kBFloat16 };
 enum class ReduceOp : uint8_t { kSum, kMax, kMin };
 
 // How Allreduce and StartAllreduce combine the ranks (parallel.allreduce_algorithm):
@@ -32,6 +35,8 @@ constexpr int64_t CollDTypeSizeBytes(CollDType dtype) {
   switch (dtype) {
     case CollDType::kByte:
       return 1;
+    case CollDType::kBFloat16:
+      return 2;
     case CollDType::kInt32:
     case CollDType::kFloat32:
       return 4;
@@ -67,6 +72,10 @@ struct CollDTypeOf<float> {
 template <>
 struct CollDTypeOf<double> {
   static constexpr CollDType value = CollDType::kFloat64;
+};
+template <>
+struct CollDTypeOf<BFloat16> {
+  static constexpr CollDType value = CollDType::kBFloat16;
 };
 
 }  // namespace mpimoe::parallel

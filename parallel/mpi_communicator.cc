@@ -33,6 +33,8 @@ MPI_Datatype ToMpi(CollDType dtype) {
       return MPI_FLOAT;
     case CollDType::kFloat64:
       return MPI_DOUBLE;
+    case CollDType::kBFloat16:
+      return MPI_UINT16_T;
   }
   return MPI_BYTE;
 }
@@ -54,6 +56,12 @@ const char* At(const void* base, int64_t elements, CollDType dtype) {
 }
 char* At(void* base, int64_t elements, CollDType dtype) {
   return static_cast<char*>(base) + elements * CollDTypeSizeBytes(dtype);
+}
+
+// bf16 travels as raw 16-bit words; MPI has no bf16 arithmetic.
+Status CheckReducible(CollDType dtype, const char* call) {
+  if (dtype != CollDType::kBFloat16) return Status::Ok();
+  return InvalidArgumentError(std::string(call) + ": bf16 values cannot be reduced");
 }
 
 std::string ErrorString(int code) {
@@ -339,6 +347,7 @@ Status MpiCommunicator::ExchangeBlocks(const void* send, const BlockTransfer* se
 
 Status MpiCommunicator::Allreduce(const void* send, void* recv, int64_t count,
                                   CollDType dtype, ReduceOp op) {
+  MPIMOE_RETURN_IF_ERROR(CheckReducible(dtype, "Allreduce"));
   if (HierarchicalAllreduceChosen()) {
     return HierarchicalAllreduce(*node_, leaders_.get(), send, recv, count, dtype, op)
         .WithContext("hierarchical all-reduce on rank " + std::to_string(rank_));
@@ -355,6 +364,7 @@ Status MpiCommunicator::Allreduce(const void* send, void* recv, int64_t count,
 
 Status MpiCommunicator::StartAllreduce(const void* send, void* recv, int64_t count,
                                        CollDType dtype, ReduceOp op, Request* request) {
+  MPIMOE_RETURN_IF_ERROR(CheckReducible(dtype, "StartAllreduce"));
   if (HierarchicalAllreduceChosen()) {
     // Its three stages run one after another when the request is waited for.
     *request = Request(
@@ -379,6 +389,7 @@ Status MpiCommunicator::StartAllreduce(const void* send, void* recv, int64_t cou
 
 Status MpiCommunicator::Reduce(const void* send, void* recv, int64_t count,
                                CollDType dtype, ReduceOp op, int root) {
+  MPIMOE_RETURN_IF_ERROR(CheckReducible(dtype, "Reduce"));
   if (root < 0 || root >= size_) {
     return InvalidArgumentError("Reduce root " + std::to_string(root) + " of " +
                                 std::to_string(size_) + " ranks");

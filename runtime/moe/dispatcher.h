@@ -20,6 +20,12 @@
 
 namespace mpimoe::moe {
 
+// How rows travel between ranks (parallel.a2a_wire_dtype). kBF16 rounds every row to
+// bf16 (nearest, ties to even) before it is sent and widens it back to f32 on arrival:
+// half the bytes; the math around it stays f32. Every row is rounded, also those a rank
+// keeps for its own experts, so results never depend on where experts live.
+enum class WireDType : uint8_t { kF32, kBF16 };
+
 // The shape of one exchange, in rows. Send side: rows grouped by bucket, as laid out by
 // the MoE layer. Receive side: rows grouped by local expert slot (and within a slot by
 // source rank), ready for the experts. Vectors are reused across steps (they only grow).
@@ -53,6 +59,9 @@ class Dispatcher {
   // group switches to the same plan between steps).
   virtual const parallel::Plan& plan() const = 0;
   virtual Status SetPlan(const parallel::Plan& plan) = 0;
+
+  // The format rows travel in (both directions, forward and backward).
+  virtual WireDType wire_dtype() const { return WireDType::kF32; }
 
   // Describes the exchange of rows laid out by `send_bucket_offsets` ([num_buckets + 1]
   // int64) into `handle`. Collective: every rank of the group calls it.

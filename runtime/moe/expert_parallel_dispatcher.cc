@@ -1,11 +1,12 @@
 #include "runtime/moe/expert_parallel_dispatcher.h"
 
+#include "ops/bf16_convert.h"
 #include "parallel/collectives.h"
 
 namespace mpimoe::moe {
 
 StatusOr<std::unique_ptr<ExpertParallelDispatcher>> ExpertParallelDispatcher::Create(
-    parallel::Communicator* comm, const parallel::Plan& plan) {
+    parallel::Communicator* comm, const parallel::Plan& plan, WireDType wire) {
   MPIMOE_RETURN_IF_ERROR(plan.Validate());
   if (plan.world_size != comm->size()) {
     return InvalidArgumentError("plan is for " + std::to_string(plan.world_size) +
@@ -13,12 +14,13 @@ StatusOr<std::unique_ptr<ExpertParallelDispatcher>> ExpertParallelDispatcher::Cr
                                 std::to_string(comm->size()));
   }
   return std::unique_ptr<ExpertParallelDispatcher>(
-      new ExpertParallelDispatcher(comm, plan));
+      new ExpertParallelDispatcher(comm, plan, wire));
 }
 
 ExpertParallelDispatcher::ExpertParallelDispatcher(parallel::Communicator* comm,
-                                                   const parallel::Plan& plan)
-    : comm_(comm) {
+                                                   const parallel::Plan& plan,
+                                                   WireDType wire)
+    : comm_(comm), wire_(wire) {
   SetPlan(plan).IgnoreError();  // validated by Create
 }
 
@@ -109,25 +111,43 @@ void ExpertParallelDispatcher::ScaleBlocks(
   }
 }
 
+Status ExpertParallelDispatcher::Exchange(
+    const float* send, const std::vector<parallel::BlockTransfer>& send_blocks,
+    int64_t num_send_rows, float* recv,
+    const std::vector<parallel::BlockTransfer>& recv_blocks, int64_t num_recv_rows,
+    int64_t d) {
+  ScaleBlocks(send_blocks, d, &send_elements_);
+  ScaleBlocks(recv_blocks, d, &recv_elements_);
+  const int64_t num_sends = static_cast<int64_t>(send_elements_.size());
+  const int64_t num_recvs = static_cast<int64_t>(recv_elements_.size());
+  if (wire_ == WireDType::kF32) {
+    return comm_->ExchangeBlocks(send, send_elements_.data(), num_sends, recv,
+                                 recv_elements_.data(), num_recvs,
+                                 parallel::CollDType::kFloat32);
+  }
+  if (send_wire_.size() < static_cast<size_t>(num_send_rows * d))
+    send_wire_.resize(static_cast<size_t>(num_send_rows * d));
+  if (recv_wire_.size() < static_cast<size_t>(num_recv_rows * d))
+    recv_wire_.resize(static_cast<size_t>(num_recv_rows * d));
+  ops::F32ToBf16(send, send_wire_.data(), num_send_rows * d);
+  MPIMOE_RETURN_IF_ERROR(comm_->ExchangeBlocks(
+      send_wire_.data(), send_elements_.data(), num_sends, recv_wire_.data(),
+      recv_elements_.data(), num_recvs, parallel::CollDType::kBFloat16));
+  ops::Bf16ToF32(recv_wire_.data(), recv, num_recv_rows * d);
+  return Status::Ok();
+}
+
 Status ExpertParallelDispatcher::ToExperts(const DispatchHandle& handle,
                                            const float* send, float* recv, int64_t d) {
-  ScaleBlocks(handle.send_blocks, d, &send_elements_);
-  ScaleBlocks(handle.recv_blocks, d, &recv_elements_);
-  return comm_->ExchangeBlocks(
-      send, send_elements_.data(), static_cast<int64_t>(send_elements_.size()), recv,
-      recv_elements_.data(), static_cast<int64_t>(recv_elements_.size()),
-      parallel::CollDType::kFloat32);
+  return Exchange(send, handle.send_blocks, handle.num_send_rows, recv,
+                  handle.recv_blocks, handle.num_recv_rows, d);
 }
 
 Status ExpertParallelDispatcher::FromExperts(const DispatchHandle& handle,
                                              const float* recv, float* send, int64_t d) {
   // The reverse: each received block goes back to where it came from.
-  ScaleBlocks(handle.recv_blocks, d, &send_elements_);
-  ScaleBlocks(handle.send_blocks, d, &recv_elements_);
-  return comm_->ExchangeBlocks(
-      recv, send_elements_.data(), static_cast<int64_t>(send_elements_.size()), send,
-      recv_elements_.data(), static_cast<int64_t>(recv_elements_.size()),
-      parallel::CollDType::kFloat32);
+  return Exchange(recv, handle.recv_blocks, handle.num_recv_rows, send,
+                  handle.send_blocks, handle.num_send_rows, d);
 }
 
 }  // namespace mpimoe::moe

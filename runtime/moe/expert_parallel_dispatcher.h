@@ -5,8 +5,10 @@
 // block of rows with one ExchangeBlocks call: nothing is packed (the layer already
 // grouped rows by bucket, i.e. by destination rank and slot) and nothing is unpacked
 // (each block lands directly at its slot's rows, sources in rank order). FromExperts is
-// the exact reverse. With world size 1 (SelfCommunicator) it is the same code, and the
-// exchange is a copy: there is no separate single-rank dispatcher.
+// the exact reverse. With WireDType::kBF16 the rows are rounded into a bf16 staging
+// buffer, exchanged, and widened into place (ops/bf16_convert.h). With world size 1
+// (SelfCommunicator) it is the same code, and the exchange is a copy: there is no
+// separate single-rank dispatcher.
 //
 // Ownership: borrows the Communicator (it must outlive the dispatcher), copies the
 // Plan, owns the count scratch (grown, then reused every step).
@@ -26,7 +28,8 @@ class ExpertParallelDispatcher final : public Dispatcher {
  public:
   // InvalidArgument if the plan is invalid or is for another world size.
   static StatusOr<std::unique_ptr<ExpertParallelDispatcher>> Create(
-      parallel::Communicator* comm, const parallel::Plan& plan);
+      parallel::Communicator* comm, const parallel::Plan& plan,
+      WireDType wire = WireDType::kF32);
 
   int64_t num_buckets() const override { return bucket_begins_.back(); }
   int64_t num_local_slots() const override {
@@ -40,6 +43,7 @@ class ExpertParallelDispatcher final : public Dispatcher {
     return expert_copies_;
   }
   const parallel::Plan& plan() const override { return plan_; }
+  WireDType wire_dtype() const override { return wire_; }
   // InvalidArgument if the plan is invalid or for another world size.
   Status SetPlan(const parallel::Plan& plan) override;
   parallel::Communicator& comm() { return *comm_; }
@@ -51,13 +55,21 @@ class ExpertParallelDispatcher final : public Dispatcher {
                      int64_t d) override;
 
  private:
-  ExpertParallelDispatcher(parallel::Communicator* comm, const parallel::Plan& plan);
+  ExpertParallelDispatcher(parallel::Communicator* comm, const parallel::Plan& plan,
+                           WireDType wire);
+  // Moves rows by `send_blocks`/`recv_blocks` (in rows), in the wire format.
+  Status Exchange(const float* send,
+                  const std::vector<parallel::BlockTransfer>& send_blocks,
+                  int64_t num_send_rows, float* recv,
+                  const std::vector<parallel::BlockTransfer>& recv_blocks,
+                  int64_t num_recv_rows, int64_t d);
   // Blocks in elements (rows * d), into `out`.
   void ScaleBlocks(const std::vector<parallel::BlockTransfer>& blocks, int64_t d,
                    std::vector<parallel::BlockTransfer>* out);
 
   parallel::Communicator* comm_;
   parallel::Plan plan_;
+  WireDType wire_;
   int32_t max_slots_ = 0;
   std::vector<int64_t> bucket_begins_;  // [P + 1]
   std::vector<int32_t> local_slot_experts_;
@@ -68,6 +80,7 @@ class ExpertParallelDispatcher final : public Dispatcher {
   std::vector<int64_t> recv_slot_rows_;  // [P * max_slots]
   std::vector<int64_t> slot_cursor_;     // [num_local_slots]
   std::vector<parallel::BlockTransfer> send_elements_, recv_elements_;  // blocks * d
+  std::vector<BFloat16> send_wire_, recv_wire_;  // kBF16: rows as they travel
 };
 
 }  // namespace mpimoe::moe

@@ -291,8 +291,9 @@ Status MoeLayer::Forward(const TensorView& x, const TensorView& y) {
   for (const parallel::BlockTransfer& b : handle_.recv_blocks) {
     if (b.peer != me) stats_.a2a_bytes_sent += b.count;
   }
-  // Rows out and back, in the forward and again in the backward.
-  stats_.a2a_bytes_sent *= 2 * d * static_cast<int64_t>(sizeof(float));
+  // Rows out and back, in the forward and again in the backward, in the wire format.
+  const int64_t wire_bytes = dispatcher_->wire_dtype() == WireDType::kBF16 ? 2 : 4;
+  stats_.a2a_bytes_sent *= 2 * d * wire_bytes;
   stats_.dispatch_ms = phase.Next("experts");
 
   // 4. Experts.

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "parallel/coll_types.h"
+#include "runtime/moe/dispatcher.h"
 #include "runtime/moe/ffn.h"
 
 namespace mpimoe::train {
@@ -91,6 +92,7 @@ struct ParallelSection {
   int32_t threads_per_rank{};
   int32_t grad_bucket_kb{};
   parallel::AllreduceAlgorithm allreduce_algorithm{};
+  moe::WireDType a2a_wire_dtype{};
 };
 
 struct BalancerSection {

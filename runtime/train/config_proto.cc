@@ -117,6 +117,9 @@ TrainConfig FromProto(const pbc::TrainConfig& p) {
   c.parallel.world_size = par.world_size();
   c.parallel.threads_per_rank = par.threads_per_rank();
   c.parallel.grad_bucket_kb = par.grad_bucket_kb();
+  c.parallel.a2a_wire_dtype = par.a2a_wire_dtype() == pbc::WIRE_BF16
+                                  ? moe::WireDType::kBF16
+                                  : moe::WireDType::kF32;
   switch (par.allreduce_algorithm()) {
     case pbc::ALLREDUCE_FLAT:
       c.parallel.allreduce_algorithm = parallel::AllreduceAlgorithm::kFlat;
@@ -211,6 +214,9 @@ pbc::TrainConfig ToProto(const TrainConfig& c) {
   par->set_world_size(c.parallel.world_size);
   par->set_threads_per_rank(c.parallel.threads_per_rank);
   par->set_grad_bucket_kb(c.parallel.grad_bucket_kb);
+  par->set_a2a_wire_dtype(c.parallel.a2a_wire_dtype == moe::WireDType::kBF16
+                              ? pbc::WIRE_BF16
+                              : pbc::WIRE_F32);
   switch (c.parallel.allreduce_algorithm) {
     case parallel::AllreduceAlgorithm::kAuto:
       par->set_allreduce_algorithm(pbc::ALLREDUCE_AUTO);

@@ -63,7 +63,8 @@ StatusOr<std::unique_ptr<MoeTransformer>> MoeTransformer::Create(
       MPIMOE_ASSIGN_OR_RETURN(
           std::unique_ptr<moe::ExpertParallelDispatcher> d,
           moe::ExpertParallelDispatcher::Create(
-              comm, parallel::StaticPlan(m.moe.num_experts, comm->size())));
+              comm, parallel::StaticPlan(m.moe.num_experts, comm->size()),
+              config.parallel.a2a_wire_dtype));
       dispatcher = d.get();
       model->dispatchers_.push_back(std::move(d));
     } else {

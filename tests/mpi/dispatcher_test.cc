@@ -102,6 +102,43 @@ TEST_P(DispatcherTest, IdentityRoundTripAndSlotGrouping) {
 // E = 1, 3, 4, 5, 8: E < P, E == P, E not divisible by P, E > P (depends on world size).
 INSTANTIATE_TEST_SUITE_P(Experts, DispatcherTest, ::testing::Values(1, 3, 4, 5, 8));
 
+// The bf16 wire: every row arrives as the bf16 rounding of what the f32 wire delivers,
+// and comes back as the rounding of what was sent (rounding twice = rounding once).
+TEST(DispatcherWireTest, Bf16WireDeliversTheRoundedRows) {
+  parallel::MpiCommunicator& comm = World();
+  const int p = comm.size(), me = comm.rank();
+  const parallel::Plan plan = parallel::StaticPlan(5, p);
+  auto f32 = ExpertParallelDispatcher::Create(&comm, plan);
+  auto bf16 = ExpertParallelDispatcher::Create(&comm, plan, WireDType::kBF16);
+  ASSERT_TRUE(f32.ok() && bf16.ok());
+  EXPECT_EQ((*bf16)->wire_dtype(), WireDType::kBF16);
+  const int64_t d = 7, buckets = (*f32)->num_buckets();
+  std::vector<int64_t> offsets(static_cast<size_t>(buckets) + 1, 0);
+  for (int64_t b = 0; b < buckets; ++b)
+    offsets[static_cast<size_t>(b) + 1] =
+        offsets[static_cast<size_t>(b)] + 1 + (b + me) % 3;
+  Rng rng(MixSeed(9, {static_cast<uint64_t>(me)}));
+  std::vector<float> send(static_cast<size_t>(offsets.back() * d));
+  for (float& x : send) x = rng.Uniform() * 2.0f - 1.0f;
+  DispatchHandle handle_f32, handle_bf16;
+  ASSERT_TRUE((*f32)->Prepare(offsets.data(), &handle_f32).ok());
+  ASSERT_TRUE((*bf16)->Prepare(offsets.data(), &handle_bf16).ok());
+  const size_t recv_size = static_cast<size_t>(handle_f32.num_recv_rows * d);
+  std::vector<float> exact(recv_size), rounded(recv_size);
+  ASSERT_TRUE((*f32)->ToExperts(handle_f32, send.data(), exact.data(), d).ok());
+  ASSERT_TRUE((*bf16)->ToExperts(handle_bf16, send.data(), rounded.data(), d).ok());
+  int64_t changed = 0;
+  for (size_t i = 0; i < recv_size; ++i) {
+    EXPECT_EQ(rounded[i], Bf16ToFloat(FloatToBf16(exact[i]))) << "element " << i;
+    changed += rounded[i] != exact[i];
+  }
+  EXPECT_GT(changed, 0);  // random values are rarely bf16 values already
+  std::vector<float> back(send.size());
+  ASSERT_TRUE((*bf16)->FromExperts(handle_bf16, rounded.data(), back.data(), d).ok());
+  for (size_t i = 0; i < send.size(); ++i)
+    EXPECT_EQ(back[i], Bf16ToFloat(FloatToBf16(send[i]))) << "element " << i;
+}
+
 TEST(DispatcherPlanTest, RejectsPlanForOtherWorldSize) {
   parallel::MpiCommunicator& comm = World();
   auto made =
