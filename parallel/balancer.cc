@@ -69,7 +69,9 @@ Status ValidateBalancerOptions(const BalancerOptions& o) {
   if (!(o.noise_sigmas >= 0.0)) return bad("noise_sigmas: must be >= 0");
   if (o.cost.row_cost <= 0) return bad("cost.row_cost: must be positive");
   if (o.cost.copy_cost < 0 || o.cost.replica_refresh_cost < 0 ||
-      o.cost.replica_create_cost < 0 || o.cost.home_move_cost < 0) {
+      o.cost.replica_create_cost < 0 || o.cost.home_move_cost < 0 ||
+      o.cost.remote_replica_refresh_cost < 0 || o.cost.remote_replica_create_cost < 0 ||
+      o.cost.remote_home_move_cost < 0) {
     return bad("cost: fixed and migration costs must be >= 0");
   }
   return Status::Ok();

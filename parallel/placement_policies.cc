@@ -53,12 +53,17 @@ Migration CountMigration(const CopyLayout& from, const CopyLayout& to,
   Migration m;
   for (int32_t e = 0; e < to.num_experts(); ++e) {
     const size_t eu = static_cast<size_t>(e);
-    if (from.home[eu] != to.home[eu]) ++m.home_moves;
-    for (int32_t r : to.replicas[eu]) m.replicas_added += from.Holds(e, r) ? 0 : 1;
+    if (from.home[eu] != to.home[eu]) {
+      ++m.home_moves;
+      m.cost += cost.move_cost(from.home[eu], to.home[eu]);
+    }
+    for (int32_t r : to.replicas[eu]) {
+      if (from.Holds(e, r)) continue;
+      ++m.replicas_added;
+      m.cost += cost.create_cost(to.home[eu], r);
+    }
     for (int32_t r : from.replicas[eu]) m.replicas_removed += to.Holds(e, r) ? 0 : 1;
   }
-  m.cost =
-      m.home_moves * cost.home_move_cost + m.replicas_added * cost.replica_create_cost;
   return m;
 }
 

@@ -53,7 +53,7 @@ struct Migration {
   int32_t home_moves = 0;        // experts whose home rank changes
   int32_t replicas_added = 0;    // (expert, rank) replicas where the rank held no copy
   int32_t replicas_removed = 0;  // (expert, rank) replicas whose rank keeps no copy
-  int64_t cost = 0;              // home_moves * home_move_cost + added * create cost
+  int64_t cost = 0;              // move and create costs, by link (CostModel)
 };
 Migration CountMigration(const CopyLayout& from, const CopyLayout& to,
                          const CostModel& cost);

@@ -114,7 +114,7 @@ void SplitExpertLoadsInto(const CopyLayout& layout, int32_t world_size,
   for (int32_t e = 0; e < num_experts; ++e) {
     const size_t eu = static_cast<size_t>(e);
     for (int32_t r : layout.replicas[eu])
-      rank_cost[static_cast<size_t>(r)] += cost.replica_refresh_cost;
+      rank_cost[static_cast<size_t>(r)] += cost.refresh_cost(layout.home[eu], r);
     if (layout.replicas[eu].empty()) {
       rank_cost[static_cast<size_t>(layout.home[eu])] += CopyCost(expert_loads[eu], cost);
     } else {
@@ -225,6 +225,20 @@ void QuotaSplitter::Split(const Plan& plan, const std::vector<int64_t>& counts,
       left[s] -= keep;
       room[static_cast<size_t>(c)] -= keep;
     }
+    // Then the node: a copy takes rows from the other sources on its node, in rank order.
+    if (!cost.node_of_rank.empty()) {
+      for (int32_t c = 0; c < copies; ++c) {
+        const int32_t at = layout.copy_rank(e, c);
+        for (int32_t s = 0; s < world && room[static_cast<size_t>(c)] > 0; ++s) {
+          const size_t su = static_cast<size_t>(s);
+          if (s == at || cost.remote(s, at) || left[su] == 0) continue;
+          const int64_t give = std::min(left[su], room[static_cast<size_t>(c)]);
+          q[static_cast<size_t>(c) * static_cast<size_t>(world) + su] += give;
+          left[su] -= give;
+          room[static_cast<size_t>(c)] -= give;
+        }
+      }
+    }
     int32_t c = 0;
     for (int32_t s = 0; s < world; ++s) {
       const size_t su = static_cast<size_t>(s);
@@ -257,7 +271,9 @@ std::vector<int64_t> RankCosts(const Plan& plan, const QuotaTable& quotas,
       for (int32_t s = 0; s < plan.world_size; ++s) rows += quotas.get(e, c, s);
       const size_t r = static_cast<size_t>(layout.copy_rank(e, c));
       rank_cost[r] += CopyCost(rows, cost);
-      if (c > 0) rank_cost[r] += cost.replica_refresh_cost;
+      if (c > 0)
+        rank_cost[r] += cost.refresh_cost(layout.home[static_cast<size_t>(e)],
+                                          layout.copy_rank(e, c));
     }
   }
   return rank_cost;

@@ -3,8 +3,9 @@
 //
 // Cost of rank r for one step (CostModel, integer units so every rank agrees bitwise):
 //   sum over the copies on r that receive rows: copy_cost + row_cost * rows
-//   + replica_refresh_cost for every replica r holds (refresh + gradient partials,
-//     charged to the replica's rank).
+//   + the refresh cost of every replica r holds (refresh + gradient partials, charged
+//     to the replica's rank): replica_refresh_cost when the replica and its home share a
+//     node, remote_replica_refresh_cost across nodes (CostModel::node_of_rank).
 // SplitExpertLoads water-fills each replicated expert's rows over its copies so that
 // rank costs equalise: unreplicated experts are fixed load; replicated experts are
 // filled one at a time (heaviest first, ties to the lower id) into the ranks' current
@@ -15,8 +16,10 @@
 // levels; leftover rows go one at a time to the copy whose cost would be lowest (ties to
 // the lower copy index). SplitQuotas then turns per-copy row totals into per-source
 // quotas, locality first: a source that holds a copy of e keeps its own rows of e there
-// (up to that copy's total) before any row is sent elsewhere; the rest fills copies in
-// (source, copy) order. Every (source, expert) count is conserved.
+// (up to that copy's total) before any row is sent elsewhere; then, with a topology
+// (CostModel::node_of_rank), each copy takes rows from the other sources on its node
+// (copies in order, sources in rank order); the rest fills copies in (source, copy)
+// order. Every (source, expert) count is conserved.
 //
 // CopyLayout is a placement in the planner's working form (home rank + replica ranks per
 // expert); its copy order (home, then replicas by ascending rank) is the order of
@@ -38,6 +41,31 @@ struct CostModel {                   // integers/fixed point so every rank agree
   int64_t replica_refresh_cost = 0;  // per step per replica: refresh + gradient reduction
   int64_t replica_create_cost = 0;   // one-off: copying weights to a new replica
   int64_t home_move_cost = 0;        // one-off: weights + optimizer moments
+  // The same three where the two ranks involved are on different nodes (a slower link).
+  int64_t remote_replica_refresh_cost = 0;
+  int64_t remote_replica_create_cost = 0;
+  int64_t remote_home_move_cost = 0;
+  // [world_size] node of each rank (parallel/topology.h); empty = all on one node, and
+  // the remote costs are never used.
+  std::vector<int32_t> node_of_rank;
+
+  bool remote(int32_t a, int32_t b) const {
+    return !node_of_rank.empty() &&
+           node_of_rank[static_cast<size_t>(a)] != node_of_rank[static_cast<size_t>(b)];
+  }
+  // A replica on rank `replica` of an expert whose home is rank `home`, per step.
+  int64_t refresh_cost(int32_t home, int32_t replica) const {
+    return remote(home, replica) ? remote_replica_refresh_cost : replica_refresh_cost;
+  }
+  // One-off: a new replica on `replica` (weights from `home`).
+  int64_t create_cost(int32_t home, int32_t replica) const {
+    return remote(home, replica) ? remote_replica_create_cost : replica_create_cost;
+  }
+  // One-off: a home moving from `from` to `to` (weights and moments).
+  int64_t move_cost(int32_t from, int32_t to) const {
+    return remote(from, to) ? remote_home_move_cost : home_move_cost;
+  }
+  bool operator==(const CostModel& other) const = default;
 };
 
 struct CopyLayout {

@@ -14,6 +14,15 @@
 // (max(1, max_e L_e * R / sum L)), plan changes, home moves, replicas added and the
 // final replica count, and planner / quota wall time per step.
 //
+// With --ranks-per-node N, virtual ranks r belong to node r / N, the cost model's copies
+// across nodes cost kInterNodeSlowdown (8) times their within-node price (links 8x
+// slower than within a node), and an extra policy "cost_aware_blind" runs cost_aware
+// with the one-node cost model (every rank scored with the true one). Each policy then
+// also reports inter_node_mb: the bytes per step that cross nodes, i.e. its quotas' rows
+// whose source and copy are on different nodes, 4 times (dispatch and combine, forward
+// and backward) at kRowBytes, plus 2 * kExpertBytes (refresh and gradient partial) per
+// replica on another node than its home.
+//
 // Cost model (units: row_cost = 1000 per row, fwd+bwd), a small realistic fraction of
 // the row work for an expert FFN of d=256, d_ff=1024 on a CPU rank: copy_cost = 8 rows
 // (streaming an active copy's 2 MB of weights through forward and backward),
@@ -51,14 +60,48 @@ constexpr parallel::BalancerPolicy kPolicies[] = {
     parallel::BalancerPolicy::kStatic, parallel::BalancerPolicy::kGreedyPlace,
     parallel::BalancerPolicy::kReplicate, parallel::BalancerPolicy::kCostAware};
 
-parallel::CostModel SimulationCostModel() {
+// With --ranks-per-node: how much slower a link across nodes is, and the sizes behind
+// inter_node_mb (an expert FFN of d=256, d_ff=1024 in f32).
+constexpr int64_t kInterNodeSlowdown = 8;
+constexpr double kRowBytes = 256 * 4;
+constexpr double kExpertBytes = 2.0 * 256 * 1024 * 4;
+
+parallel::CostModel SimulationCostModel(const BalancerBenchOptions& o) {
   parallel::CostModel cost;
   cost.row_cost = 1000;
   cost.copy_cost = 8 * cost.row_cost;
   cost.replica_refresh_cost = 16 * cost.row_cost;
   cost.replica_create_cost = 64 * cost.row_cost;
   cost.home_move_cost = 192 * cost.row_cost;
+  if (o.ranks_per_node > 0) {
+    cost.node_of_rank.resize(static_cast<size_t>(o.simulate));
+    for (int64_t r = 0; r < o.simulate; ++r)
+      cost.node_of_rank[static_cast<size_t>(r)] =
+          static_cast<int32_t>(r / o.ranks_per_node);
+    cost.remote_replica_refresh_cost = kInterNodeSlowdown * cost.replica_refresh_cost;
+    cost.remote_replica_create_cost = kInterNodeSlowdown * cost.replica_create_cost;
+    cost.remote_home_move_cost = kInterNodeSlowdown * cost.home_move_cost;
+  }
   return cost;
+}
+
+// Bytes crossing nodes in one step under `plan` and `quotas` (see the file comment).
+double InterNodeBytes(const parallel::Plan& plan, const parallel::QuotaTable& quotas,
+                      const parallel::CostModel& topology) {
+  const parallel::CopyLayout layout = parallel::LayoutOf(plan);
+  double bytes = 0.0;
+  for (int32_t e = 0; e < plan.num_experts; ++e) {
+    for (int32_t c = 0; c < layout.num_copies(e); ++c) {
+      const int32_t at = layout.copy_rank(e, c);
+      if (c > 0 && topology.remote(layout.home[static_cast<size_t>(e)], at))
+        bytes += 2.0 * kExpertBytes;
+      for (int32_t s = 0; s < plan.world_size; ++s) {
+        if (topology.remote(s, at))
+          bytes += 4.0 * kRowBytes * static_cast<double>(quotas.get(e, c, s));
+      }
+    }
+  }
+  return bytes;
 }
 
 // Samples one step's counts[s * E + e] for `ranks` sources.
@@ -117,7 +160,9 @@ class ZipfRouter {
 };
 
 struct PolicyStats {
+  std::string name;
   double imbalance_sum = 0.0;
+  double inter_node_bytes_sum = 0.0;
   double imbalance_max = 0.0;
   int64_t plan_changes = 0;
   int64_t home_moves = 0;
@@ -141,14 +186,21 @@ Simulation Simulate(const BalancerBenchOptions& o) {
       train::BalancerOptionsOf(train::DefaultTrainConfig().balancer).value();
   base.replica_slots_per_rank = static_cast<int32_t>(o.slots);
   base.replan_interval = static_cast<int32_t>(o.replan_interval);
-  base.cost = SimulationCostModel();
+  base.cost = SimulationCostModel(o);
   Simulation sim;
   for (parallel::BalancerPolicy policy : kPolicies) {
     parallel::BalancerOptions options = base;
     options.policy = policy;
     sim.balancers.emplace_back(options, experts, ranks);
+    sim.stats.push_back({std::string(parallel::BalancerPolicyName(policy))});
   }
-  sim.stats.resize(sim.balancers.size());
+  if (o.ranks_per_node > 0) {
+    parallel::BalancerOptions blind = base;
+    blind.policy = parallel::BalancerPolicy::kCostAware;
+    blind.cost = SimulationCostModel(BalancerBenchOptions{});  // one node
+    sim.balancers.emplace_back(blind, experts, ranks);
+    sim.stats.push_back({"cost_aware_blind"});
+  }
   ZipfRouter router(o);
   double bound_sum = 0.0;
   for (int64_t step = 0; step < o.steps; ++step) {
@@ -168,11 +220,14 @@ Simulation Simulate(const BalancerBenchOptions& o) {
       Stopwatch watch;
       const parallel::QuotaTable quotas = balancer.Quotas(counts);
       st.quota_us += watch.ElapsedSeconds() * 1e6;
+      // Scored with the true cost model (the blind policy plans without nodes).
       const double imbalance = parallel::RankImbalance(
-          parallel::RankCosts(balancer.plan(), quotas, balancer.options().cost));
+          parallel::RankCosts(balancer.plan(), quotas, base.cost));
       if (measure) {
         st.imbalance_sum += imbalance;
         st.imbalance_max = std::max(st.imbalance_max, imbalance);
+        if (o.ranks_per_node > 0)
+          st.inter_node_bytes_sum += InterNodeBytes(balancer.plan(), quotas, base.cost);
       }
     }
   }
@@ -187,8 +242,9 @@ Json SimulationJson(const BalancerBenchOptions& o, const Simulation& sim) {
   for (size_t i = 0; i < sim.balancers.size(); ++i) {
     const PolicyStats& st = sim.stats[i];
     const parallel::Balancer& balancer = sim.balancers[i];
-    policies[parallel::BalancerPolicyName(kPolicies[i])] = {
+    policies[st.name] = {
         {"rank_imbalance", st.imbalance_sum / measured},
+        {"inter_node_mb", st.inter_node_bytes_sum / measured / 1e6},
         {"rank_imbalance_max", st.imbalance_max},
         {"plan_changes", st.plan_changes},
         {"home_moves", st.home_moves},
@@ -197,12 +253,16 @@ Json SimulationJson(const BalancerBenchOptions& o, const Simulation& sim) {
         {"planner_us", balancer.planner_us() / steps},
         {"quota_us", st.quota_us / steps}};
   }
-  const parallel::CostModel cost = SimulationCostModel();
-  const Json cost_model = {{"row_cost", cost.row_cost},
-                           {"copy_cost", cost.copy_cost},
-                           {"replica_refresh_cost", cost.replica_refresh_cost},
-                           {"replica_create_cost", cost.replica_create_cost},
-                           {"home_move_cost", cost.home_move_cost}};
+  const parallel::CostModel cost = SimulationCostModel(o);
+  const Json cost_model = {
+      {"row_cost", cost.row_cost},
+      {"copy_cost", cost.copy_cost},
+      {"replica_refresh_cost", cost.replica_refresh_cost},
+      {"replica_create_cost", cost.replica_create_cost},
+      {"home_move_cost", cost.home_move_cost},
+      {"remote_replica_refresh_cost", cost.remote_replica_refresh_cost},
+      {"remote_replica_create_cost", cost.remote_replica_create_cost},
+      {"remote_home_move_cost", cost.remote_home_move_cost}};
   return {{"bench", "balancer"},
           {"mode", "simulate"},
           {"ranks", static_cast<int32_t>(o.simulate)},
@@ -216,6 +276,7 @@ Json SimulationJson(const BalancerBenchOptions& o, const Simulation& sim) {
           {"routes_per_rank", o.routes_per_rank},
           {"replan_interval", o.replan_interval},
           {"seed", o.seed},
+          {"ranks_per_node", o.ranks_per_node},
           {"cost_model", cost_model},
           {"policies", policies},
           {"placement_bound", sim.placement_bound}};
@@ -233,11 +294,15 @@ void PrintSimulation(const BalancerBenchOptions& o, const Simulation& sim) {
       static_cast<long long>(o.warmup), sim.placement_bound);
   for (size_t i = 0; i < sim.balancers.size(); ++i) {
     const PolicyStats& st = sim.stats[i];
-    const std::string name(parallel::BalancerPolicyName(kPolicies[i]));
+    char inter[48] = "";
+    if (o.ranks_per_node > 0) {
+      std::snprintf(inter, sizeof(inter), " | inter-node %.2f MB/step",
+                    st.inter_node_bytes_sum / measured / 1e6);
+    }
     std::printf(
-        "  %-13s imbalance mean %.4f max %.4f | %lld plan changes, %lld home moves, "
+        "  %-16s imbalance mean %.4f max %.4f%s | %lld plan changes, %lld home moves, "
         "%lld replicas added | planner %.1f us/step, quotas %.1f us/step\n",
-        name.c_str(), st.imbalance_sum / measured, st.imbalance_max,
+        st.name.c_str(), st.imbalance_sum / measured, st.imbalance_max, inter,
         static_cast<long long>(st.plan_changes), static_cast<long long>(st.home_moves),
         static_cast<long long>(st.replicas_added), sim.balancers[i].planner_us() / steps,
         st.quota_us / steps);
@@ -271,6 +336,11 @@ void DeclareSimulationFlags(CLI::App* command, BalancerBenchOptions& o) {
       ->add_option("--replan-interval", o.replan_interval, "steps between re-plan checks")
       ->check(positive);
   command->add_option("--seed", o.seed, "seed of the popularity permutation and sampling")
+      ->check(non_negative);
+  command
+      ->add_option("--ranks-per-node", o.ranks_per_node,
+                   "simulate nodes of N ranks (0 = one node): link-aware costs, "
+                   "inter-node bytes, a topology-blind cost_aware for comparison")
       ->check(non_negative);
   AddJsonFlag(command, &o.json);
 }
@@ -327,6 +397,14 @@ class BalancerSubcommand final : public Subcommand {
       return InvalidArgumentError("--warmup must be below --steps");
     if (o.experts > (int64_t{1} << 20) || o.simulate > (int64_t{1} << 16)) {
       return InvalidArgumentError("--experts or --simulate too large");
+    }
+    if (o.ranks_per_node > 0 && o.simulate == 0) {
+      return InvalidArgumentError(
+          "--ranks-per-node needs --simulate (MPI mode uses the "
+          "job's real nodes)");
+    }
+    if (o.ranks_per_node > o.simulate) {
+      return InvalidArgumentError("--ranks-per-node must not exceed --simulate");
     }
     return Status::Ok();
   }

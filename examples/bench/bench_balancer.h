@@ -23,6 +23,10 @@ struct BalancerBenchOptions {
   int64_t routes_per_rank = 16384;
   int64_t replan_interval = 10;
   int64_t seed = 1;
+  // Simulation: ranks per node (0 = one node). With nodes, copies across nodes cost
+  // kInterNodeSlowdown times more to refresh, create and move, and the report adds the
+  // inter-node bytes per step and a topology-blind cost_aware for comparison.
+  int64_t ranks_per_node = 0;
   bool json = false;
   // MPI mode only.
   std::string policy = "cost_aware";

@@ -106,10 +106,11 @@ struct BalancerSection {
   float min_relative_gain{};
   int32_t ema_shift{};
   bool fit_cost_online{};
-  float noise_sigmas{};        // cost_aware: gain must beat forecast noise
-  float cost_expert_gflops{};  // cost model: expert fwd+bwd FLOP rate per rank
-  float cost_memory_gbps{};    // ... memory bandwidth (weight streaming)
-  float cost_network_gbps{};   // ... rank-to-rank bandwidth (refresh, moves)
+  float noise_sigmas{};          // cost_aware: gain must beat forecast noise
+  float cost_expert_gflops{};    // cost model: expert fwd+bwd FLOP rate per rank
+  float cost_memory_gbps{};      // ... memory bandwidth (weight streaming)
+  float cost_network_gbps{};     // ... rank-to-rank bandwidth (refresh, moves)
+  float cost_inter_node_gbps{};  // ... across nodes; 0 = measured at start-up
 };
 
 struct TrainConfig {

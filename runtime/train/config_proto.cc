@@ -147,6 +147,7 @@ TrainConfig FromProto(const pbc::TrainConfig& p) {
   c.balancer.cost_expert_gflops = b.cost_expert_gflops();
   c.balancer.cost_memory_gbps = b.cost_memory_gbps();
   c.balancer.cost_network_gbps = b.cost_network_gbps();
+  c.balancer.cost_inter_node_gbps = b.cost_inter_node_gbps();
   return c;
 }
 
@@ -248,6 +249,7 @@ pbc::TrainConfig ToProto(const TrainConfig& c) {
   b->set_cost_expert_gflops(c.balancer.cost_expert_gflops);
   b->set_cost_memory_gbps(c.balancer.cost_memory_gbps);
   b->set_cost_network_gbps(c.balancer.cost_network_gbps);
+  b->set_cost_inter_node_gbps(c.balancer.cost_inter_node_gbps);
   return p;
 }
 

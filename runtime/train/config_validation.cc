@@ -235,6 +235,7 @@ void CheckBalancer(const BalancerSection& b, Checker& check) {
   check.PositiveReal("balancer.cost_expert_gflops", b.cost_expert_gflops);
   check.PositiveReal("balancer.cost_memory_gbps", b.cost_memory_gbps);
   check.PositiveReal("balancer.cost_network_gbps", b.cost_network_gbps);
+  check.NonNegativeReal("balancer.cost_inter_node_gbps", b.cost_inter_node_gbps);
 }
 
 }  // namespace

@@ -27,8 +27,13 @@ StatusOr<parallel::BalancerOptions> BalancerOptionsOf(const BalancerSection& b) 
   return options;
 }
 
-ExpertPlacement::ExpertPlacement(const TrainConfig& config, int world_size)
-    : config_(config), world_size_(world_size) {}
+ExpertPlacement::ExpertPlacement(const TrainConfig& config,
+                                 const parallel::Topology& topology,
+                                 double inter_node_bytes_per_s)
+    : config_(config),
+      world_size_(static_cast<int>(topology.node_of_rank.size())),
+      topology_(topology),
+      inter_node_bytes_per_s_(inter_node_bytes_per_s) {}
 
 parallel::CostModel ExpertPlacement::CostFor(double seconds_per_row) const {
   const MoeSection& moe = config_.model.moe;
@@ -48,12 +53,27 @@ parallel::CostModel ExpertPlacement::CostFor(double seconds_per_row) const {
   cost.replica_create_cost = rows(weight_bytes / network_bandwidth);
   // A home move carries W and both AdamW moments.
   cost.home_move_cost = rows(3.0 * weight_bytes / network_bandwidth);
+  if (topology_.num_nodes > 1) {
+    cost.node_of_rank = topology_.node_of_rank;
+    const double remote = inter_node_bytes_per_s_;
+    cost.remote_replica_refresh_cost = rows(2.0 * weight_bytes / remote);
+    cost.remote_replica_create_cost = rows(weight_bytes / remote);
+    cost.remote_home_move_cost = rows(3.0 * weight_bytes / remote);
+  }
   return cost;
 }
 
 StatusOr<std::unique_ptr<ExpertPlacement>> ExpertPlacement::Create(
-    const TrainConfig& config, MoeTransformer& model, int world_size) {
-  std::unique_ptr<ExpertPlacement> placement(new ExpertPlacement(config, world_size));
+    const TrainConfig& config, MoeTransformer& model, const parallel::Topology& topology,
+    double inter_node_bytes_per_s) {
+  if (topology.num_nodes > 1 && !(inter_node_bytes_per_s > 0.0)) {
+    return InvalidArgumentError("ExpertPlacement: the job spans " +
+                                std::to_string(topology.num_nodes) +
+                                " nodes but the inter-node bandwidth is not positive");
+  }
+  const int world_size = static_cast<int>(topology.node_of_rank.size());
+  std::unique_ptr<ExpertPlacement> placement(
+      new ExpertPlacement(config, topology, inter_node_bytes_per_s));
   const MoeSection& moe = config.model.moe;
   const double matrices = moe.activation == moe::Activation::kSwiglu ? 3.0 : 2.0;
   const double flops_per_row = 6.0 * matrices * config.model.d_model * moe.d_ffn;
@@ -124,8 +144,15 @@ Status ExpertPlacement::RestoreBalancer(int layer, const parallel::BalancerState
   if (layer < 0 || layer >= num_layers()) {
     return InvalidArgumentError("no balancer for MoE layer " + std::to_string(layer));
   }
-  MPIMOE_RETURN_IF_ERROR(balancers_[static_cast<size_t>(layer)]->Restore(state));
-  cost_ = state.cost;
+  // The saved cost model, but this job's links: the checkpoint may come from other
+  // nodes (or one node), and the link costs are this job's measurement or setting.
+  parallel::BalancerState here = state;
+  here.cost.node_of_rank = cost_.node_of_rank;
+  here.cost.remote_replica_refresh_cost = cost_.remote_replica_refresh_cost;
+  here.cost.remote_replica_create_cost = cost_.remote_replica_create_cost;
+  here.cost.remote_home_move_cost = cost_.remote_home_move_cost;
+  MPIMOE_RETURN_IF_ERROR(balancers_[static_cast<size_t>(layer)]->Restore(here));
+  cost_ = here.cost;
   return Status::Ok();
 }
 

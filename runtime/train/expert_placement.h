@@ -6,7 +6,9 @@
 // step's all-gathered counts to the layer's balancer and returns its plan. The
 // balancer's cost model comes from the expert shapes (weights bytes vs. FLOPs per row)
 // and the machine constants balancer.cost_expert_gflops, cost_memory_gbps and
-// cost_network_gbps (measured by `mpimoe-bench balancer --calibrate`); with
+// cost_network_gbps (measured by `mpimoe-bench balancer --calibrate`); on a job that
+// spans several nodes, copies across nodes are costed at the inter-node bandwidth
+// (balancer.cost_inter_node_gbps, or measured at start-up when that is 0); with
 // balancer.fit_cost_online it is refitted every balancer.replan_interval steps from the
 // measured expert time per row, summed over ranks so that every rank holds the same
 // numbers.
@@ -39,9 +41,11 @@ StatusOr<parallel::BalancerOptions> BalancerOptionsOf(const BalancerSection& bal
 class ExpertPlacement {
  public:
   // Builds the balancers for `model`'s MoE layers and installs their quota functions.
-  static StatusOr<std::unique_ptr<ExpertPlacement>> Create(const TrainConfig& config,
-                                                           MoeTransformer& model,
-                                                           int world_size);
+  // `topology`: where the job's ranks run; `inter_node_bytes_per_s`: the bandwidth of
+  // links across nodes (unused on one node).
+  static StatusOr<std::unique_ptr<ExpertPlacement>> Create(
+      const TrainConfig& config, MoeTransformer& model,
+      const parallel::Topology& topology, double inter_node_bytes_per_s);
 
   // The controller to install with Trainer::SetPlanController (the object must outlive
   // the trainer's use of it).
@@ -62,12 +66,15 @@ class ExpertPlacement {
   const parallel::CostModel& cost() const { return cost_; }
 
  private:
-  ExpertPlacement(const TrainConfig& config, int world_size);
+  ExpertPlacement(const TrainConfig& config, const parallel::Topology& topology,
+                  double inter_node_bytes_per_s);
   // Fixed costs (weights streaming, refresh, migration) in rows, for `seconds_per_row`.
   parallel::CostModel CostFor(double seconds_per_row) const;
 
   TrainConfig config_;
   int world_size_;
+  parallel::Topology topology_;
+  double inter_node_bytes_per_s_;
   std::vector<std::unique_ptr<parallel::Balancer>> balancers_;
   std::vector<std::unique_ptr<parallel::QuotaSplitter>> splitters_;  // one per layer
   parallel::CostModel cost_;

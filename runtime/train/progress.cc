@@ -32,6 +32,15 @@ void Progress::Started(const TrainConfig& config, int ranks, int nodes,
   std::fflush(stdout);
 }
 
+void Progress::InterNodeLinks(double bytes_per_s, bool measured) const {
+  if (!enabled_) return;
+  std::printf("mpimoe-train: links across nodes: %.3g GB/s (%s)\n", bytes_per_s / 1e9,
+              measured
+                  ? "measured at start-up; set balancer.cost_inter_node_gbps to fix it"
+                  : "balancer.cost_inter_node_gbps");
+  std::fflush(stdout);
+}
+
 void Progress::StartClock(int64_t first_step) {
   first_step_ = first_step;
   clock_.Restart();

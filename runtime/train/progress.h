@@ -28,6 +28,8 @@ class Progress {
   void Step(int64_t step, double loss, const double* eval_loss, float lr,
             double tokens_per_s, double step_ms, double imbalance) const;
   void Replanned(int64_t step, const std::string& decision) const;
+  // The inter-node bandwidth the balancer's cost model uses, and where it came from.
+  void InterNodeLinks(double bytes_per_s, bool measured) const;
   void Skipped(int64_t step, int64_t skipped_steps) const;
   void SetAside(const std::string& name) const;
   void Checkpoint(const CheckpointInfo& saved) const;

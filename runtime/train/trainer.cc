@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "parallel/collectives.h"
+#include "parallel/link_probe.h"
 #include "runtime/core/timer.h"
 #include "runtime/train/expert_placement.h"
 
@@ -39,9 +40,19 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& config,
       static_cast<int64_t>(config.parallel.grad_bucket_kb) * 1024);
   trainer->optimizer_ =
       std::make_unique<AdamWOptimizer>(config.optimizer, config.run.steps);
+  if (comm->topology().num_nodes > 1) {
+    if (config.balancer.cost_inter_node_gbps > 0.0f) {
+      trainer->inter_node_bytes_per_s_ = 1e9 * config.balancer.cost_inter_node_gbps;
+    } else {
+      MPIMOE_ASSIGN_OR_RETURN(trainer->inter_node_bytes_per_s_,
+                              parallel::MeasureInterNodeBandwidth(*comm));
+      trainer->inter_node_measured_ = true;
+    }
+  }
   MPIMOE_ASSIGN_OR_RETURN(
       trainer->placement_,
-      ExpertPlacement::Create(config, *trainer->model_, comm->size()));
+      ExpertPlacement::Create(config, *trainer->model_, comm->topology(),
+                              trainer->inter_node_bytes_per_s_));
   trainer->plan_controller_ = trainer->placement_->Controller();
   return trainer;
 }

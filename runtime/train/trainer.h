@@ -106,6 +106,10 @@ class Trainer {
   void RestoreProgress(int64_t next_step, int64_t skipped_steps, int64_t skipped_in_a_row,
                        float last_lr);
   ExpertPlacement& placement() { return *placement_; }
+  // Bandwidth of links across nodes the balancer's cost model uses (0 on one node), and
+  // whether it was measured at start-up (balancer.cost_inter_node_gbps = 0).
+  double inter_node_bytes_per_s() const { return inter_node_bytes_per_s_; }
+  bool inter_node_measured() const { return inter_node_measured_; }
   moe::ExpertSync& expert_sync() { return expert_sync_; }
   void RefreshParameterLists() { CollectParameters(); }
   MoeTransformer& model() { return *model_; }
@@ -121,6 +125,8 @@ class Trainer {
 
   TrainConfig config_;
   parallel::Communicator* comm_;
+  double inter_node_bytes_per_s_ = 0.0;
+  bool inter_node_measured_ = false;
   std::unique_ptr<Dataset> dataset_;
   std::unique_ptr<MoeTransformer> model_;
   std::unique_ptr<GradSync> grad_sync_;

@@ -102,6 +102,10 @@ Status TrainingJob::Start() {
   progress_.Started(config_, comm_.size(), comm_.topology().num_nodes,
                     trainer_->dataset().Describe(), trainer_->global_tokens_per_step(),
                     write_ ? options_.out_dir : "");
+  if (comm_.topology().num_nodes > 1) {
+    progress_.InterNodeLinks(trainer_->inter_node_bytes_per_s(),
+                             trainer_->inter_node_measured());
+  }
   if (options_.trace) {
     // Every rank's clock starts together.
     MPIMOE_RETURN_IF_ERROR(parallel::Barrier(comm_).WithContext("trace start"));
@@ -284,6 +288,7 @@ Status TrainingJob::WriteSummary() const {
       {"tokens_per_s", summary_.tokens_per_s},
       {"world_size", comm_.size()},
       {"nodes", comm_.topology().num_nodes},
+      {"inter_node_gbps", trainer_->inter_node_bytes_per_s() / 1e9},
       {"steps", config_.run.steps},
       {"peak_rss_mb", summary_.peak_rss_mb},
       {"wall_s", summary_.wall_s},

@@ -4,7 +4,9 @@
 //   metrics.jsonl     one JSON object per logged step (runtime/train/metrics_log.h)
 //   summary.json      written atomically at the end: final_loss, final_eval_loss,
 //                     tokens_per_s (median after run.warmup_steps_for_timing),
-//                     world_size, nodes, steps, peak_rss_mb (max over ranks), wall_s,
+//                     world_size, nodes, inter_node_gbps (links across nodes as
+//                     the balancer costs them; 0 on one node), steps, peak_rss_mb
+//                     (max over ranks), wall_s,
 //                     model_flops_per_step, first_step, skipped_steps,
 //                     checkpoint (the last one), checkpoint_mb, checkpoint_save_s
 //                     (median save time); not written when the run is stopped early

@@ -1,13 +1,14 @@
 // MPI tests of node awareness: the topology a communicator finds (one node on this
 // host; groups of consecutive ranks with WithEmulatedNodes) and the hierarchical
 // all-reduce over it (every algorithm, every op, blocking and not, in place or not),
-// against the exact sums.
+// against the exact sums; the inter-node bandwidth probe.
 #include <gtest/gtest.h>
 
 #include <span>
 #include <vector>
 
 #include "parallel/collectives.h"
+#include "parallel/link_probe.h"
 #include "parallel/mpi_communicator.h"
 #include "tests/mpi/mpi_test_env.h"
 
@@ -47,6 +48,21 @@ TEST(TopologyTest, FromLabelsNumbersNodesByFirstRank) {
   EXPECT_FALSE(t.nodes_contiguous());  // node 0's ranks are 0, 1 and 3
   EXPECT_TRUE(Topology::FromLabels({4, 4, 2, 2, 2, 0}).nodes_contiguous());
   EXPECT_FALSE(Topology::FromLabels({0, 1, 0, 1}).nodes_contiguous());  // --map-by node
+}
+
+TEST(LinkProbeTest, InterNodeBandwidthIsPositiveAndAgreed) {
+  EXPECT_FALSE(MeasureInterNodeBandwidth(World()).ok());  // one host = one node
+  auto comm = MpiCommunicator::WithEmulatedNodes(Env(), 1);
+  ASSERT_TRUE(comm.ok()) << comm.status().ToString();
+  if (comm->size() < 2) return;  // a single rank is a single node
+  auto measured = MeasureInterNodeBandwidth(*comm, 1 << 16, 2);
+  ASSERT_TRUE(measured.ok()) << measured.status().ToString();
+  EXPECT_GT(*measured, 0.0);
+  double low = *measured, high = *measured;
+  EXPECT_TRUE(AllreduceInPlace(*comm, std::span<double>(&low, 1), {ReduceOp::kMin}).ok());
+  EXPECT_TRUE(
+      AllreduceInPlace(*comm, std::span<double>(&high, 1), {ReduceOp::kMax}).ok());
+  EXPECT_EQ(low, high);  // every rank holds the same number
 }
 
 class HierarchicalAllreduceTest
