@@ -65,6 +65,25 @@ class Communicator {
   // Which node each rank runs on (parallel/topology.h).
   virtual const Topology& topology() const = 0;
 
+  // Seconds this rank has spent inside this communicator's calls (and waiting for its
+  // requests) since it was made: time blocked on communication. Nested calls count
+  // once. Callers take differences (e.g. per training step).
+  double busy_seconds() const { return busy_seconds_; }
+  // Adds the wall time of its scope to busy_seconds(), unless a scope is already open
+  // (implementations open one in every call and in their requests' Wait).
+  class BusyScope {
+   public:
+    explicit BusyScope(Communicator* comm);
+    ~BusyScope();
+    BusyScope(const BusyScope&) = delete;
+    BusyScope& operator=(const BusyScope&) = delete;
+
+   private:
+    Communicator* comm_;
+    bool outermost_;
+    int64_t start_ns_ = 0;
+  };
+
   // Algorithm choices (coll_types.h); every rank must set the same ones.
   void set_options(const CollectiveOptions& options) { options_ = options; }
   const CollectiveOptions& options() const { return options_; }
@@ -114,6 +133,8 @@ class Communicator {
 
  protected:
   CollectiveOptions options_;
+  double busy_seconds_ = 0.0;
+  int busy_depth_ = 0;
 };
 
 }  // namespace mpimoe::parallel

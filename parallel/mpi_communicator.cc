@@ -73,9 +73,13 @@ std::string ErrorString(int code) {
 
 class MpiRequestImpl final : public Request::Impl {
  public:
-  MpiRequestImpl(std::vector<MPI_Request> requests, int rank, int size)
-      : requests_(std::move(requests)), rank_(rank), size_(size) {}
+  MpiRequestImpl(std::vector<MPI_Request> requests, Communicator* comm)
+      : requests_(std::move(requests)),
+        comm_(comm),
+        rank_(comm->rank()),
+        size_(comm->size()) {}
   Status Wait() override {
+    Communicator::BusyScope busy(comm_);
     const int code = MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(),
                                  MPI_STATUSES_IGNORE);
     if (code == MPI_SUCCESS) return Status::Ok();
@@ -86,6 +90,7 @@ class MpiRequestImpl final : public Request::Impl {
 
  private:
   std::vector<MPI_Request> requests_;
+  Communicator* comm_;
   int rank_;
   int size_;
 };
@@ -231,6 +236,7 @@ Status MpiCommunicator::Check(int code, const char* call) const {
 
 Status MpiCommunicator::Alltoall(const void* send, void* recv, int64_t count_per_rank,
                                  CollDType dtype) {
+  BusyScope busy(this);
   if (count_per_rank <= max_chunk_elements_ &&
       count_per_rank * size_ <= max_chunk_elements_) {
     return Check(
@@ -249,6 +255,7 @@ Status MpiCommunicator::Alltoallv(const void* send, const int64_t* send_counts,
                                   const int64_t* send_displs, void* recv,
                                   const int64_t* recv_counts, const int64_t* recv_displs,
                                   CollDType dtype) {
+  BusyScope busy(this);
   bool fits = true;
   for (int r = 0; r < size_; ++r) {
     if (send_counts[r] < 0 || recv_counts[r] < 0) {
@@ -336,6 +343,7 @@ Status MpiCommunicator::ExchangeBlocks(const void* send, const BlockTransfer* se
                                        int64_t num_sends, void* recv,
                                        const BlockTransfer* recvs, int64_t num_recvs,
                                        CollDType dtype) {
+  BusyScope busy(this);
   ExchangeSchedule& schedule = handle_->schedule;
   MPIMOE_RETURN_IF_ERROR(PlanBlockExchange(rank_, size_, sends, num_sends, recvs,
                                            num_recvs, max_chunk_elements_, &schedule));
@@ -347,6 +355,7 @@ Status MpiCommunicator::ExchangeBlocks(const void* send, const BlockTransfer* se
 
 Status MpiCommunicator::Allreduce(const void* send, void* recv, int64_t count,
                                   CollDType dtype, ReduceOp op) {
+  BusyScope busy(this);
   MPIMOE_RETURN_IF_ERROR(CheckReducible(dtype, "Allreduce"));
   if (HierarchicalAllreduceChosen()) {
     return HierarchicalAllreduce(*node_, leaders_.get(), send, recv, count, dtype, op)
@@ -383,12 +392,13 @@ Status MpiCommunicator::StartAllreduce(const void* send, void* recv, int64_t cou
                              handle_->comm, &requests.back()),
               "MPI_Iallreduce"));
   }
-  *request = Request(std::make_unique<MpiRequestImpl>(std::move(requests), rank_, size_));
+  *request = Request(std::make_unique<MpiRequestImpl>(std::move(requests), this));
   return Status::Ok();
 }
 
 Status MpiCommunicator::Reduce(const void* send, void* recv, int64_t count,
                                CollDType dtype, ReduceOp op, int root) {
+  BusyScope busy(this);
   MPIMOE_RETURN_IF_ERROR(CheckReducible(dtype, "Reduce"));
   if (root < 0 || root >= size_) {
     return InvalidArgumentError("Reduce root " + std::to_string(root) + " of " +
@@ -408,6 +418,7 @@ Status MpiCommunicator::Reduce(const void* send, void* recv, int64_t count,
 
 Status MpiCommunicator::Allgather(const void* send, int64_t count, void* recv,
                                   CollDType dtype) {
+  BusyScope busy(this);
   if (count * size_ <= max_chunk_elements_) {
     return Check(MPI_Allgather(send, static_cast<int>(count), ToMpi(dtype), recv,
                                static_cast<int>(count), ToMpi(dtype), handle_->comm),
@@ -422,6 +433,7 @@ Status MpiCommunicator::Allgather(const void* send, int64_t count, void* recv,
 Status MpiCommunicator::Allgatherv(const void* send, int64_t count, void* recv,
                                    const int64_t* recv_counts, const int64_t* recv_displs,
                                    CollDType dtype) {
+  BusyScope busy(this);
   if (recv_counts[rank_] != count) {
     return InvalidArgumentError("Allgatherv on rank " + std::to_string(rank_) +
                                 ": sends " + std::to_string(count) +
@@ -457,6 +469,7 @@ Status MpiCommunicator::Allgatherv(const void* send, int64_t count, void* recv,
 }
 
 Status MpiCommunicator::Bcast(void* data, int64_t count, CollDType dtype, int root) {
+  BusyScope busy(this);
   for (int64_t done = 0; done < count; done += max_chunk_elements_) {
     const int n = static_cast<int>(std::min(max_chunk_elements_, count - done));
     MPIMOE_RETURN_IF_ERROR(
@@ -467,11 +480,13 @@ Status MpiCommunicator::Bcast(void* data, int64_t count, CollDType dtype, int ro
 }
 
 Status MpiCommunicator::Barrier() {
+  BusyScope busy(this);
   return Check(MPI_Barrier(handle_->comm), "MPI_Barrier");
 }
 
 Status MpiCommunicator::Send(const void* data, int64_t count, CollDType dtype, int dest,
                              int tag) {
+  BusyScope busy(this);
   if (tag < 0 || tag >= kChunkTag) {
     return InvalidArgumentError("Send tag " + std::to_string(tag) + " outside [0, " +
                                 std::to_string(kChunkTag) + ")");
@@ -489,6 +504,7 @@ Status MpiCommunicator::Send(const void* data, int64_t count, CollDType dtype, i
 
 Status MpiCommunicator::Recv(void* data, int64_t count, CollDType dtype, int source,
                              int tag) {
+  BusyScope busy(this);
   int64_t done = 0;
   do {
     const int n = static_cast<int>(std::min(max_chunk_elements_, count - done));

@@ -23,6 +23,7 @@ Json MetricsRecord(const LoggedStep& s) {
   line["tokens_per_s"] = s.tokens_per_s;
   line["step_ms"] = r.step_ms;
   line["phase_ms"] = std::move(phases);
+  line["comm_wait_ms"] = r.phases.Get(Phase::kCommWait);
   line["expert_tokens"] = s.expert_tokens;
   line["expert_rows_per_rank"] = s.load.rows;
   line["rank_imbalance"] = s.load.imbalance;

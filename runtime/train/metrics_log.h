@@ -2,7 +2,9 @@
 //
 // A record (MetricsRecord) holds: step, loss (cross-entropy + aux), cross_entropy,
 // aux_loss, eval_loss (when evaluated), lr, grad_norm, tokens_per_s, step_ms, phase_ms
-// {attention, ..., balancer} (this rank's), expert_tokens [layer][E] (global routes),
+// {attention, ..., balancer, comm_wait} (this rank's; comm_wait overlaps the others),
+// comm_wait_ms (the same: time blocked in communication calls), expert_tokens
+// [layer][E] (global routes),
 // expert_rows_per_rank [P], rank_imbalance (max/mean rows), placement_bound, a2a_bytes,
 // replica_bytes, migration_bytes (summed over ranks), plan_changes and planner_us (since
 // the last record), skipped_steps, and replans (the decisions, when there were any).

@@ -8,6 +8,8 @@
 // norm, clipping, AdamW) and the balancer (replica refresh from the homes, the plan
 // controller, applying a new plan: expert migration). Times include waiting for other
 // ranks inside the phase (e.g. dispatch waits for the slowest rank's count exchange).
+// comm_wait is not a phase: it is the time of the step this rank spent inside
+// communication calls, spread over the phases above (which it overlaps).
 //
 // Thread-safety: a value.
 #pragma once
@@ -29,13 +31,16 @@ enum class Phase {
   kGradSync,
   kOptimizer,
   kBalancer,
+  // Not a phase of its own: the part of all the phases above this rank spent blocked
+  // inside communication calls (Communicator::busy_seconds), so it overlaps them.
+  kCommWait,
   kCount,
 };
 
 inline constexpr std::array<std::string_view, static_cast<size_t>(Phase::kCount)>
     kPhaseNames = {"attention", "router",    "dispatch",   "experts",
                    "combine",   "dense_ffn", "embed_head", "backward",
-                   "grad_sync", "optimizer", "balancer"};
+                   "grad_sync", "optimizer", "balancer",   "comm_wait"};
 
 struct PhaseTimes {
   std::array<double, static_cast<size_t>(Phase::kCount)> ms{};

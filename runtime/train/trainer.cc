@@ -80,6 +80,7 @@ Status Trainer::Step(StepRecord* record) {
   record->step = step;
   record->phases.Clear();
   Stopwatch total;
+  const double comm_busy_start = comm_->busy_seconds();
   if (trace_ != nullptr) trace_->BeginStep(step);
   TraceSpan step_span(trace_, "step", "step", step);
   dataset_->TrainBatch(step, comm_->rank(), comm_->size(), &batch_);
@@ -176,6 +177,7 @@ Status Trainer::Step(StepRecord* record) {
     if (changed) CollectParameters();
   }
   record->phases.Add(Phase::kBalancer, watch.Stop());
+  record->phases.Add(Phase::kCommWait, (comm_->busy_seconds() - comm_busy_start) * 1e3);
   record->step_ms = total.ElapsedMs();
   ++next_step_;
   return Status::Ok();

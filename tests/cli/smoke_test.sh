@@ -28,4 +28,8 @@ lines=$(wc -l < "$out/run/metrics.jsonl")
 [ "$lines" -ge 2 ] || fail "metrics.jsonl has $lines lines"
 grep -q '"phase_ms":{' "$out/run/metrics.jsonl" || fail "metrics.jsonl has no phase_ms"
 grep -q '"rank_imbalance":' "$out/run/metrics.jsonl" || fail "metrics.jsonl has no rank_imbalance"
+# Time blocked in communication: present, positive on 4 ranks, never above the step.
+jq -e -s 'all(.[]; .comm_wait_ms > 0 and .comm_wait_ms <= .step_ms
+                   and .phase_ms.comm_wait == .comm_wait_ms)' "$out/run/metrics.jsonl" \
+  > /dev/null || fail "comm_wait_ms missing or outside (0, step_ms]: $(head -c 600 "$out/run/metrics.jsonl")"
 echo "PASS: loss $first -> $last, $lines metrics records"

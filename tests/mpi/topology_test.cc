@@ -4,12 +4,15 @@
 // against the exact sums; the inter-node bandwidth probe.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <span>
+#include <thread>
 #include <vector>
 
 #include "parallel/collectives.h"
 #include "parallel/link_probe.h"
 #include "parallel/mpi_communicator.h"
+#include "runtime/core/timer.h"
 #include "tests/mpi/mpi_test_env.h"
 
 namespace mpimoe::parallel {
@@ -48,6 +51,33 @@ TEST(TopologyTest, FromLabelsNumbersNodesByFirstRank) {
   EXPECT_FALSE(t.nodes_contiguous());  // node 0's ranks are 0, 1 and 3
   EXPECT_TRUE(Topology::FromLabels({4, 4, 2, 2, 2, 0}).nodes_contiguous());
   EXPECT_FALSE(Topology::FromLabels({0, 1, 0, 1}).nodes_contiguous());  // --map-by node
+}
+
+// busy_seconds: time inside calls, counted once when calls nest (a chunked Allgather
+// runs Allgatherv, which runs one Bcast per rank), and waiting for a late rank counts.
+TEST(BusySecondsTest, CountsTimeInsideCallsOnce) {
+  MpiCommunicator& comm = World();
+  const int p = comm.size(), me = comm.rank();
+  comm.set_max_chunk_elements(3);
+  std::vector<int32_t> send(5, me), recv(static_cast<size_t>(5 * p));
+  const double before = comm.busy_seconds();
+  Stopwatch watch;
+  EXPECT_TRUE(
+      Allgather(comm, std::span<const int32_t>(send), std::span<int32_t>(recv)).ok());
+  const double wall = watch.ElapsedSeconds();
+  comm.set_max_chunk_elements(INT32_MAX);
+  const double busy = comm.busy_seconds() - before;
+  EXPECT_GT(busy, 0.0);
+  EXPECT_LE(busy, wall);  // nested calls would count twice
+  for (int r = 0; r < p; ++r) EXPECT_EQ(recv[static_cast<size_t>(r * 5)], r);
+  // Rank 0 arrives 50 ms late at a barrier: the others wait (busy), rank 0 does not.
+  if (p > 1) {
+    if (me == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const double start = comm.busy_seconds();
+    EXPECT_TRUE(Barrier(comm).ok());
+    const double waited = comm.busy_seconds() - start;
+    if (me != 0) EXPECT_GE(waited, 0.03);
+  }
 }
 
 TEST(LinkProbeTest, InterNodeBandwidthIsPositiveAndAgreed) {

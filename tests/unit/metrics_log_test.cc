@@ -57,12 +57,26 @@ TEST_F(MetricsLogTest, RecordHasTheDocumentedFieldsInOrder) {
   Json record = MetricsRecord(step);
   std::vector<std::string> keys;
   for (const auto& [key, value] : record.items()) keys.push_back(key);
-  EXPECT_EQ(keys, (std::vector<std::string>{
-                      "step", "loss", "cross_entropy", "aux_loss", "lr", "grad_norm",
-                      "tokens_per_s", "step_ms", "phase_ms", "expert_tokens",
-                      "expert_rows_per_rank", "rank_imbalance", "placement_bound",
-                      "a2a_bytes", "replica_bytes", "migration_bytes", "plan_changes",
-                      "planner_us", "skipped_steps"}));
+  EXPECT_EQ(keys, (std::vector<std::string>{"step",
+                                            "loss",
+                                            "cross_entropy",
+                                            "aux_loss",
+                                            "lr",
+                                            "grad_norm",
+                                            "tokens_per_s",
+                                            "step_ms",
+                                            "phase_ms",
+                                            "comm_wait_ms",
+                                            "expert_tokens",
+                                            "expert_rows_per_rank",
+                                            "rank_imbalance",
+                                            "placement_bound",
+                                            "a2a_bytes",
+                                            "replica_bytes",
+                                            "migration_bytes",
+                                            "plan_changes",
+                                            "planner_us",
+                                            "skipped_steps"}));
   EXPECT_EQ(record["step"], 7);
   EXPECT_EQ(record["loss"].get<double>(), 2.75);
   EXPECT_EQ(record["expert_rows_per_rank"], Json({3, 5}));
