@@ -26,9 +26,17 @@ enum class ReduceOp : uint8_t { kSum, kMax, kMin };
 // on the test bed (seeds/design-record.md, "Node-aware all-reduce").
 enum class AllreduceAlgorithm : uint8_t { kAuto, kFlat, kHierarchical };
 
+// How ExchangeBlocks (the MoE layers' token exchange) moves blocks between nodes
+// (parallel.a2a_algorithm): kDirect sends every block to its rank; kHierarchical
+// (parallel/hierarchical_exchange.h) gathers a node's blocks for each other node's
+// rank j at the node's rank j, which sends them in one message; kAuto is kHierarchical
+// where it applies (several nodes, equal ranks per node, more than one per node).
+enum class AlltoallAlgorithm : uint8_t { kAuto, kDirect, kHierarchical };
+
 // Algorithm choices of a communicator's collectives (Communicator::set_options).
 struct CollectiveOptions {
   AllreduceAlgorithm allreduce = AllreduceAlgorithm::kAuto;
+  AlltoallAlgorithm alltoall = AlltoallAlgorithm::kAuto;
 };
 
 constexpr int64_t CollDTypeSizeBytes(CollDType dtype) {

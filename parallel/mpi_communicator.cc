@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "parallel/hierarchical_allreduce.h"
+#include "parallel/hierarchical_exchange.h"
 #include "parallel/mpi_environment.h"
 #include "parallel/pairwise_exchange.h"
 
@@ -113,6 +114,7 @@ struct MpiCommunicator::Handle {
   std::vector<int> send_counts, send_displs, recv_counts, recv_displs;
   // The plan and the requests of pairwise exchanges, reused across calls.
   ExchangeSchedule schedule;
+  HierarchicalExchangeBuffers hierarchical;
   std::vector<MPI_Request> requests;
 };
 
@@ -344,6 +346,22 @@ Status MpiCommunicator::ExchangeBlocks(const void* send, const BlockTransfer* se
                                        const BlockTransfer* recvs, int64_t num_recvs,
                                        CollDType dtype) {
   BusyScope busy(this);
+  if (HierarchicalExchangeChosen()) {
+    const DirectExchangeFn direct = [this](const void* s, const BlockTransfer* ss,
+                                           int64_t ns, void* r, const BlockTransfer* rs,
+                                           int64_t nr, CollDType t) {
+      return DirectExchangeBlocks(s, ss, ns, r, rs, nr, t);
+    };
+    return HierarchicalExchangeBlocks(*this, *node_, direct, send, sends, num_sends, recv,
+                                      recvs, num_recvs, dtype, &handle_->hierarchical);
+  }
+  return DirectExchangeBlocks(send, sends, num_sends, recv, recvs, num_recvs, dtype);
+}
+
+Status MpiCommunicator::DirectExchangeBlocks(const void* send, const BlockTransfer* sends,
+                                             int64_t num_sends, void* recv,
+                                             const BlockTransfer* recvs,
+                                             int64_t num_recvs, CollDType dtype) {
   ExchangeSchedule& schedule = handle_->schedule;
   MPIMOE_RETURN_IF_ERROR(PlanBlockExchange(rank_, size_, sends, num_sends, recvs,
                                            num_recvs, max_chunk_elements_, &schedule));
@@ -351,6 +369,11 @@ Status MpiCommunicator::ExchangeBlocks(const void* send, const BlockTransfer* se
                      {"MPI_Irecv (ExchangeBlocks)", "MPI_Isend (ExchangeBlocks)",
                       "MPI_Waitall (ExchangeBlocks)"},
                      send, recv, dtype);
+}
+
+bool MpiCommunicator::HierarchicalExchangeChosen() const {
+  if (node_ == nullptr || options_.alltoall == AlltoallAlgorithm::kDirect) return false;
+  return HierarchicalExchangeApplies(topology_);
 }
 
 Status MpiCommunicator::Allreduce(const void* send, void* recv, int64_t count,

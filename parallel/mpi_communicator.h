@@ -15,7 +15,8 @@
 //
 // Topology: World() finds each rank's node (MPI_Comm_split_type SHARED) and keeps a node
 // communicator and, on each node's first rank, a communicator of node leaders; the
-// two-level algorithms (AllreduceAlgorithm::kHierarchical) run over them.
+// two-level algorithms (AllreduceAlgorithm::kHierarchical, AlltoallAlgorithm::
+// kHierarchical) run over them.
 // WithEmulatedNodes() groups consecutive ranks into pretend nodes instead, so tests on
 // one host exercise the same code paths as a cluster.
 //
@@ -94,6 +95,12 @@ class MpiCommunicator final : public Communicator {
   Status BuildNodeGroups(int node_color);
   // Whether Allreduce goes through HierarchicalAllreduce (options_ and topology_).
   bool HierarchicalAllreduceChosen() const;
+  // Whether ExchangeBlocks goes through HierarchicalExchangeBlocks.
+  bool HierarchicalExchangeChosen() const;
+  // ExchangeBlocks as one direct exchange of point-to-point messages.
+  Status DirectExchangeBlocks(const void* send, const BlockTransfer* sends,
+                              int64_t num_sends, void* recv, const BlockTransfer* recvs,
+                              int64_t num_recvs, CollDType dtype);
   Status Check(int code, const char* call) const;
   // The MPI calls that errors of a schedule run are reported under.
   struct ScheduleCalls {

@@ -93,6 +93,7 @@ struct ParallelSection {
   int32_t grad_bucket_kb{};
   parallel::AllreduceAlgorithm allreduce_algorithm{};
   moe::WireDType a2a_wire_dtype{};
+  parallel::AlltoallAlgorithm a2a_algorithm{};
 };
 
 struct BalancerSection {

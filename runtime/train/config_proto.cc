@@ -120,6 +120,11 @@ TrainConfig FromProto(const pbc::TrainConfig& p) {
   c.parallel.a2a_wire_dtype = par.a2a_wire_dtype() == pbc::WIRE_BF16
                                   ? moe::WireDType::kBF16
                                   : moe::WireDType::kF32;
+  c.parallel.a2a_algorithm = par.a2a_algorithm() == pbc::A2A_DIRECT
+                                 ? parallel::AlltoallAlgorithm::kDirect
+                             : par.a2a_algorithm() == pbc::A2A_HIERARCHICAL
+                                 ? parallel::AlltoallAlgorithm::kHierarchical
+                                 : parallel::AlltoallAlgorithm::kAuto;
   switch (par.allreduce_algorithm()) {
     case pbc::ALLREDUCE_FLAT:
       c.parallel.allreduce_algorithm = parallel::AllreduceAlgorithm::kFlat;
@@ -218,6 +223,11 @@ pbc::TrainConfig ToProto(const TrainConfig& c) {
   par->set_a2a_wire_dtype(c.parallel.a2a_wire_dtype == moe::WireDType::kBF16
                               ? pbc::WIRE_BF16
                               : pbc::WIRE_F32);
+  par->set_a2a_algorithm(
+      c.parallel.a2a_algorithm == parallel::AlltoallAlgorithm::kDirect ? pbc::A2A_DIRECT
+      : c.parallel.a2a_algorithm == parallel::AlltoallAlgorithm::kHierarchical
+          ? pbc::A2A_HIERARCHICAL
+          : pbc::A2A_AUTO);
   switch (c.parallel.allreduce_algorithm) {
     case parallel::AllreduceAlgorithm::kAuto:
       par->set_allreduce_algorithm(pbc::ALLREDUCE_AUTO);

@@ -31,6 +31,7 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& config,
   std::unique_ptr<Trainer> trainer(new Trainer(config, comm));
   parallel::CollectiveOptions collectives = comm->options();
   collectives.allreduce = config.parallel.allreduce_algorithm;
+  collectives.alltoall = config.parallel.a2a_algorithm;
   comm->set_options(collectives);
   MPIMOE_ASSIGN_OR_RETURN(trainer->dataset_, MakeDataset(config));
   MPIMOE_ASSIGN_OR_RETURN(trainer->model_, MoeTransformer::Create(config, ctx, comm));

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "parallel/collectives.h"
+#include "parallel/hierarchical_exchange.h"
 #include "parallel/link_probe.h"
 #include "parallel/mpi_communicator.h"
 #include "runtime/core/timer.h"
@@ -77,6 +78,62 @@ TEST(BusySecondsTest, CountsTimeInsideCallsOnce) {
     EXPECT_TRUE(Barrier(comm).ok());
     const double waited = comm.busy_seconds() - start;
     if (me != 0) EXPECT_GE(waited, 0.03);
+  }
+}
+
+// ExchangeBlocks through the two-hop exchange gives exactly the direct result: uneven,
+// empty and scattered blocks, several per pair, on emulated nodes of 2 ranks (np 4: two
+// nodes; other sizes: unequal or single nodes, where it falls back to direct).
+TEST(HierarchicalExchangeTest, MatchesTheDirectExchangeExactly) {
+  auto hier = MpiCommunicator::WithEmulatedNodes(Env(), 2);
+  ASSERT_TRUE(hier.ok()) << hier.status().ToString();
+  const int p = hier->size(), me = hier->rank();
+  EXPECT_EQ(HierarchicalExchangeApplies(hier->topology()), p == 4 || p == 6 || p == 8);
+  auto blocks_between = [](int a, int b) { return (a * 7 + b * 3) % 3; };
+  auto block_count = [](int a, int b, int i) { return int64_t{(a + 2 * b + 3 * i) % 4}; };
+  auto value = [](int a, int b, int i, int64_t k) {
+    return static_cast<float>(a * 100000 + b * 1000 + i * 100 + k);
+  };
+  // Send blocks: peers in descending order in the buffer, blocks in order per peer.
+  std::vector<BlockTransfer> sends, recvs;
+  std::vector<float> send;
+  for (int b = p - 1; b >= 0; --b) {
+    for (int i = 0; i < blocks_between(me, b); ++i) {
+      const int64_t n = block_count(me, b, i);
+      sends.push_back({b, static_cast<int64_t>(send.size()), n});
+      for (int64_t k = 0; k < n; ++k) send.push_back(value(me, b, i, k));
+    }
+  }
+  // Receive blocks: sources in ascending order, each block 2 elements apart.
+  int64_t at = 0;
+  for (int a = 0; a < p; ++a) {
+    for (int i = 0; i < blocks_between(a, me); ++i) {
+      recvs.push_back({a, at, block_count(a, me, i)});
+      at += block_count(a, me, i) + 2;
+    }
+  }
+  for (AlltoallAlgorithm algorithm :
+       {AlltoallAlgorithm::kDirect, AlltoallAlgorithm::kHierarchical}) {
+    hier->set_options({.alltoall = algorithm});
+    std::vector<float> recv(static_cast<size_t>(at), -1.f);
+    EXPECT_TRUE(hier->ExchangeBlocks(send.data(), sends.data(),
+                                     static_cast<int64_t>(sends.size()), recv.data(),
+                                     recvs.data(), static_cast<int64_t>(recvs.size()),
+                                     CollDType::kFloat32)
+                    .ok());
+    for (const BlockTransfer& r : recvs) {
+      int i = 0;
+      for (const BlockTransfer& q : recvs) {
+        if (&q == &r) break;
+        i += q.peer == r.peer;
+      }
+      for (int64_t k = 0; k < r.count; ++k) {
+        EXPECT_EQ(recv[static_cast<size_t>(r.offset + k)], value(r.peer, me, i, k))
+            << "from " << r.peer << " block " << i << " element " << k;
+      }
+      if (r.offset + r.count < at)
+        EXPECT_EQ(recv[static_cast<size_t>(r.offset + r.count)], -1.f);
+    }
   }
 }
 

@@ -2,9 +2,9 @@
 // gives the per-step losses and final weights of training on one rank with the whole
 // global batch (within 1e-4 relative), and two runs at the same P are bitwise identical;
 // the same holds with the bf16 wire format (parallel.a2a_wire_dtype, which changes the
-// losses but not their independence of P) and with the hierarchical gradient all-reduce
-// over emulated nodes of 2 ranks. The one-rank reference runs inside every rank on a
-// SelfCommunicator.
+// losses but not their independence of P), and with the hierarchical gradient
+// all-reduce and the hierarchical token exchange over emulated nodes of 2 ranks. The
+// one-rank reference runs inside every rank on a SelfCommunicator.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -177,7 +177,9 @@ INSTANTIATE_TEST_SUITE_P(
         Variant{"hierarchical_allreduce",
                 {"parallel.allreduce_algorithm=ALLREDUCE_HIERARCHICAL"},
                 1e-4,
-                2}),
+                2},
+        Variant{
+            "hierarchical_a2a", {"parallel.a2a_algorithm=A2A_HIERARCHICAL"}, 1e-4, 2}),
     [](const ::testing::TestParamInfo<Variant>& info) { return info.param.name; });
 
 // The bf16 wire rounds what travels: the losses move, a little.
