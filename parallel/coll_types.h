@@ -29,8 +29,10 @@ enum class AllreduceAlgorithm : uint8_t { kAuto, kFlat, kHierarchical };
 // How ExchangeBlocks (the MoE layers' token exchange) moves blocks between nodes
 // (parallel.a2a_algorithm): kDirect sends every block to its rank; kHierarchical
 // (parallel/hierarchical_exchange.h) gathers a node's blocks for each other node's
-// rank j at the node's rank j, which sends them in one message; kAuto is kHierarchical
-// where it applies (several nodes, equal ranks per node, more than one per node).
+// rank j at the node's rank j, which sends them in one message (where it applies:
+// several nodes, equal ranks per node, more than one per node; else direct). kAuto is
+// kDirect for now: the two hops move the same bytes plus two copies, and measured
+// faster only for tiny exchanges (seeds/design-record.md, "Node-aware exchange").
 enum class AlltoallAlgorithm : uint8_t { kAuto, kDirect, kHierarchical };
 
 // Algorithm choices of a communicator's collectives (Communicator::set_options).

@@ -372,7 +372,8 @@ Status MpiCommunicator::DirectExchangeBlocks(const void* send, const BlockTransf
 }
 
 bool MpiCommunicator::HierarchicalExchangeChosen() const {
-  if (node_ == nullptr || options_.alltoall == AlltoallAlgorithm::kDirect) return false;
+  if (node_ == nullptr || options_.alltoall != AlltoallAlgorithm::kHierarchical)
+    return false;
   return HierarchicalExchangeApplies(topology_);
 }
 

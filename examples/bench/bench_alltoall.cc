@@ -39,6 +39,7 @@ struct AlltoallOptions {
   int64_t top_k = 2;
   int64_t steps = 20;
   int64_t warmup = 3;
+  std::string algorithm = "auto";  // across nodes: auto | direct | hierarchical
   bool json = false;
 };
 
@@ -207,6 +208,7 @@ void PrintReport(const AlltoallOptions& o, const AlltoallTimes& t, int ranks,
   if (o.json) {
     const Json line = {{"bench", "alltoall"},
                        {"world_size", ranks},
+                       {"algorithm", o.algorithm},
                        {"tokens", o.tokens},
                        {"d_model", o.d_model},
                        {"experts", o.experts},
@@ -245,6 +247,11 @@ class AlltoallSubcommand final : public Subcommand {
         ->check(positive);
     command->add_option("--steps", o.steps, "timed steps N")->check(positive);
     command->add_option("--warmup", o.warmup, "untimed warm-up steps W")->check(positive);
+    command
+        ->add_option("--algorithm", o.algorithm,
+                     "exchange across nodes (parallel.a2a_algorithm): auto, direct or "
+                     "hierarchical")
+        ->check(CLI::IsMember({"auto", "direct", "hierarchical"}));
     AddJsonFlag(command, &o.json);
   }
 
@@ -254,6 +261,13 @@ class AlltoallSubcommand final : public Subcommand {
 
   Status Run(BenchContext& context) override {
     parallel::Communicator& world = *context.world;
+    parallel::CollectiveOptions collectives = world.options();
+    collectives.alltoall = options_.algorithm == "direct"
+                               ? parallel::AlltoallAlgorithm::kDirect
+                           : options_.algorithm == "hierarchical"
+                               ? parallel::AlltoallAlgorithm::kHierarchical
+                               : parallel::AlltoallAlgorithm::kAuto;
+    world.set_options(collectives);
     MPIMOE_ASSIGN_OR_RETURN(std::unique_ptr<AlltoallRig> rig,
                             AlltoallRig::Create(options_, &world));
     MPIMOE_ASSIGN_OR_RETURN(const AlltoallTimes times,
