@@ -1,3 +1,4 @@
+// grad_sync.cc: see grad_sync.h.
 #include "runtime/train/grad_sync.h"
 
 #include <cstring>
@@ -17,6 +18,7 @@ GradSync::GradSync(parallel::Communicator* comm, std::vector<Parameter*> params,
     int64_t elements = 0;
     do {
       elements += params_[i]->grad.numel();
+      bucket_of_[params_[i]] = buckets_.size();
       ++i;
     } while (i < params_.size() &&
              elements + params_[i]->grad.numel() <= bucket_elements);
@@ -26,28 +28,56 @@ GradSync::GradSync(parallel::Communicator* comm, std::vector<Parameter*> params,
     buckets_.push_back(std::move(bucket));
   }
   requests_.resize(buckets_.size());
+  BeginStep();
 }
 
-Status GradSync::AllReduce() {
+void GradSync::BeginStep() {
+  for (Bucket& bucket : buckets_) {
+    bucket.waiting = static_cast<int64_t>(bucket.end_param - bucket.first_param);
+  }
+  next_to_start_ = 0;
+  started_early_ = 0;
+}
+
+Status GradSync::Start(size_t b) {
+  Bucket& bucket = buckets_[b];
+  float* at = bucket.buffer.data<float>();
+  for (size_t p = bucket.first_param; p < bucket.end_param; ++p) {
+    const Tensor& grad = params_[p]->grad;
+    std::memcpy(at, grad.data<float>(), static_cast<size_t>(grad.size_bytes()));
+    at += grad.numel();
+  }
+  TraceSpan start_span(trace_, "allreduce_start", "bytes", bucket.buffer.size_bytes());
+  return parallel::StartAllreduceInPlace(
+      *comm_,
+      std::span<float>(bucket.buffer.data<float>(),
+                       static_cast<size_t>(bucket.buffer.numel())),
+      &requests_[b]);
+}
+
+Status GradSync::Ready(std::span<Parameter* const> params) {
   if (comm_->size() == 1) return Status::Ok();
-  for (size_t b = 0; b < buckets_.size(); ++b) {
-    Bucket& bucket = buckets_[b];
-    float* at = bucket.buffer.data<float>();
-    for (size_t p = bucket.first_param; p < bucket.end_param; ++p) {
-      const Tensor& grad = params_[p]->grad;
-      std::memcpy(at, grad.data<float>(), static_cast<size_t>(grad.size_bytes()));
-      at += grad.numel();
-    }
-    MPIMOE_RETURN_IF_ERROR(parallel::StartAllreduceInPlace(
-        *comm_,
-        std::span<float>(bucket.buffer.data<float>(),
-                         static_cast<size_t>(bucket.buffer.numel())),
-        &requests_[b]));
+  for (const Parameter* p : params) {
+    const auto it = bucket_of_.find(p);
+    if (it != bucket_of_.end()) --buckets_[it->second].waiting;
+  }
+  while (next_to_start_ < buckets_.size() && buckets_[next_to_start_].waiting == 0) {
+    MPIMOE_RETURN_IF_ERROR(Start(next_to_start_));
+    ++next_to_start_;
+    ++started_early_;
+  }
+  return Status::Ok();
+}
+
+Status GradSync::Finish() {
+  if (comm_->size() == 1) return Status::Ok();
+  for (; next_to_start_ < buckets_.size(); ++next_to_start_) {
+    MPIMOE_RETURN_IF_ERROR(Start(next_to_start_));
   }
   Status status = Status::Ok();
   for (size_t b = 0; b < buckets_.size(); ++b) {
     TraceSpan wait_span(trace_, "allreduce_wait", "bytes",
-                        buckets_[b].buffer.numel() * static_cast<int64_t>(sizeof(float)));
+                        buckets_[b].buffer.size_bytes());
     Status wait = requests_[b].Wait();
     wait_span.End();
     if (!wait.ok() && status.ok()) status = wait.WithContext("gradient all-reduce");
@@ -59,6 +89,16 @@ Status GradSync::AllReduce() {
     }
   }
   return status;
+}
+
+void GradSync::Drain() {
+  for (size_t b = 0; b < next_to_start_; ++b) requests_[b].Wait().IgnoreError();
+  BeginStep();
+}
+
+Status GradSync::AllReduce() {
+  BeginStep();
+  return Finish();
 }
 
 }  // namespace mpimoe::train

@@ -109,6 +109,16 @@ std::vector<Parameter*> MoeTransformer::ReplicatedParameters() {
   return params;
 }
 
+std::vector<Parameter*> MoeTransformer::ReplicatedParametersInBackwardOrder() {
+  std::vector<Parameter*> params{&lnf_gain_, &lnf_bias_, &lm_head_};
+  for (size_t l = blocks_.size(); l-- > 0;) {
+    for (Parameter* p : blocks_[l]->ReplicatedParameters()) params.push_back(p);
+  }
+  params.push_back(&tok_emb_);
+  params.push_back(&pos_emb_);
+  return params;
+}
+
 std::vector<Parameter*> MoeTransformer::ExpertParameters() {
   std::vector<Parameter*> params;
   for (auto& block : blocks_) {
@@ -227,15 +237,21 @@ Status MoeTransformer::ForwardBackward(const Batch& batch, bool backward,
                          lnf_gain_.value.data<float>(), meanf_.data<float>(),
                          rstdf_.data<float>(), rows, d, dcur_.data<float>(),
                          lnf_gain_.grad.data<float>(), lnf_bias_.grad.data<float>());
+  auto ready = [this](std::vector<Parameter*> params) {
+    return grads_ready_ ? grads_ready_(params) : Status::Ok();
+  };
+  MPIMOE_RETURN_IF_ERROR(ready({&lnf_gain_, &lnf_bias_, &lm_head_}));
   for (size_t l = blocks_.size(); l-- > 0;) {
     MPIMOE_RETURN_IF_ERROR(
         blocks_[l]->Backward(dcur_.data<float>(), dnext_.data<float>()));
     std::swap(dcur_, dnext_);
+    MPIMOE_RETURN_IF_ERROR(ready(blocks_[l]->ReplicatedParameters()));
   }
   ops::EmbeddingBackward(batch.tokens.data(), rows, dcur_.data<float>(), d,
                          tok_emb_.grad.data<float>());
   ops::EmbeddingBackward(positions, rows, dcur_.data<float>(), d,
                          pos_emb_.grad.data<float>());
+  MPIMOE_RETURN_IF_ERROR(ready({&tok_emb_, &pos_emb_}));
   times->Add(Phase::kBackward, watch.Stop());
   return Status::Ok();
 }

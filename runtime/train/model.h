@@ -21,7 +21,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "ops/ops_context.h"
@@ -65,7 +67,16 @@ class MoeTransformer {
   // nested in them) on `trace` (borrowed; null = off). Does not change the math.
   void SetTrace(TraceRecorder* trace);
 
+  // Called during the backward with each group of replicated parameters whose gradients
+  // are final: the final layernorm and LM head, then every block from the top, then the
+  // embeddings (e.g. to start their all-reduce: GradSync::Ready). An error ends the
+  // backward with it. Empty: nothing is called.
+  using GradsReadyFn = std::function<Status(std::span<Parameter* const>)>;
+  void SetGradsReady(GradsReadyFn fn) { grads_ready_ = std::move(fn); }
+
   std::vector<Parameter*> ReplicatedParameters();
+  // The same parameters in the order SetGradsReady reports them.
+  std::vector<Parameter*> ReplicatedParametersInBackwardOrder();
   std::vector<Parameter*> ExpertParameters();
   std::vector<moe::MoeLayer*> MoeLayers();
 
@@ -96,6 +107,7 @@ class MoeTransformer {
   Tensor dhf_, dcur_, dnext_;      // [rows, d]
   std::vector<double> loss_sums_;  // [2] local cross-entropy sum and counted targets
   TraceRecorder* trace_ = nullptr;
+  GradsReadyFn grads_ready_;
 };
 
 }  // namespace mpimoe::train

@@ -37,8 +37,12 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& config,
   MPIMOE_ASSIGN_OR_RETURN(trainer->model_, MoeTransformer::Create(config, ctx, comm));
   trainer->CollectParameters();
   trainer->grad_sync_ = std::make_unique<GradSync>(
-      comm, trainer->replicated_,
+      comm, trainer->model_->ReplicatedParametersInBackwardOrder(),
       static_cast<int64_t>(config.parallel.grad_bucket_kb) * 1024);
+  GradSync* grad_sync = trainer->grad_sync_.get();
+  trainer->model_->SetGradsReady([grad_sync](std::span<Parameter* const> params) {
+    return grad_sync->Ready(params);
+  });
   trainer->optimizer_ =
       std::make_unique<AdamWOptimizer>(config.optimizer, config.run.steps);
   if (comm->topology().num_nodes > 1) {
@@ -88,18 +92,20 @@ Status Trainer::Step(StepRecord* record) {
   CollectParameters();  // a plan applied since the last step may have moved experts
   placement_->ApplySkew(step, *model_);
   ZeroGrad(all_);
+  grad_sync_->BeginStep();  // the backward starts the buckets whose gradients are final
   MPIMOE_RETURN_IF_ERROR(
       model_->ForwardBackward(batch_, /*backward=*/true, &record->losses, &record->phases)
           .WithContext("step " + std::to_string(step)));
   // The loss is global (all-reduced in the model): every rank takes the same branch.
   if (!std::isfinite(record->losses.total())) {
+    grad_sync_->Drain();
     const Status verdict = NonFinite(step, "loss", record->losses.total(), record);
     record->step_ms = total.ElapsedMs();
     return verdict;
   }
 
   TraceTimer watch(trace_, "grad_sync");
-  MPIMOE_RETURN_IF_ERROR(grad_sync_->AllReduce());
+  MPIMOE_RETURN_IF_ERROR(grad_sync_->Finish());
   // Replicas' expert gradients join their homes' before anything reads them.
   record->placement = PlacementRecord();
   std::vector<moe::MoeLayer*> layers = model_->MoeLayers();

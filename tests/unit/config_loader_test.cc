@@ -660,7 +660,7 @@ TEST_F(ConfigLoaderTest, EffectiveConfigTextSetsEveryField) {
         "normalize_gates: true", "capacity_factor: 0", "source: SYNTHETIC",
         "text_path: \"\"", "tasks: COPY", "tasks: MOD_ADD", "num_symbols: 16",
         "lr: 0.003", "name: \"e\"", "seed: 1", "out_dir: \"\"",
-        "warmup_steps_for_timing: 3", "world_size: 0", "grad_bucket_kb: 4096"}) {
+        "warmup_steps_for_timing: 3", "world_size: 0", "grad_bucket_kb: 1024"}) {
     EXPECT_NE(text.find(field), std::string::npos) << field << " not in\n" << text;
   }
 }
