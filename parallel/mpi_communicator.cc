@@ -136,7 +136,8 @@ MpiCommunicator::~MpiCommunicator() {
   }
 }
 
-StatusOr<MpiCommunicator> MpiCommunicator::World(const MpiEnvironment& env) {
+StatusOr<MpiCommunicator> MpiCommunicator::DupWorld(const MpiEnvironment& env,
+                                                    int node_color) {
   auto handle = std::make_unique<Handle>();
   int code = MPI_Comm_dup(MPI_COMM_WORLD, &handle->comm);
   if (code != MPI_SUCCESS) {
@@ -145,8 +146,12 @@ StatusOr<MpiCommunicator> MpiCommunicator::World(const MpiEnvironment& env) {
   }
   MPI_Comm_set_errhandler(handle->comm, MPI_ERRORS_RETURN);
   MpiCommunicator world(std::move(handle));
-  MPIMOE_RETURN_IF_ERROR(world.BuildNodeGroups(-1));
+  MPIMOE_RETURN_IF_ERROR(world.BuildNodeGroups(node_color));
   return world;
+}
+
+StatusOr<MpiCommunicator> MpiCommunicator::World(const MpiEnvironment& env) {
+  return DupWorld(env, -1);
 }
 
 StatusOr<MpiCommunicator> MpiCommunicator::WithEmulatedNodes(const MpiEnvironment& env,
@@ -155,16 +160,7 @@ StatusOr<MpiCommunicator> MpiCommunicator::WithEmulatedNodes(const MpiEnvironmen
     return InvalidArgumentError("WithEmulatedNodes: ranks_per_node " +
                                 std::to_string(ranks_per_node) + " < 1");
   }
-  auto handle = std::make_unique<Handle>();
-  int code = MPI_Comm_dup(MPI_COMM_WORLD, &handle->comm);
-  if (code != MPI_SUCCESS) {
-    return InternalError("MPI_Comm_dup failed on rank " +
-                         std::to_string(env.world_rank()) + ": " + ErrorString(code));
-  }
-  MPI_Comm_set_errhandler(handle->comm, MPI_ERRORS_RETURN);
-  MpiCommunicator world(std::move(handle));
-  MPIMOE_RETURN_IF_ERROR(world.BuildNodeGroups(world.rank() / ranks_per_node));
-  return world;
+  return DupWorld(env, env.world_rank() / ranks_per_node);
 }
 
 StatusOr<MpiCommunicator> MpiCommunicator::Split(int color, int key) const {

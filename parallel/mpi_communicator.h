@@ -90,6 +90,8 @@ class MpiCommunicator final : public Communicator {
 
  private:
   explicit MpiCommunicator(std::unique_ptr<Handle> handle);
+  // A dup of MPI_COMM_WORLD with its node groups (BuildNodeGroups(node_color)).
+  static StatusOr<MpiCommunicator> DupWorld(const MpiEnvironment& env, int node_color);
   // Finds the nodes (node_color < 0: shared memory; else the caller's node label) and
   // builds node_ and leaders_.
   Status BuildNodeGroups(int node_color);
