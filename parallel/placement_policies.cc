@@ -37,10 +37,53 @@ SlotLimits MakeSlotLimits(int32_t num_experts, int32_t world_size,
   return limits;
 }
 
+namespace {
+
+// The planner's estimate of rows crossing nodes: an expert's routes come from every rank
+// alike, so node n supplies loads[e] * ranks_on(n) / P of them; its copies take those
+// first (the quota split's node-local pass), and whatever more they take comes from
+// other nodes, shared among them by their rows. Adds remote_row_cost per such row.
+void AddRemoteRowCosts(const CopyLayout& layout, int32_t world_size,
+                       const std::vector<int64_t>& loads,
+                       const std::vector<std::vector<int64_t>>& copy_rows,
+                       const CostModel& cost, std::vector<int64_t>* rank_cost) {
+  int32_t nodes = 0;
+  for (int32_t n : cost.node_of_rank) nodes = std::max(nodes, n + 1);
+  std::vector<int64_t> ranks_on(static_cast<size_t>(nodes), 0), taken(ranks_on.size());
+  for (int32_t n : cost.node_of_rank) ++ranks_on[static_cast<size_t>(n)];
+  for (int32_t e = 0; e < layout.num_experts(); ++e) {
+    const std::vector<int64_t>& rows = copy_rows[static_cast<size_t>(e)];
+    std::fill(taken.begin(), taken.end(), 0);
+    for (int32_t c = 0; c < layout.num_copies(e); ++c) {
+      const int32_t n = cost.node_of_rank[static_cast<size_t>(layout.copy_rank(e, c))];
+      taken[static_cast<size_t>(n)] += rows[static_cast<size_t>(c)];
+    }
+    for (int32_t c = 0; c < layout.num_copies(e); ++c) {
+      const int32_t r = layout.copy_rank(e, c);
+      const size_t n = static_cast<size_t>(cost.node_of_rank[static_cast<size_t>(r)]);
+      const int64_t supply = loads[static_cast<size_t>(e)] * ranks_on[n] / world_size;
+      const int64_t remote = std::max<int64_t>(0, taken[n] - supply);
+      if (remote == 0) continue;
+      const int64_t mine = remote * rows[static_cast<size_t>(c)] / taken[n];
+      (*rank_cost)[static_cast<size_t>(r)] += cost.remote_row_cost * mine;
+    }
+  }
+}
+
+}  // namespace
+
 std::vector<int64_t> PredictRankCosts(const CopyLayout& layout, int32_t world_size,
                                       const std::vector<int64_t>& loads,
                                       const CostModel& cost) {
-  return SplitExpertLoads(layout, world_size, loads, cost, kPlannerSplitPasses, nullptr);
+  if (cost.node_of_rank.empty() || cost.remote_row_cost == 0) {
+    return SplitExpertLoads(layout, world_size, loads, cost, kPlannerSplitPasses,
+                            nullptr);
+  }
+  std::vector<std::vector<int64_t>> copy_rows;
+  std::vector<int64_t> rank_cost =
+      SplitExpertLoads(layout, world_size, loads, cost, kPlannerSplitPasses, &copy_rows);
+  AddRemoteRowCosts(layout, world_size, loads, copy_rows, cost, &rank_cost);
+  return rank_cost;
 }
 
 std::vector<int64_t> LeximaxKey(std::vector<int64_t> rank_costs) {

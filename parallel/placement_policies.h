@@ -40,7 +40,8 @@ SlotLimits MakeSlotLimits(int32_t num_experts, int32_t world_size,
                           int32_t replica_slots_per_rank);
 
 // Predicted rank costs of `layout` under forecast loads (SplitExpertLoads with
-// kPlannerSplitPasses).
+// kPlannerSplitPasses); with a topology and remote_row_cost, plus the estimated rows
+// each copy takes from other nodes (sources assumed spread evenly over the ranks).
 std::vector<int64_t> PredictRankCosts(const CopyLayout& layout, int32_t world_size,
                                       const std::vector<int64_t>& loads,
                                       const CostModel& cost);

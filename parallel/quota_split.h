@@ -45,6 +45,9 @@ struct CostModel {                   // integers/fixed point so every rank agree
   int64_t remote_replica_refresh_cost = 0;
   int64_t remote_replica_create_cost = 0;
   int64_t remote_home_move_cost = 0;
+  // Moving one row across nodes (both directions, forward and backward), charged in
+  // the planner's predictions (PredictRankCosts) to the copy that receives it.
+  int64_t remote_row_cost = 0;
   // [world_size] node of each rank (parallel/topology.h); empty = all on one node, and
   // the remote costs are never used.
   std::vector<int32_t> node_of_rank;

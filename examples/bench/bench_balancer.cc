@@ -81,6 +81,12 @@ parallel::CostModel SimulationCostModel(const BalancerBenchOptions& o) {
     cost.remote_replica_refresh_cost = kInterNodeSlowdown * cost.replica_refresh_cost;
     cost.remote_replica_create_cost = kInterNodeSlowdown * cost.replica_create_cost;
     cost.remote_home_move_cost = kInterNodeSlowdown * cost.home_move_cost;
+    // A row's 4 crossings (dispatch and combine, forward and backward) at the
+    // inter-node rate, in rows: the refresh cost above prices 2 * kExpertBytes at the
+    // within-node rate as 16 rows.
+    cost.remote_row_cost =
+        static_cast<int64_t>(4.0 * kRowBytes * kInterNodeSlowdown / (2.0 * kExpertBytes) *
+                             16.0 * cost.row_cost);
   }
   return cost;
 }
@@ -262,7 +268,8 @@ Json SimulationJson(const BalancerBenchOptions& o, const Simulation& sim) {
       {"home_move_cost", cost.home_move_cost},
       {"remote_replica_refresh_cost", cost.remote_replica_refresh_cost},
       {"remote_replica_create_cost", cost.remote_replica_create_cost},
-      {"remote_home_move_cost", cost.remote_home_move_cost}};
+      {"remote_home_move_cost", cost.remote_home_move_cost},
+      {"remote_row_cost", cost.remote_row_cost}};
   return {{"bench", "balancer"},
           {"mode", "simulate"},
           {"ranks", static_cast<int32_t>(o.simulate)},

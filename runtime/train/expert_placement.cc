@@ -59,6 +59,10 @@ parallel::CostModel ExpertPlacement::CostFor(double seconds_per_row) const {
     cost.remote_replica_refresh_cost = rows(2.0 * weight_bytes / remote);
     cost.remote_replica_create_cost = rows(weight_bytes / remote);
     cost.remote_home_move_cost = rows(3.0 * weight_bytes / remote);
+    // A row crosses twice in the forward (dispatch, combine) and twice in the backward.
+    const double wire_bytes =
+        config_.parallel.a2a_wire_dtype == moe::WireDType::kBF16 ? 2.0 : 4.0;
+    cost.remote_row_cost = rows(4.0 * wire_bytes * config_.model.d_model / remote);
   }
   return cost;
 }
@@ -151,6 +155,7 @@ Status ExpertPlacement::RestoreBalancer(int layer, const parallel::BalancerState
   here.cost.remote_replica_refresh_cost = cost_.remote_replica_refresh_cost;
   here.cost.remote_replica_create_cost = cost_.remote_replica_create_cost;
   here.cost.remote_home_move_cost = cost_.remote_home_move_cost;
+  here.cost.remote_row_cost = cost_.remote_row_cost;
   MPIMOE_RETURN_IF_ERROR(balancers_[static_cast<size_t>(layer)]->Restore(here));
   cost_ = here.cost;
   return Status::Ok();

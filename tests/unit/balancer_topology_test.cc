@@ -62,6 +62,26 @@ TEST(BalancerTopologyTest, ReplicaRefreshIsChargedAtItsLinkPrice) {
   EXPECT_EQ(near[0] + far[0] + near[3] + far[3], 0);
 }
 
+TEST(BalancerTopologyTest, PredictionsChargeRowsFromOtherNodes) {
+  // Expert 0 alone on rank 0 with 400 routes: node 0 (ranks 0, 1) supplies half of
+  // them, so 200 rows come from node 1, each charged remote_row_cost on rank 0.
+  CostModel cost = TwoNodeCost();
+  cost.remote_row_cost = 7;
+  const std::vector<int64_t> loads{400, 0, 0, 0};
+  const std::vector<int64_t> alone = PredictRankCosts(OneReplica(1), 4, loads, cost);
+  CopyLayout home_only = OneReplica(1);
+  home_only.replicas[0].clear();
+  const std::vector<int64_t> costs = PredictRankCosts(home_only, 4, loads, cost);
+  EXPECT_EQ(costs[0], 400 * 1000 + 200 * 7);
+  // With a replica on node 1 (rank 2), each copy takes its own node's 200 rows: none
+  // cross, and only the replica's refresh is added.
+  const std::vector<int64_t> spread = PredictRankCosts(OneReplica(2), 4, loads, cost);
+  EXPECT_EQ(spread[0], 200 * 1000);
+  EXPECT_EQ(spread[2], 200 * 1000 + 100);
+  // Within node 0 (replica on rank 1) the 200 rows from node 1 still cross.
+  EXPECT_EQ(alone[0] + alone[1], 400 * 1000 + 10 + 200 * 7);
+}
+
 TEST(BalancerTopologyTest, MigrationCostsDependOnTheLink) {
   const CostModel cost = TwoNodeCost();
   CopyLayout from;
