@@ -13,7 +13,8 @@
 //
 // Threading model: MPI is initialised with MPI_THREAD_FUNNELED. All calls on a
 // communicator are made from the thread that owns it (the host thread of the rank);
-// OpenMP worker threads never call MPI. Not thread-safe.
+// OpenMP worker threads never call MPI. Not thread-safe. A pending Request refers to
+// its communicator: do not move or destroy a communicator while one is pending.
 #pragma once
 
 #include <cstdint>
@@ -43,6 +44,11 @@ class Request {
 
   bool pending() const { return impl_ != nullptr; }
   Status Wait();
+  // Gives up on a pending request without waiting: for a rank that failed while
+  // requests were in flight and is about to abort the job (waiting could block forever
+  // on ranks stuck elsewhere). MPI may still write to the request's buffers, so their
+  // owner must not free them either (GradSync::Abandon). Leaks the request.
+  void Abandon() { impl_.release(); }
 
  private:
   std::unique_ptr<Impl> impl_;

@@ -126,8 +126,10 @@ class MpiCommunicator final : public Communicator {
   int size_ = 1;
   int64_t max_chunk_elements_;
   Topology topology_;
-  std::unique_ptr<MpiCommunicator> node_;     // this rank's node (null in sub-groups)
-  std::unique_ptr<MpiCommunicator> leaders_;  // node leaders; null off node rank 0
+  // This rank's node and the node leaders (null off node rank 0); both null in the
+  // node and leader groups themselves.
+  std::unique_ptr<MpiCommunicator> node_;
+  std::unique_ptr<MpiCommunicator> leaders_;
 };
 
 }  // namespace mpimoe::parallel

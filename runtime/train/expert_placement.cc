@@ -150,12 +150,21 @@ Status ExpertPlacement::RestoreBalancer(int layer, const parallel::BalancerState
   }
   // The saved cost model, but this job's links: the checkpoint may come from other
   // nodes (or one node), and the link costs are this job's measurement or setting.
+  // The saved costs may be refitted (fit_cost_online): scale this job's remote prices
+  // by the same factor, so that remote and local stay in the same units.
+  const double fitted = cost_.home_move_cost > 0
+                            ? static_cast<double>(state.cost.home_move_cost) /
+                                  static_cast<double>(cost_.home_move_cost)
+                            : 1.0;
+  auto scaled = [fitted](int64_t c) {
+    return static_cast<int64_t>(std::llround(static_cast<double>(c) * fitted));
+  };
   parallel::BalancerState here = state;
   here.cost.node_of_rank = cost_.node_of_rank;
-  here.cost.remote_replica_refresh_cost = cost_.remote_replica_refresh_cost;
-  here.cost.remote_replica_create_cost = cost_.remote_replica_create_cost;
-  here.cost.remote_home_move_cost = cost_.remote_home_move_cost;
-  here.cost.remote_row_cost = cost_.remote_row_cost;
+  here.cost.remote_replica_refresh_cost = scaled(cost_.remote_replica_refresh_cost);
+  here.cost.remote_replica_create_cost = scaled(cost_.remote_replica_create_cost);
+  here.cost.remote_home_move_cost = scaled(cost_.remote_home_move_cost);
+  here.cost.remote_row_cost = scaled(cost_.remote_row_cost);
   MPIMOE_RETURN_IF_ERROR(balancers_[static_cast<size_t>(layer)]->Restore(here));
   cost_ = here.cost;
   return Status::Ok();

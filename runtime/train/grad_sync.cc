@@ -18,7 +18,10 @@ GradSync::GradSync(parallel::Communicator* comm, std::vector<Parameter*> params,
     int64_t elements = 0;
     do {
       elements += params_[i]->grad.numel();
-      bucket_of_[params_[i]] = buckets_.size();
+      const bool fresh = index_of_.emplace(params_[i], i).second;
+      bucket_of_param_.push_back(buckets_.size());
+      MPIMOE_CHECK_MSG(
+          fresh, ("GradSync: parameter " + params_[i]->name + " listed twice").c_str());
       ++i;
     } while (i < params_.size() &&
              elements + params_[i]->grad.numel() <= bucket_elements);
@@ -35,6 +38,7 @@ void GradSync::BeginStep() {
   for (Bucket& bucket : buckets_) {
     bucket.waiting = static_cast<int64_t>(bucket.end_param - bucket.first_param);
   }
+  ready_.assign(params_.size(), false);
   next_to_start_ = 0;
   started_early_ = 0;
 }
@@ -58,8 +62,14 @@ Status GradSync::Start(size_t b) {
 Status GradSync::Ready(std::span<Parameter* const> params) {
   if (comm_->size() == 1) return Status::Ok();
   for (const Parameter* p : params) {
-    const auto it = bucket_of_.find(p);
-    if (it != bucket_of_.end()) --buckets_[it->second].waiting;
+    const auto it = index_of_.find(p);
+    if (it == index_of_.end()) continue;
+    // Reported twice: its bucket could be summed before its gradients are final.
+    MPIMOE_CHECK_MSG(
+        !ready_[it->second],
+        ("GradSync: parameter " + p->name + " reported ready twice").c_str());
+    ready_[it->second] = true;
+    --buckets_[bucket_of_param_[it->second]].waiting;
   }
   while (next_to_start_ < buckets_.size() && buckets_[next_to_start_].waiting == 0) {
     MPIMOE_RETURN_IF_ERROR(Start(next_to_start_));
@@ -90,6 +100,19 @@ Status GradSync::Finish() {
   }
   return status;
 }
+
+void GradSync::Abandon() {
+  for (size_t b = 0; b < next_to_start_; ++b) {
+    if (!requests_[b].pending()) continue;
+    requests_[b].Abandon();
+    const int64_t elements = buckets_[b].buffer.numel();
+    new Tensor(std::move(buckets_[b].buffer));  // leaked on purpose: MPI may write it
+    buckets_[b].buffer = Tensor(DType::kF32, {elements});
+  }
+  BeginStep();
+}
+
+GradSync::~GradSync() { Abandon(); }
 
 void GradSync::Drain() {
   for (size_t b = 0; b < next_to_start_; ++b) requests_[b].Wait().IgnoreError();

@@ -8,7 +8,9 @@
 // finished parameters (Ready); as soon as every parameter of the next bucket is final,
 // that bucket is packed and its non-blocking all-reduce started, so the all-reduce of
 // the upper layers' gradients runs while the lower layers' backward computes (MPI
-// progresses it inside the MoE layers' exchanges and at every later MPI call).
+// progresses it inside the MoE layers' exchanges and at every later MPI call). With the
+// hierarchical all-reduce (parallel.allreduce_algorithm) a started bucket's three
+// stages run only when it is waited for, so that algorithm does not overlap yet.
 // Finish starts what is left, waits for every bucket in order and unpacks it. Buckets
 // start strictly in bucket order, at the same program points on every rank, so every
 // rank issues the same collectives in the same order. Sums, not means: the model's loss
@@ -47,8 +49,17 @@ class GradSync {
   // gradients are the sums over ranks.
   Status Finish();
   // Waits for the buckets in flight and discards them (a step abandoned after its
-  // backward, e.g. a non-finite loss); the gradients are left as they were.
+  // backward on every rank alike, e.g. a non-finite loss); the gradients are left as
+  // they were.
   void Drain();
+  // A step failed on this rank with buckets in flight and the job will abort: gives up
+  // on them without waiting (the other ranks may never complete them) and leaks their
+  // buffers, which MPI may still write. Also what the destructor does with buckets still
+  // in flight.
+  void Abandon();
+  ~GradSync();
+  GradSync(const GradSync&) = delete;
+  GradSync& operator=(const GradSync&) = delete;
   // BeginStep + Finish: the whole all-reduce after the backward.
   Status AllReduce();
 
@@ -76,7 +87,9 @@ class GradSync {
 
   parallel::Communicator* comm_;
   std::vector<Parameter*> params_;
-  std::unordered_map<const Parameter*, size_t> bucket_of_;
+  std::unordered_map<const Parameter*, size_t> index_of_;  // in params_
+  std::vector<size_t> bucket_of_param_;                    // [params] bucket index
+  std::vector<bool> ready_;                                // [params] final this step
   std::vector<Bucket> buckets_;
   std::vector<parallel::Request> requests_;
   size_t next_to_start_ = 0;

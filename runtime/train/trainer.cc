@@ -93,9 +93,13 @@ Status Trainer::Step(StepRecord* record) {
   placement_->ApplySkew(step, *model_);
   ZeroGrad(all_);
   grad_sync_->BeginStep();  // the backward starts the buckets whose gradients are final
-  MPIMOE_RETURN_IF_ERROR(
-      model_->ForwardBackward(batch_, /*backward=*/true, &record->losses, &record->phases)
-          .WithContext("step " + std::to_string(step)));
+  if (Status failed = model_->ForwardBackward(batch_, /*backward=*/true, &record->losses,
+                                              &record->phases);
+      !failed.ok()) {
+    // This rank alone may have failed: the job aborts; never wait on its buckets.
+    grad_sync_->Abandon();
+    return failed.WithContext("step " + std::to_string(step));
+  }
   // The loss is global (all-reduced in the model): every rank takes the same branch.
   if (!std::isfinite(record->losses.total())) {
     grad_sync_->Drain();

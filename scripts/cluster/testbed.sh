@@ -17,6 +17,9 @@
 #   testbed.sh env NAME                   print those settings (OMPI_MCA_* variables)
 #   testbed.sh pids NAME                  PIDs of every process left on the hosts
 #   testbed.sh down NAME                  kill what runs on the hosts, remove everything
+#   testbed.sh prune                      down every test bed whose owner has died (up
+#                                         records TESTBED_OWNER=PID when set, as tests
+#                                         do: a test killed by a timeout leaves one)
 #   testbed.sh run [up options] -- CMD... up, exec, down (always, via trap) in one go
 #
 # Addresses come from 10.213.7.0/24 and exist only inside the test bed's namespaces,
@@ -60,7 +63,7 @@ burst_for() {
   bits=$(echo "$rate" | awk '{
     r = tolower($0); n = r + 0; u = substr(r, length(n "") + 1);
     m = (u ~ /^g/) ? 1e9 : (u ~ /^m/) ? 1e6 : (u ~ /^k/) ? 1e3 : 1;
-    printf "%d", n * m }')
+    printf "%.0f", n * m }')
   [ "$bits" -gt 0 ] || die "cannot read the rate '$rate' (examples: 1gbit, 500mbit)"
   local bytes=$(( bits / 8 / 500 ))
   [ $bytes -ge 32768 ] || bytes=32768
@@ -88,6 +91,9 @@ up() {
   check > /dev/null || { check; exit 77; }
   mkdir -p "$dir"
   echo "$hosts" > "$dir/hosts"
+  # A process whose death means the test bed is abandoned (tests set it); none for a
+  # test bed made by hand, which `prune` then leaves alone.
+  [ -z "${TESTBED_OWNER:-}" ] || echo "$TESTBED_OWNER" > "$dir/owner"
   local sw; sw="$(switch_ns "$name")"
   ip netns add "$sw"
   ip -n "$sw" link add br0 type bridge
@@ -160,8 +166,10 @@ run() {
   [ "${1:-}" = "--" ] && shift
   [ $# -gt 0 ] || die "run: no command (testbed.sh run --hosts 2 -- mpirun ...)"
   local name="mpimoe-tb$$"
-  trap "down $name" EXIT INT TERM
-  up "$name" "${up_args[@]}"
+  trap "down $name" EXIT
+  trap "down $name; exit 130" INT
+  trap "down $name; exit 143" TERM
+  TESTBED_OWNER=$$ up "$name" "${up_args[@]}"
   local code=0
   exec_on "$name" -- "$@" || code=$?
   return $code
@@ -176,6 +184,7 @@ case "$command" in
   env) [ $# -eq 1 ] || die "usage: testbed.sh env NAME"; num_hosts "$1" > /dev/null; cat "$(state_dir "$1")/env" ;;
   pids) [ $# -eq 1 ] || die "usage: testbed.sh pids NAME"; pids "$1" ;;
   down) [ $# -eq 1 ] || die "usage: testbed.sh down NAME"; down "$1" ;;
+  prune) prune ;;
   run) run "$@" ;;
   *) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; [ -z "$command" ] || [ "$command" = help ] || [ "$command" = --help ] || exit 2 ;;
 esac

@@ -7,6 +7,8 @@
 set -u
 mpiexec="$1"; train="$2"; config="$3"; testbed="$4"
 "$testbed" check || exit 77
+"$testbed" prune  # test beds left by tests that were killed
+export TESTBED_OWNER=$$
 out=$(mktemp -d /tmp/mpimoe-cluster-kill.XXXXXX)
 name="mpimoe-tk$$"
 launcher=""
@@ -28,6 +30,8 @@ for _ in $(seq 1 600); do
   kill -0 "$launcher" 2> /dev/null || fail "the job ended early: $(tail -5 "$out/run.log")"
   sleep 0.1
 done
+[ "$(wc -l < "$out/run/metrics.jsonl" 2> /dev/null || echo 0)" -ge 5 ] ||
+  fail "no 5 training steps within 60 s: $(tail -5 "$out/run.log")"
 # The ranks on the second host: processes of that namespace running mpimoe-train.
 victims=$(ip netns pids "$name-h1" | while read -r pid; do
   [ "$(cat "/proc/$pid/comm" 2> /dev/null)" = mpimoe-train ] && echo "$pid"; done)
@@ -49,5 +53,7 @@ for _ in $(seq 1 50); do
   [ -z "$left" ] && break
   sleep 0.1
 done
-[ -z "$left" ] || fail "processes left on the hosts: $(ps -o pid=,comm= -p ${left// /,})"
+names=""
+for pid in $left; do names+="$pid:$(cat "/proc/$pid/comm" 2> /dev/null) "; done
+[ -z "$left" ] || fail "processes left on the hosts: $names"
 echo "PASS: the job ended ${elapsed} s after the kill with exit $code; nothing left on the hosts"

@@ -10,6 +10,8 @@
 set -u
 mpiexec="$1"; train="$2"; config="$3"; testbed="$4"
 "$testbed" check || exit 77
+"$testbed" prune  # test beds left by tests that were killed
+export TESTBED_OWNER=$$
 out=$(mktemp -d /tmp/mpimoe-cluster.XXXXXX)
 name="mpimoe-tt$$"
 trap '"$testbed" down "$name"; rm -rf "$out"' EXIT
@@ -27,12 +29,12 @@ max_rel_diff() {
     | if length == 0 then "none" else "\(max) \(length)" end'
 }
 
-timeout 300 "$mpiexec" -np 4 --oversubscribe "$train" "$config" "${flags[@]}" \
+timeout 90 "$mpiexec" -np 4 --oversubscribe "$train" "$config" "${flags[@]}" \
   --set run.steps=30 --out "$out/one_host" > "$out/one_host.log" 2>&1 ||
   fail "the 1-host run exited $?: $(tail -5 "$out/one_host.log")"
 
 "$testbed" up "$name" --hosts 2 --slots 2 || fail "cannot make the test bed"
-timeout 300 "$testbed" exec "$name" -- "$mpiexec" -np 4 "$train" "$config" "${flags[@]}" \
+timeout 90 "$testbed" exec "$name" -- "$mpiexec" -np 4 "$train" "$config" "${flags[@]}" \
   --set run.steps=30 --set run.checkpoint_every=20 --out "$out/two_hosts" \
   > "$out/two_hosts.log" 2>&1 || fail "the 2-host run exited $?: $(tail -5 "$out/two_hosts.log")"
 # The ranks found their nodes: 2, one per emulated host.
@@ -47,7 +49,7 @@ echo "ok: 2 hosts x 2 ranks match 1 host x 4 ranks over $n steps (max relative d
 ckpt="$out/two_hosts/checkpoints/step-20"
 [ -f "$ckpt/manifest.textproto" ] || fail "no checkpoint step-20"
 rm "$out/two_hosts/metrics.jsonl"  # the resumed run must write steps 21-30 itself
-timeout 300 "$mpiexec" -np 4 --oversubscribe "$train" "$config" "${flags[@]}" \
+timeout 90 "$mpiexec" -np 4 --oversubscribe "$train" "$config" "${flags[@]}" \
   --set run.steps=30 --out "$out/two_hosts" --resume "$ckpt" > "$out/resume.log" 2>&1 ||
   fail "resuming on 1 host exited $?: $(tail -5 "$out/resume.log")"
 grep -q "resumed from .*step-20" "$out/resume.log" || fail "did not resume from step-20: $(tail -3 "$out/resume.log")"
