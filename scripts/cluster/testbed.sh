@@ -147,17 +147,27 @@ pids() {
 
 down() {
   local name="$1"
-  local dir; dir="$(state_dir "$name")"
-  local hosts=0
-  [ -f "$dir/hosts" ] && hosts=$(cat "$dir/hosts")
-  for ((i = 0; i < hosts; i++)); do
-    local ns; ns="$(host_ns "$name" $i)"
+  # Every namespace of the test bed, whether or not its state survived.
+  local ns
+  for ns in $(ip netns list 2> /dev/null | awk '{print $1}' | grep -E "^$name-(h[0-9]+|sw)$"); do
     local left; left=$(ip netns pids "$ns" 2> /dev/null | tr '\n' ' ' || true)
     [ -z "$left" ] || kill -9 $left 2> /dev/null || true
-    ip netns del "$ns" 2> /dev/null || true
+    ip netns del "$ns" 2> /dev/null || echo "testbed: could not remove namespace $ns" >&2
   done
-  ip netns del "$(switch_ns "$name")" 2> /dev/null || true
-  rm -rf "$dir"
+  rm -rf "$(state_dir "$name")"
+}
+
+prune() {
+  local dir name owner
+  for dir in /tmp/*.testbed; do
+    [ -d "$dir" ] || continue
+    name=$(basename "$dir" .testbed)
+    owner=$(cat "$dir/owner" 2> /dev/null || echo 0)
+    if [ "$owner" -gt 1 ] && ! kill -0 "$owner" 2> /dev/null; then
+      echo "testbed: removing $name (its owner, process $owner, is gone)" >&2
+      down "$name"
+    fi
+  done
 }
 
 run() {
