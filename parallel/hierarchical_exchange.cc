@@ -7,23 +7,18 @@
 namespace mpimoe::parallel {
 namespace {
 
-// The ranks of every node in rank order, and each rank's index on its node.
-struct NodeMembers {
-  std::vector<std::vector<int32_t>> ranks;  // [num_nodes][L]
-  std::vector<int32_t> index;               // [P]
-
-  explicit NodeMembers(const Topology& t) : ranks(static_cast<size_t>(t.num_nodes)) {
-    index.resize(t.node_of_rank.size());
-    for (size_t r = 0; r < t.node_of_rank.size(); ++r) {
-      std::vector<int32_t>& members = ranks[static_cast<size_t>(t.node_of_rank[r])];
-      index[r] = static_cast<int32_t>(members.size());
-      members.push_back(static_cast<int32_t>(r));
-    }
+// Fills b.node_ranks and b.local_index for `t` (once per topology).
+void BuildMembers(const Topology& t, HierarchicalExchangeBuffers& b) {
+  if (b.node_of_rank == t.node_of_rank) return;
+  b.node_of_rank = t.node_of_rank;
+  b.node_ranks.assign(static_cast<size_t>(t.num_nodes), {});
+  b.local_index.resize(t.node_of_rank.size());
+  for (size_t r = 0; r < t.node_of_rank.size(); ++r) {
+    std::vector<int32_t>& members = b.node_ranks[static_cast<size_t>(t.node_of_rank[r])];
+    b.local_index[r] = static_cast<int32_t>(members.size());
+    members.push_back(static_cast<int32_t>(r));
   }
-  int32_t at(int32_t node, int32_t j) const {
-    return ranks[static_cast<size_t>(node)][static_cast<size_t>(j)];
-  }
-};
+}
 
 // Adds a block unless it is empty (both sides skip the same empty blocks).
 void Add(std::vector<BlockTransfer>& blocks, int32_t peer, int64_t offset,
@@ -55,13 +50,16 @@ Status HierarchicalExchangeBlocks(Communicator& comm, Communicator& node,
         "hierarchical exchange needs several nodes with the same number (> 1) of ranks");
   }
   const int p = comm.size(), me = comm.rank();
-  const NodeMembers members(topology);
+  HierarchicalExchangeBuffers& b = *buffers;
+  BuildMembers(topology, b);
+  auto member = [&b](int32_t node, int32_t j) {
+    return b.node_ranks[static_cast<size_t>(node)][static_cast<size_t>(j)];
+  };
   const int32_t my_node = topology.node_of_rank[static_cast<size_t>(me)];
-  const int32_t my_j = members.index[static_cast<size_t>(me)];
-  const int32_t l = static_cast<int32_t>(members.ranks[0].size());
+  const int32_t my_j = b.local_index[static_cast<size_t>(me)];
+  const int32_t l = static_cast<int32_t>(b.node_ranks[0].size());
   const int32_t nodes = topology.num_nodes;
   const int64_t width = CollDTypeSizeBytes(dtype);
-  HierarchicalExchangeBuffers& b = *buffers;
   const char* send_bytes = static_cast<const char*>(send);
   char* recv_bytes = static_cast<char*>(recv);
 
@@ -94,24 +92,26 @@ Status HierarchicalExchangeBlocks(Communicator& comm, Communicator& node,
   };
 
   // Pack: my blocks for other nodes, by (gateway index j, node M), each in block order.
-  std::vector<int64_t> pack_at(static_cast<size_t>(l) * static_cast<size_t>(nodes), 0);
+  std::vector<int64_t>& pack_at = b.pack_at;
+  pack_at.assign(static_cast<size_t>(l) * static_cast<size_t>(nodes), 0);
   int64_t packed = 0;
   for (int32_t j = 0; j < l; ++j) {
     for (int32_t m = 0; m < nodes; ++m) {
       if (m == my_node) continue;
       pack_at[static_cast<size_t>(j * nodes + m)] = packed;
-      packed += b.send_to[static_cast<size_t>(members.at(m, j))];
+      packed += b.send_to[static_cast<size_t>(member(m, j))];
     }
   }
   b.pack.resize(static_cast<size_t>(packed * width));
   {
-    std::vector<int64_t> cursor = pack_at;
+    std::vector<int64_t>& cursor = b.cursor;
+    cursor = pack_at;
     for (int64_t i = 0; i < num_sends; ++i) {
       const BlockTransfer& s = sends[i];
       const int32_t m = topology.node_of_rank[static_cast<size_t>(s.peer)];
       if (m == my_node || s.count == 0) continue;
       int64_t& at = cursor[static_cast<size_t>(
-          members.index[static_cast<size_t>(s.peer)] * nodes + m)];
+          b.local_index[static_cast<size_t>(s.peer)] * nodes + m)];
       std::memcpy(b.pack.data() + at * width, send_bytes + s.offset * width,
                   static_cast<size_t>(s.count * width));
       at += s.count;
@@ -121,15 +121,16 @@ Status HierarchicalExchangeBlocks(Communicator& comm, Communicator& node,
   // Phase 1, within the node, as two exchanges (each has one send and one receive
   // buffer): (a) blocks for ranks of this node, user buffer to user buffer; (b) packed
   // data to the gateways, pack buffer to their outbound buffers.
-  const std::vector<int32_t>& local = members.ranks[static_cast<size_t>(my_node)];
+  const std::vector<int32_t>& local = b.node_ranks[static_cast<size_t>(my_node)];
   // Outbound layout (as gateway my_j): by node M, then by local source in rank order.
-  std::vector<int64_t> out_at(static_cast<size_t>(nodes) * static_cast<size_t>(l), 0);
+  std::vector<int64_t>& out_at = b.out_at;
+  out_at.assign(static_cast<size_t>(nodes) * static_cast<size_t>(l), 0);
   int64_t outbound = 0;
   for (int32_t m = 0; m < nodes; ++m) {
     if (m == my_node) continue;
     for (int32_t a = 0; a < l; ++a) {
       out_at[static_cast<size_t>(m * l + a)] = outbound;
-      outbound += node_count(a, members.at(m, my_j));
+      outbound += node_count(a, member(m, my_j));
     }
   }
   b.outbound.resize(static_cast<size_t>(outbound * width));
@@ -157,14 +158,14 @@ Status HierarchicalExchangeBlocks(Communicator& comm, Communicator& node,
       if (m == my_node) continue;
       Add(b.sends, local[static_cast<size_t>(j)],
           pack_at[static_cast<size_t>(j * nodes + m)],
-          b.send_to[static_cast<size_t>(members.at(m, j))]);
+          b.send_to[static_cast<size_t>(member(m, j))]);
     }
   }
   for (int32_t a = 0; a < l; ++a) {
     for (int32_t m = 0; m < nodes; ++m) {
       if (m == my_node) continue;
       Add(b.recvs, local[static_cast<size_t>(a)], out_at[static_cast<size_t>(m * l + a)],
-          node_count(a, members.at(m, my_j)));
+          node_count(a, member(m, my_j)));
     }
   }
   MPIMOE_RETURN_IF_ERROR(direct(b.pack.data(), b.sends.data(),
@@ -175,12 +176,13 @@ Status HierarchicalExchangeBlocks(Communicator& comm, Communicator& node,
 
   // Phase 2, across nodes: my region for node M to (M, my_j); from (N, my_j) everything
   // node N's ranks send me, by source in rank order.
-  std::vector<int64_t> in_at(static_cast<size_t>(nodes), 0);
+  std::vector<int64_t>& in_at = b.in_at;
+  in_at.assign(static_cast<size_t>(nodes), 0);
   int64_t inbound = 0;
   for (int32_t n = 0; n < nodes; ++n) {
     if (n == my_node) continue;
     in_at[static_cast<size_t>(n)] = inbound;
-    for (int32_t s : members.ranks[static_cast<size_t>(n)])
+    for (int32_t s : b.node_ranks[static_cast<size_t>(n)])
       inbound += b.recv_from[static_cast<size_t>(s)];
   }
   b.inbound.resize(static_cast<size_t>(inbound * width));
@@ -189,15 +191,15 @@ Status HierarchicalExchangeBlocks(Communicator& comm, Communicator& node,
   for (int32_t m = 0; m < nodes; ++m) {
     if (m == my_node) continue;
     int64_t count = 0;
-    for (int32_t a = 0; a < l; ++a) count += node_count(a, members.at(m, my_j));
-    Add(b.sends, members.at(m, my_j), out_at[static_cast<size_t>(m * l)], count);
+    for (int32_t a = 0; a < l; ++a) count += node_count(a, member(m, my_j));
+    Add(b.sends, member(m, my_j), out_at[static_cast<size_t>(m * l)], count);
   }
   for (int32_t n = 0; n < nodes; ++n) {
     if (n == my_node) continue;
     int64_t count = 0;
-    for (int32_t s : members.ranks[static_cast<size_t>(n)])
+    for (int32_t s : b.node_ranks[static_cast<size_t>(n)])
       count += b.recv_from[static_cast<size_t>(s)];
-    Add(b.recvs, members.at(n, my_j), in_at[static_cast<size_t>(n)], count);
+    Add(b.recvs, member(n, my_j), in_at[static_cast<size_t>(n)], count);
   }
   MPIMOE_RETURN_IF_ERROR(direct(b.outbound.data(), b.sends.data(),
                                 static_cast<int64_t>(b.sends.size()), b.inbound.data(),
@@ -206,11 +208,12 @@ Status HierarchicalExchangeBlocks(Communicator& comm, Communicator& node,
                              .WithContext("hierarchical exchange, across nodes"));
 
   // Scatter: node by node, source by source (rank order), block by block.
-  std::vector<int64_t> source_at(static_cast<size_t>(p), 0);
+  std::vector<int64_t>& source_at = b.source_at;
+  source_at.assign(static_cast<size_t>(p), 0);
   for (int32_t n = 0; n < nodes; ++n) {
     if (n == my_node) continue;
     int64_t at = in_at[static_cast<size_t>(n)];
-    for (int32_t s : members.ranks[static_cast<size_t>(n)]) {
+    for (int32_t s : b.node_ranks[static_cast<size_t>(n)]) {
       source_at[static_cast<size_t>(s)] = at;
       at += b.recv_from[static_cast<size_t>(s)];
     }

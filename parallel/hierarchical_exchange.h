@@ -34,10 +34,16 @@ using DirectExchangeFn = std::function<Status(
     const void* send, const BlockTransfer* sends, int64_t num_sends, void* recv,
     const BlockTransfer* recvs, int64_t num_recvs, CollDType dtype)>;
 
-// Reused between calls (grown, never shrunk): counts, block lists, staging buffers.
+// Reused between calls (grown, never shrunk), so a warm exchange allocates nothing:
+// the node membership (rebuilt when the topology changes), counts, offsets, block
+// lists and staging buffers.
 struct HierarchicalExchangeBuffers {
-  std::vector<int64_t> send_to, recv_from;  // [P] elements to / from each rank
-  std::vector<int64_t> node_counts;         // [L * P] send_to of every rank of the node
+  std::vector<int32_t> node_of_rank;             // the topology the members are for
+  std::vector<std::vector<int32_t>> node_ranks;  // [nodes][L] ranks in rank order
+  std::vector<int32_t> local_index;              // [P] index of each rank on its node
+  std::vector<int64_t> send_to, recv_from;       // [P] elements to / from each rank
+  std::vector<int64_t> node_counts;  // [L * P] send_to of every rank of the node
+  std::vector<int64_t> pack_at, cursor, out_at, in_at, source_at;  // offsets
   std::vector<BlockTransfer> sends, recvs;
   std::vector<char> pack, outbound, inbound;
 };
